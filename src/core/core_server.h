@@ -1,0 +1,52 @@
+/*
+ * core_server — the running server: configuration, store, TLS context, IO
+ * threads, listeners and signals, for `facteur serve`.
+ *
+ * Start-up: server_new() loads what is needed, services register their
+ * listeners with server_listen(), server_run() binds every port, drops root
+ * for config->run_user, starts the IO threads and runs until SIGTERM/SIGINT.
+ * SIGHUP reloads the configuration and the certificate without dropping
+ * connections (listen addresses are kept as they were at start).
+ * On SIGTERM listeners close at once; connections get up to
+ * shutdown_timeout to finish, then are closed with on_close.
+ */
+#ifndef FACTEUR_CORE_SERVER_H
+#define FACTEUR_CORE_SERVER_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+
+struct conn;
+struct server;
+struct store;
+
+/* A kind of listener. `start` is called on the connection's IO thread for
+   each new connection; for implicit TLS, after the handshake succeeded. */
+struct service {
+	const char *name; /* "smtp", "submission", "submissions", ... */
+	bool implicit_tls;
+	void (*start)(struct conn *c, const struct service *svc);
+	void *ctx; /* the service's own data */
+};
+
+int server_new(struct config *config, struct server **server_r,
+	       char **error_r);
+void server_free(struct server **server);
+
+/* Registers a service on every address of `listen` (none: not started). */
+void server_listen(struct server *s, const struct config_listen *listen,
+		   const struct service *svc);
+
+/* Runs until stopped; returns the exit status. */
+int server_run(struct server *s);
+
+/* The configuration in force (replaced by SIGHUP; a pointer obtained stays
+   valid until the server is freed). */
+const struct config *server_config(const struct server *s);
+struct store *server_store(const struct server *s);
+/* True once SIGTERM was received: sessions should finish and not start new
+   transactions. */
+bool server_stopping(const struct server *s);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * deliver — where a recipient address leads: local accounts, remote
+ * addresses, or nowhere.
+ *
+ * deliver_resolve() applies, in order: the local-domain check, aliases
+ * (several targets each, followed recursively up to DELIVER_MAX_DEPTH, each
+ * address once), plus-addressing (user+tag@domain is user@domain when
+ * user+tag is neither a user nor an alias), and the domain's catch-all
+ * alias "@domain". The caller turns the domain-less "<postmaster>" of
+ * RFC 5321 §4.5.1 into postmaster@<a local domain> before calling.
+ */
+#ifndef FACTEUR_DELIVER_H
+#define FACTEUR_DELIVER_H
+
+#include <stddef.h>
+
+struct store;
+
+#define DELIVER_MAX_DEPTH 8
+#define DELIVER_MAX_TARGETS 100
+
+enum deliver_result {
+	DELIVER_ERROR = -1,	   /* store failure: answer 4xx */
+	DELIVER_NOT_LOCAL = 0,	   /* the domain is not ours */
+	DELIVER_UNKNOWN = 1,	   /* our domain, nobody by that name */
+	DELIVER_FOUND = 2,	   /* at least one target below */
+};
+
+struct deliver_targets {
+	char **accounts; /* local users to deliver to (NULL-terminated) */
+	char **remote;	 /* addresses elsewhere (NULL-terminated) */
+	size_t account_count, remote_count;
+};
+
+enum deliver_result deliver_resolve(struct store *s, const char *address,
+				    struct deliver_targets *targets_r,
+				    char **error_r);
+void deliver_targets_free(struct deliver_targets *t);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * base64 — RFC 4648 base64, strict on decode (no whitespace, correct
+ * padding), as SASL requires.
+ */
+#ifndef FACTEUR_BASE64_H
+#define FACTEUR_BASE64_H
+
+#include <stddef.h>
+
+/* Encodes into a malloc'd NUL-terminated string. */
+char *base64_encode(const void *data, size_t len);
+/* Decodes into a malloc'd buffer (NUL-terminated for convenience; *len_r
+   excludes it). Returns -1 on any malformed input. */
+int base64_decode(const char *text, size_t text_len, unsigned char **data_r,
+		  size_t *len_r);
+
+#endif
