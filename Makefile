@@ -76,7 +76,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	./$(BUILD)/facteur -c etc/dev.conf serve
+	scripts/run-dev.sh
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -O1 -g
