@@ -106,9 +106,87 @@ struct store_delivery {
 	void *ctx;
 };
 
+/* Queues `d`; done() is called later on the commit thread. Each recipient
+   is stored, or fails alone: an unknown account fails for good ("no such
+   account"), a full disk ("disk full") or an I/O or index error fails
+   with temporary set, leaving nothing of that recipient behind. done() must
+   not call store_deliver_wait() nor store_close(). */
 void store_deliver(struct store *s, struct store_delivery *d);
 /* The same, waiting for the result (CLI, tests). Returns 0 if every
-   recipient got the message, else -1. */
+   recipient got the message, else -1. d->done and d->ctx are overwritten. */
 int store_deliver_wait(struct store *s, struct store_delivery *d);
+
+/* Counters of the commit thread since store_open(): a batch is every
+   delivery queued when the thread looked, made durable by one flush of
+   the file system (syncfs). */
+struct store_stats {
+	uint64_t batches;     /* batches taken from the queue */
+	uint64_t syncs;	      /* syncfs calls (a batch that stored nothing
+				 needs none) */
+	uint64_t deliveries;  /* deliveries handled */
+	uint64_t recipients;  /* recipient copies handled (stored or not) */
+	uint64_t max_batch;   /* most deliveries in one batch */
+};
+void store_stats(struct store *s, struct store_stats *stats_r);
+
+/* ------------------------------------------------------------ reading */
+/* System flags of a message in a mailbox, as a bitmask. \Recent is not
+   stored: it belongs to sessions. */
+#define STORE_FLAG_SEEN 0x01u
+#define STORE_FLAG_ANSWERED 0x02u
+#define STORE_FLAG_FLAGGED 0x04u
+#define STORE_FLAG_DELETED 0x08u
+#define STORE_FLAG_DRAFT 0x10u
+
+/* A message file name: 128 bits in hex. */
+#define STORE_BLOB_ID_LEN 32
+
+struct store_mailbox_info {
+	char *name;
+	char *special_use; /* "\\Sent"..., or NULL */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages; /* how many messages it holds */
+	bool subscribed;
+};
+
+/* The mailboxes of `account`, sorted by name with INBOX first. *list_r is
+   malloc'd; free it with store_mailbox_list_free(). */
+int store_mailbox_list(struct store *s, const char *account,
+		       struct store_mailbox_info **list_r, size_t *count_r,
+		       char **error_r);
+void store_mailbox_list_free(struct store_mailbox_info **list, size_t count);
+
+struct store_message_info {
+	uint32_t uid;
+	uint32_t flags; /* STORE_FLAG_* */
+	uint64_t modseq;
+	uint64_t size;	/* of the message, without the metadata line */
+	time_t internal_date;
+	char blob[STORE_BLOB_ID_LEN + 1];
+	/* where the message starts in the blob file (after the metadata line) */
+	uint64_t header_offset;
+	char *keywords; /* space-separated, or NULL */
+};
+
+/* The messages of `mailbox` (NULL: INBOX) in `account`, in UID order.
+   Returns 1 and a malloc'd array, 0 if there is no such mailbox, -1 on
+   error. Free with store_message_list_free(). */
+int store_message_list(struct store *s, const char *account,
+		       const char *mailbox, struct store_message_info **list_r,
+		       size_t *count_r, char **error_r);
+void store_message_list_free(struct store_message_info **list, size_t count);
+
+/* The path of a message file (malloc'd): open it and seek to header_offset
+   to read the message. */
+char *store_blob_path(struct store *s, const char *account, const char *blob);
+
+/* 1 and the exact message bytes (malloc'd, NUL-terminated for convenience,
+   *len_r excludes the NUL) of `uid` in `mailbox` (NULL: INBOX); 0 if there
+   is no such message; -1 on error, including a message file that is
+   missing or does not match its index row (see store_commit.c). */
+int store_message_read(struct store *s, const char *account,
+		       const char *mailbox, uint32_t uid, char **data_r,
+		       size_t *len_r, char **error_r);
 
 #endif

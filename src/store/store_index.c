@@ -1,0 +1,599 @@
+/*
+ * store_index — an account's directory and its index.db: the schema, the
+ * default mailboxes, and the read side of the store API (mailboxes,
+ * messages of a mailbox, one message's bytes).
+ *
+ *   mail/<account>/index.db   SQLite, WAL, schema version in user_version
+ *   mail/<account>/blobs/<id> message files (store_blob.c)
+ *   mail/<account>/tmp/       where message files are written before their
+ *                             rename into blobs/
+ *
+ * <account> is the lower-cased address itself: store_address.c refuses
+ * '/', a leading dot and quoted local parts, so it is always one plain
+ * directory name below mail/, readable by an administrator.
+ *
+ * Tables (all names lower-case):
+ *   mailboxes        id, name (UNIQUE), uidvalidity, uidnext, highestmodseq,
+ *                    subscribed, special_use ("\Sent"... or NULL)
+ *   messages         one row per message file: blob (its name), header_offset
+ *                    (length of the metadata line: where the message starts
+ *                    in the file), size, internal_date, saved_date, and
+ *                    envelope, body, bodystructure, header_fields: caches
+ *                    that IMAP fills later (NULL until then)
+ *   mailbox_messages (mailbox_id, uid) primary key, so a mailbox reads in
+ *                    UID order from the index itself; message_id, flags
+ *                    (STORE_FLAG_* bitmask), keywords (space-separated),
+ *                    modseq; indexed by (mailbox_id, modseq) for CONDSTORE
+ *                    and by message_id
+ *   meta             key/value: the last UIDVALIDITY given in this account,
+ *                    so a mailbox created again never reuses one
+ *
+ * The readers here open index.db per call (a few hundred microseconds);
+ * the commit thread keeps its own handles (store_commit.c). An IMAP or
+ * POP3 session that reads often should get a session handle API later.
+ */
+#include "store/store_private.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "lib/fs.h"
+#include "lib/str.h"
+
+#define STORE_INDEX_VERSION 1
+
+static const char store_index_schema[] =
+	"CREATE TABLE mailboxes ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL DEFAULT 1,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	" subscribed INTEGER NOT NULL DEFAULT 0,"
+	" special_use TEXT"
+	");"
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" blob TEXT NOT NULL UNIQUE,"
+	" header_offset INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" internal_date INTEGER NOT NULL,"
+	" saved_date INTEGER NOT NULL,"
+	" envelope TEXT,"
+	" body TEXT,"
+	" bodystructure TEXT,"
+	" header_fields TEXT"
+	");"
+	"CREATE TABLE mailbox_messages ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
+	"  ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" message_id INTEGER NOT NULL REFERENCES messages(id),"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" keywords TEXT,"
+	" modseq INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX mailbox_messages_modseq"
+	" ON mailbox_messages (mailbox_id, modseq);"
+	"CREATE INDEX mailbox_messages_message"
+	" ON mailbox_messages (message_id);"
+	"CREATE TABLE meta ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" value"
+	") WITHOUT ROWID;";
+
+static const struct {
+	const char *name, *special_use;
+} store_index_default_mailboxes[] = {
+	{"INBOX", NULL},	 {"Sent", "\\Sent"},   {"Drafts", "\\Drafts"},
+	{"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
+};
+
+static _Atomic uint32_t store_index_last_uidvalidity;
+static _Thread_local int store_index_rm_errno;
+
+static int store_index_schema_init(sqlite3 *db, bool create,
+				   const char *account, char **error_r);
+static int store_index_int(sqlite3 *db, const char *sql, int64_t *r);
+static int store_index_rm_one(const char *path, const struct stat *st,
+			      int flag, struct FTW *ftw);
+static int store_index_open_existing(struct store *s, const char *account,
+				     char **norm_r, sqlite3 **db_r,
+				     char **error_r);
+static const char *store_index_mailbox_name(const char *mailbox);
+static int store_index_mailbox_id(sqlite3 *db, const char *name,
+				  int64_t *id_r, char **error_r);
+
+char *
+store_index_account_dir(struct store *s, const char *account)
+{
+	return xasprintf("%s/%s", s->mail_dir, account);
+}
+
+uint32_t
+store_index_new_uidvalidity(uint32_t after)
+{
+	uint32_t last = atomic_load(&store_index_last_uidvalidity), next;
+
+	do {
+		next = (uint32_t)time(NULL);
+		if (next <= last)
+			next = last + 1;
+		if (next <= after)
+			next = after + 1;
+		if (next == 0)
+			next = 1;
+	} while (!atomic_compare_exchange_weak(&store_index_last_uidvalidity,
+					       &last, next));
+	return next;
+}
+
+/* The single integer that `sql` returns. */
+static int
+store_index_int(sqlite3 *db, const char *sql, int64_t *r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*r = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*r = 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Creates the schema and the default mailboxes in an empty index.db, in
+   one transaction. */
+static int
+store_index_schema_init(sqlite3 *db, bool create, const char *account,
+			char **error_r)
+{
+	int64_t version, last;
+	sqlite3_stmt *st = NULL;
+	uint32_t uidvalidity;
+	char sql[64];
+
+	if (store_index_int(db, "PRAGMA user_version", &version) < 0)
+		return store_sqlite_fail(db, account, error_r);
+	if (version == STORE_INDEX_VERSION)
+		return 0;
+	if (version > STORE_INDEX_VERSION) {
+		*error_r = xasprintf("index.db of %s: schema version %lld is "
+				     "newer than this program's (%d)",
+				     account, (long long)version,
+				     STORE_INDEX_VERSION);
+		return -1;
+	}
+	if (!create) {
+		*error_r = xasprintf("index.db of %s has no schema", account);
+		return -1;
+	}
+	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	/* another connection may have done it meanwhile */
+	if (store_index_int(db, "PRAGMA user_version", &version) < 0) {
+		store_sqlite_fail(db, account, error_r);
+		goto fail;
+	}
+	if (version == STORE_INDEX_VERSION)
+		return store_sqlite_exec(db, "COMMIT", error_r);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
+		 STORE_INDEX_VERSION);
+	if (store_sqlite_exec(db, store_index_schema, error_r) < 0 ||
+	    store_sqlite_exec(db, sql, error_r) < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO mailboxes (name, uidvalidity, "
+			       "subscribed, special_use) VALUES (?1, ?2, 1, ?3)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		store_sqlite_fail(db, account, error_r);
+		goto fail;
+	}
+	uidvalidity = 0;
+	for (size_t i = 0; i < sizeof(store_index_default_mailboxes) /
+				       sizeof(*store_index_default_mailboxes);
+	     i++) {
+		uidvalidity = store_index_new_uidvalidity(uidvalidity);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, store_index_default_mailboxes[i].name,
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, uidvalidity);
+		if (store_index_default_mailboxes[i].special_use != NULL)
+			sqlite3_bind_text(
+				st, 3,
+				store_index_default_mailboxes[i].special_use,
+				-1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			store_sqlite_fail(db, account, error_r);
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	last = uidvalidity;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO meta VALUES ('uidvalidity', %lld)",
+		 (long long)last);
+	if (store_sqlite_exec(db, sql, error_r) < 0)
+		goto fail;
+	return store_sqlite_exec(db, "COMMIT", error_r);
+fail:
+	sqlite3_finalize(st);
+	store_sqlite_rollback(db);
+	return -1;
+}
+
+int
+store_index_open(struct store *s, const char *account, bool create,
+		 bool full_sync, sqlite3 **db_r, char **error_r)
+{
+	char *dir = store_index_account_dir(s, account);
+	char *path = xasprintf("%s/index.db", dir), *sub;
+	const char *why;
+	struct stat st;
+	sqlite3 *db;
+	int ret = -1;
+
+	if (create && stat(path, &st) < 0) {
+		/* a new account: its directories, durable */
+		sub = xasprintf("%s/blobs", dir);
+		ret = fs_mkdir_p(sub, 0700, &why);
+		free(sub);
+		sub = xasprintf("%s/tmp", dir);
+		if (ret == 0)
+			ret = fs_mkdir_p(sub, 0700, &why);
+		free(sub);
+		if (ret == 0)
+			ret = fs_fsync_dir(dir, &why);
+		if (ret == 0)
+			ret = fs_fsync_dir(s->mail_dir, &why);
+		if (ret < 0) {
+			*error_r = xasprintf("account %s: %s", account, why);
+			goto out;
+		}
+	}
+	ret = -1;
+	if (store_sqlite_open(path, create, full_sync, &db, error_r) < 0)
+		goto out;
+	if (store_index_schema_init(db, create, account, error_r) < 0) {
+		sqlite3_close(db);
+		goto out;
+	}
+	if (create && fs_fsync_dir(dir, &why) < 0) {
+		*error_r = xasprintf("account %s: %s", account, why);
+		sqlite3_close(db);
+		goto out;
+	}
+	*db_r = db;
+	ret = 0;
+out:
+	free(path);
+	free(dir);
+	return ret;
+}
+
+static int
+store_index_rm_one(const char *path, const struct stat *st, int flag,
+		   struct FTW *ftw)
+{
+	if (remove(path) < 0 && errno != ENOENT) {
+		store_index_rm_errno = errno;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_index_remove_tree(const char *path, char **error_r)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	store_index_rm_errno = 0;
+	if (nftw(path, store_index_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+		int e = store_index_rm_errno != 0 ? store_index_rm_errno
+						  : errno;
+
+		*error_r = xasprintf("remove %s: %s", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Opens the index of an existing account for reading. */
+static int
+store_index_open_existing(struct store *s, const char *account,
+			  char **norm_r, sqlite3 **db_r, char **error_r)
+{
+	char *norm, *dir, *why = NULL;
+	struct stat st;
+	int ret;
+
+	if (store_address_account(account, &norm, &why) < 0) {
+		free(why);
+		*error_r = xasprintf("no such account '%s'",
+				     account != NULL ? account : "");
+		return -1;
+	}
+	dir = store_index_account_dir(s, norm);
+	ret = stat(dir, &st);
+	free(dir);
+	if (ret < 0) {
+		*error_r = xasprintf("no such account '%s'", norm);
+		free(norm);
+		return -1;
+	}
+	if (store_index_open(s, norm, false, true, db_r, error_r) < 0) {
+		free(norm);
+		return -1;
+	}
+	*norm_r = norm;
+	return 0;
+}
+
+/* INBOX is case-insensitive (RFC 3501 §5.1); NULL means INBOX. */
+static const char *
+store_index_mailbox_name(const char *mailbox)
+{
+	if (mailbox == NULL || strcasecmp(mailbox, "INBOX") == 0)
+		return "INBOX";
+	return mailbox;
+}
+
+/* 1 and the mailbox's id, 0 if none has that name, -1 on error. */
+static int
+store_index_mailbox_id(sqlite3 *db, const char *name, int64_t *id_r,
+		       char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT id FROM mailboxes WHERE name = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(db, "index.db", error_r);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_sqlite_fail(db, "index.db", error_r);
+}
+
+int
+store_mailbox_list(struct store *s, const char *account,
+		   struct store_mailbox_info **list_r, size_t *count_r,
+		   char **error_r)
+{
+	struct store_mailbox_info *list = NULL;
+	size_t count = 0, alloc = 0;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	char *norm;
+	int rc;
+
+	if (store_index_open_existing(s, account, &norm, &db, error_r) < 0)
+		return -1;
+	free(norm);
+	if (sqlite3_prepare_v2(
+		    db,
+		    "SELECT name, special_use, uidvalidity, uidnext, "
+		    "highestmodseq, subscribed, (SELECT count(*) FROM "
+		    "mailbox_messages mm WHERE mm.mailbox_id = m.id) "
+		    "FROM mailboxes m ORDER BY name <> 'INBOX', name",
+		    -1, &st, NULL) != SQLITE_OK) {
+		store_sqlite_fail(db, "index.db", error_r);
+		sqlite3_close(db);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_mailbox_info *m;
+		const char *su = (const char *)sqlite3_column_text(st, 1);
+
+		if (count == alloc) {
+			alloc = alloc == 0 ? 8 : alloc * 2;
+			list = xrealloc(list, alloc * sizeof(*list));
+		}
+		m = &list[count++];
+		memset(m, 0, sizeof(*m));
+		m->name = xstrdup((const char *)sqlite3_column_text(st, 0));
+		m->special_use = su != NULL ? xstrdup(su) : NULL;
+		m->uidvalidity = (uint32_t)sqlite3_column_int64(st, 2);
+		m->uidnext = (uint32_t)sqlite3_column_int64(st, 3);
+		m->highestmodseq = (uint64_t)sqlite3_column_int64(st, 4);
+		m->subscribed = sqlite3_column_int(st, 5) != 0;
+		m->messages = (uint32_t)sqlite3_column_int64(st, 6);
+	}
+	if (rc != SQLITE_DONE) {
+		store_sqlite_fail(db, "index.db", error_r);
+		store_mailbox_list_free(&list, count);
+		count = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (rc != SQLITE_DONE)
+		return -1;
+	*list_r = list;
+	*count_r = count;
+	return 0;
+}
+
+void
+store_mailbox_list_free(struct store_mailbox_info **list, size_t count)
+{
+	if (*list == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free((*list)[i].name);
+		free((*list)[i].special_use);
+	}
+	free(*list);
+	*list = NULL;
+}
+
+int
+store_message_list(struct store *s, const char *account, const char *mailbox,
+		   struct store_message_info **list_r, size_t *count_r,
+		   char **error_r)
+{
+	struct store_message_info *list = NULL;
+	size_t count = 0, alloc = 0;
+	sqlite3_stmt *st = NULL;
+	int64_t mailbox_id;
+	sqlite3 *db;
+	char *norm;
+	int ret, rc;
+
+	if (store_index_open_existing(s, account, &norm, &db, error_r) < 0)
+		return -1;
+	free(norm);
+	/* one read transaction: the mailbox and its rows as of one moment */
+	if (store_sqlite_exec(db, "BEGIN", error_r) < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	ret = store_index_mailbox_id(db, store_index_mailbox_name(mailbox),
+				     &mailbox_id, error_r);
+	if (ret <= 0)
+		goto out;
+	if (sqlite3_prepare_v2(
+		    db,
+		    "SELECT mm.uid, mm.flags, mm.modseq, m.size, "
+		    "m.internal_date, m.blob, m.header_offset, mm.keywords "
+		    "FROM mailbox_messages mm "
+		    "JOIN messages m ON m.id = mm.message_id "
+		    "WHERE mm.mailbox_id = ?1 ORDER BY mm.uid",
+		    -1, &st, NULL) != SQLITE_OK) {
+		ret = store_sqlite_fail(db, "index.db", error_r);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_message_info *m;
+		const char *blob = (const char *)sqlite3_column_text(st, 5);
+		const char *kw = (const char *)sqlite3_column_text(st, 7);
+
+		if (count == alloc) {
+			alloc = alloc == 0 ? 64 : alloc * 2;
+			list = xrealloc(list, alloc * sizeof(*list));
+		}
+		m = &list[count++];
+		memset(m, 0, sizeof(*m));
+		m->uid = (uint32_t)sqlite3_column_int64(st, 0);
+		m->flags = (uint32_t)sqlite3_column_int64(st, 1);
+		m->modseq = (uint64_t)sqlite3_column_int64(st, 2);
+		m->size = (uint64_t)sqlite3_column_int64(st, 3);
+		m->internal_date = (time_t)sqlite3_column_int64(st, 4);
+		snprintf(m->blob, sizeof(m->blob), "%s",
+			 blob != NULL ? blob : "");
+		m->header_offset = (uint64_t)sqlite3_column_int64(st, 6);
+		m->keywords = kw != NULL && kw[0] != '\0' ? xstrdup(kw) : NULL;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = store_sqlite_fail(db, "index.db", error_r);
+		store_message_list_free(&list, count);
+		goto out;
+	}
+	*list_r = list;
+	*count_r = count;
+out:
+	sqlite3_finalize(st);
+	store_sqlite_rollback(db); /* ends the read transaction */
+	sqlite3_close(db);
+	return ret;
+}
+
+void
+store_message_list_free(struct store_message_info **list, size_t count)
+{
+	if (*list == NULL)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free((*list)[i].keywords);
+	free(*list);
+	*list = NULL;
+}
+
+char *
+store_blob_path(struct store *s, const char *account, const char *blob)
+{
+	char *norm = xstrdup(account), *path;
+
+	str_lower(norm);
+	path = xasprintf("%s/%s/blobs/%s", s->mail_dir, norm, blob);
+	free(norm);
+	return path;
+}
+
+int
+store_message_read(struct store *s, const char *account, const char *mailbox,
+		   uint32_t uid, char **data_r, size_t *len_r, char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t mailbox_id, offset = 0, size = 0;
+	char *norm, *blob = NULL, *path;
+	sqlite3 *db;
+	int ret, rc;
+
+	if (store_index_open_existing(s, account, &norm, &db, error_r) < 0)
+		return -1;
+	ret = store_index_mailbox_id(db, store_index_mailbox_name(mailbox),
+				     &mailbox_id, error_r);
+	if (ret <= 0)
+		goto out;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.blob, m.header_offset, m.size "
+			       "FROM mailbox_messages mm "
+			       "JOIN messages m ON m.id = mm.message_id "
+			       "WHERE mm.mailbox_id = ?1 AND mm.uid = ?2",
+			       -1, &st, NULL) != SQLITE_OK) {
+		ret = store_sqlite_fail(db, "index.db", error_r);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = store_sqlite_fail(db, "index.db", error_r);
+		goto out;
+	}
+	blob = xstrdup((const char *)sqlite3_column_text(st, 0));
+	offset = sqlite3_column_int64(st, 1);
+	size = sqlite3_column_int64(st, 2);
+	path = store_blob_path(s, norm, blob);
+	ret = store_blob_read(path, blob, (uint64_t)offset, (uint64_t)size,
+			      data_r, len_r, error_r);
+	free(path);
+	if (ret == 0) /* a row without its file: see store_commit.c */
+		ret = -1;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(blob);
+	free(norm);
+	return ret;
+}
