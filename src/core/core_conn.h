@@ -16,6 +16,13 @@
  *                 failure, server shutdown, or after conn_close_*()). The
  *                 handler frees its session; `c` is freed on return. No other
  *                 callback comes after it.
+ *   on_shutdown   (optional) the server began to stop (SIGTERM): called once
+ *                 per open connection. The service closes an idle session
+ *                 (e.g. "421 shutting down" and conn_close_after_flush())
+ *                 and lets a transaction in flight finish. Whatever is still
+ *                 open after shutdown_timeout is closed with on_close.
+ *   on_drained    (optional) the output buffer has been written out
+ *                 entirely: the moment to produce more of a big reply.
  *
  * Output: conn_write()/conn_printf() append to the output buffer; the core
  * writes it when the callback returns (replies of pipelined commands go out
@@ -43,6 +50,8 @@ struct conn_handler {
 	void (*on_tls_ready)(struct conn *c, void *ctx);
 	void (*on_timeout)(struct conn *c, void *ctx);
 	void (*on_close)(struct conn *c, void *ctx, const char *reason);
+	void (*on_shutdown)(struct conn *c, void *ctx);
+	void (*on_drained)(struct conn *c, void *ctx);
 };
 
 void conn_set_handler(struct conn *c, const struct conn_handler *h, void *ctx);
@@ -71,24 +80,34 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 /* Bytes waiting to be written (for back-pressure on big outputs). */
 size_t conn_output_pending(struct conn *c);
 
-/* Idle timeout in seconds, restarted by each read; 0 disables it. */
+/* Idle timeout in seconds, restarted by each read and each time the output
+   is written out; 0 (the default) disables it. It does not run while
+   reading is paused. */
 void conn_set_timeout(struct conn *c, int seconds);
-/* Most bytes kept unconsumed in the input buffer before closing. */
+/* Most bytes kept unconsumed in the input buffer before closing (default
+   64 KiB); keep it above the longest line the service accepts. */
 void conn_set_max_input(struct conn *c, size_t max);
 
 /* Stops reading from the peer while waiting for an asynchronous result;
-   conn_resume_read() starts again and calls on_data if input is waiting. */
+   conn_resume_read() starts again and calls on_data (from the event loop,
+   not from within conn_resume_read) if input is waiting. on_data is not
+   called while paused. */
 void conn_pause_read(struct conn *c);
 void conn_resume_read(struct conn *c);
 
 /* Starts TLS as the server. Whatever the output buffer holds (the "220 Ready
    to start TLS" reply) is sent first in clear; every input byte received so
    far is discarded (no command injection). on_tls_ready follows, or
-   on_close on handshake failure. Returns -1 if already TLS. */
+   on_close on handshake failure (never from within conn_starttls). Output
+   written between this call and on_tls_ready is dropped. Returns -1 if
+   already TLS, if the server has no certificate, or if the connection is
+   closing. */
 int conn_starttls(struct conn *c);
 
 /* Closes once the output buffer is written (QUIT, fatal protocol errors).
-   Input received meanwhile is ignored. */
+   Input received meanwhile is ignored, later output is dropped, and
+   on_close comes from the event loop (never from within this call). A peer
+   that does not read is dropped after a while. */
 void conn_close_after_flush(struct conn *c, const char *reason);
 /* Closes now, dropping unwritten output; on_close is called before return
    unless called from within on_close itself. */
