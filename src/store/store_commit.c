@@ -149,6 +149,8 @@ static struct store_handle *store_handle_get(struct store_committer *c,
 					     const char *account,
 					     int64_t user_id, char **error_r);
 static void store_handle_free(struct store_handle **h);
+static void store_handle_drop(struct store_committer *c,
+			      struct store_handle *h);
 static void store_handle_clean_tmp(struct store_handle *h);
 static int store_handle_mailbox(struct store_handle *h, const char *name,
 				int64_t *id_r, char **name_r, char **error_r);
@@ -178,6 +180,18 @@ store_handle_free(struct store_handle **hp)
 	free(h->dir);
 	free(h);
 	*hp = NULL;
+}
+
+/* Closes a handle and removes it from the cache. */
+static void
+store_handle_drop(struct store_committer *c, struct store_handle *h)
+{
+	for (size_t i = 0; i < c->cache_count; i++)
+		if (c->cache[i] == h) {
+			store_handle_free(&c->cache[i]);
+			c->cache[i] = c->cache[--c->cache_count];
+			return;
+		}
 }
 
 /* Removes tmp files left by a crash; recent ones may be another process's
@@ -520,6 +534,11 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 					full ? "disk full" : "index error");
 		}
 		free(error);
+		if (!full) {
+			/* reopen next time: the database may be repaired */
+			store_handle_drop(c, g->h);
+			g->h = NULL;
+		}
 		return;
 	}
 }
