@@ -1,0 +1,749 @@
+/*
+ * smtp_txn — the mail transaction: MAIL, RCPT, DATA and BDAT, then the
+ * delivery of the message into the store.
+ *
+ * RCPT resolves each recipient at once (deliver_resolve) and keeps the set
+ * of local accounts of the transaction without duplicates, so that an
+ * account reached through two addresses gets one copy. At the end of the
+ * data the message gets its Return-Path: and Received: fields and goes to
+ * store_deliver(), which commits it with other deliveries (group commit)
+ * and calls done() on the commit thread; done() posts the result back to
+ * the connection's IO thread under its id. If the client went away
+ * meanwhile the core drops the result and frees the delivery with
+ * smtp_delivery_free(): nothing of the session is touched.
+ *
+ * Replies after the data (RFC 5321 §4.2.5, RFC 3463): every account
+ * stored → 250; a temporary failure for any account → 4xx (452 when the
+ * disk is full), even if other accounts got their copy: the client will
+ * try again and those get a duplicate, which is better than a loss; a
+ * permanent failure → 554.
+ */
+#include "smtp/smtp_session.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "core/core_conn.h"
+#include "core/core_server.h"
+#include "core/core_thread.h"
+#include "deliver/deliver.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "smtp/smtp_parse.h"
+#include "store/store.h"
+
+/* RFC 5321 §6.3 asks for loop detection by counting Received: fields. */
+#define SMTP_MAX_HOPS 50
+#define SMTP_ID_SIZE 32
+
+struct smtp_delivery {
+	struct store_delivery sd;
+	struct store_delivery_rcpt *rcpts;
+	char **accounts;
+	size_t account_count;
+	char *data;
+	size_t size; /* of the message as received */
+	/* Valid only while the connection exists, which the core checks
+	   before calling smtp_txn_delivered(). */
+	struct smtp_session *session;
+	struct io_thread *thread;
+	uint64_t conn_id;
+	char id[SMTP_ID_SIZE];
+};
+
+static int smtp_txn_mail_params(struct smtp_session *s,
+				const struct smtp_params *params,
+				struct smtp_txn *txn);
+static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account);
+static void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
+static void smtp_txn_finish(struct smtp_session *s);
+static void smtp_txn_refuse(struct smtp_session *s, const char *reason,
+			    const char *reply);
+static void smtp_txn_message_id(struct smtp_session *s, char *id,
+				size_t size);
+static bool smtp_txn_bare_line_ends(const char *data, size_t len);
+static void smtp_txn_commit_done(struct store_delivery *d, void *ctx);
+static void smtp_txn_delivered(struct conn *c, void *arg);
+static void smtp_delivery_free(void *arg);
+
+void
+smtp_txn_free(struct smtp_txn **txnp)
+{
+	struct smtp_txn *txn = *txnp;
+
+	if (txn == NULL)
+		return;
+	for (size_t i = 0; i < txn->rcpt_count; i++)
+		free(txn->rcpts[i]);
+	free(txn->rcpts);
+	for (size_t i = 0; i < txn->account_count; i++)
+		free(txn->accounts[i]);
+	free(txn->accounts);
+	free(txn->unrouted);
+	free(txn);
+	*txnp = NULL;
+}
+
+/* ------------------------------------------------------------ MAIL */
+
+/* 0, or -1 after replying. */
+static int
+smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
+		     struct smtp_txn *txn)
+{
+	for (size_t i = 0; i < params->count; i++) {
+		const struct smtp_param *p = &params->items[i];
+
+		if (!s->esmtp) {
+			/* After HELO no extension was offered. */
+			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
+				   p->keyword);
+			return -1;
+		}
+		if (strcmp(p->keyword, "SIZE") == 0) {
+			if (!p->has_value ||
+			    str_to_ull(p->value, &txn->size_declared) < 0) {
+				smtp_reply(s, "501 5.5.4 Syntax: SIZE=<number>");
+				return -1;
+			}
+			if (txn->size_declared >
+			    (unsigned long long)s->config->smtp_max_message_size) {
+				smtp_reply(s, "552 5.3.4 Message size exceeds "
+					      "fixed maximum message size");
+				return -1;
+			}
+		} else if (strcmp(p->keyword, "BODY") == 0) {
+			if (strcasecmp(p->value, "7BIT") == 0) {
+				txn->body = SMTP_BODY_7BIT;
+			} else if (strcasecmp(p->value, "8BITMIME") == 0) {
+				txn->body = SMTP_BODY_8BITMIME;
+			} else if (strcasecmp(p->value, "BINARYMIME") == 0) {
+				txn->body = SMTP_BODY_BINARYMIME;
+			} else {
+				smtp_reply(s, "501 5.5.4 Syntax: "
+					      "BODY=7BIT|8BITMIME|BINARYMIME");
+				return -1;
+			}
+		} else if (strcmp(p->keyword, "SMTPUTF8") == 0) {
+			if (p->has_value) {
+				smtp_reply(s, "501 5.5.4 Syntax: SMTPUTF8 "
+					      "takes no value");
+				return -1;
+			}
+			txn->smtputf8 = true;
+		} else if (strcmp(p->keyword, "AUTH") == 0) {
+			/* RFC 4954 §5: accepted; we do not relay it on. */
+		} else {
+			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
+				   p->keyword);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
+{
+	struct smtp_txn *txn;
+	struct smtp_params params;
+	const char *reply;
+	char *error = NULL;
+	int r;
+
+	if (s->txn != NULL) {
+		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	txn = xcalloc(1, sizeof(*txn));
+	if (smtp_parse_mail(args, &txn->from, &params, &reply) < 0) {
+		smtp_reply(s, "%s", reply);
+		smtp_txn_free(&txn);
+		return;
+	}
+	if (smtp_txn_mail_params(s, &params, txn) < 0) {
+		smtp_txn_free(&txn);
+		return;
+	}
+	if (!mail_address_is_ascii(&txn->from) && !txn->smtputf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		smtp_txn_free(&txn);
+		return;
+	}
+	mail_address_format(&txn->from, txn->from_text, sizeof(txn->from_text));
+
+	if (s->kind == SMTP_KIND_SUBMISSION) {
+		r = txn->from.null ? 0
+				   : smtp_sender_owned(s->store, s->auth_user,
+						       txn->from_text, &error);
+		if (r < 0) {
+			log_warnx("smtp id=%" PRIx64 " event=mail from=<%s> "
+				  "error=\"%s\"",
+				  s->id, txn->from_text,
+				  error != NULL ? error : "");
+			free(error);
+			smtp_reply(s, "451 4.3.0 Temporary lookup failure");
+			smtp_txn_free(&txn);
+			return;
+		}
+		if (r == 0) {
+			log_info("smtp id=%" PRIx64 " event=reject from=<%s> "
+				 "user=%s reason=sender-not-owned",
+				 s->id, txn->from_text, s->auth_user);
+			smtp_reply(s, "553 5.7.1 <%s>: Sender address "
+				      "rejected: not owned by user %s",
+				   txn->from_text, s->auth_user);
+			smtp_txn_free(&txn);
+			return;
+		}
+	}
+
+	s->txn = txn;
+	s->messages++;
+	smtp_session_enter_state(s, SMTP_STATE_MAIL);
+	log_info("smtp id=%" PRIx64 " event=mail from=<%s> size=%llu body=%s "
+		 "smtputf8=%s",
+		 s->id, txn->from_text, txn->size_declared,
+		 txn->body == SMTP_BODY_7BIT	   ? "7bit"
+		 : txn->body == SMTP_BODY_8BITMIME ? "8bitmime"
+						   : "binarymime",
+		 txn->smtputf8 ? "yes" : "no");
+	smtp_reply(s, "250 2.1.0 OK");
+}
+
+/* ------------------------------------------------------------ RCPT */
+
+/* Adds an account unless it is there already; true if added. */
+static bool
+smtp_txn_add_account(struct smtp_txn *txn, const char *account)
+{
+	for (size_t i = 0; i < txn->account_count; i++) {
+		if (strcasecmp(txn->accounts[i], account) == 0)
+			return false;
+	}
+	txn->accounts = xrealloc(txn->accounts, (txn->account_count + 1) *
+							sizeof(*txn->accounts));
+	txn->accounts[txn->account_count++] = xstrdup(account);
+	return true;
+}
+
+static void
+smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt)
+{
+	txn->rcpts =
+		xrealloc(txn->rcpts, (txn->rcpt_count + 1) * sizeof(*txn->rcpts));
+	txn->rcpts[txn->rcpt_count++] = xstrdup(rcpt);
+}
+
+/* RFC 5321 §4.5.1: "<postmaster>" alone means the postmaster of this
+   server, which we take as postmaster@<first local domain>. */
+static int
+smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
+{
+	char **domains = NULL, *error = NULL;
+
+	if (store_domain_list(s->store, &domains, &error) < 0) {
+		log_warnx("smtp id=%" PRIx64 " event=rcpt error=\"%s\"", s->id,
+			  error != NULL ? error : "");
+		free(error);
+		return -1;
+	}
+	if (domains[0] != NULL)
+		snprintf(buf, size, "postmaster@%s", domains[0]);
+	else
+		snprintf(buf, size, "postmaster@%s", s->config->hostname);
+	store_list_free(&domains);
+	return 0;
+}
+
+void
+smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
+{
+	struct smtp_txn *txn = s->txn;
+	struct mail_address to;
+	struct smtp_params params;
+	struct deliver_targets targets;
+	char text[MAIL_PATH_MAX + 1];
+	const char *reply;
+	char *error = NULL;
+	bool postmaster;
+	size_t added = 0;
+
+	if (txn == NULL) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (txn->mode == SMTP_TXN_MODE_BDAT) {
+		smtp_reply(s, "503 5.5.1 Error: BDAT transfer in progress");
+		return;
+	}
+	if (smtp_parse_rcpt(args, &to, &params, &reply) < 0) {
+		smtp_reply(s, "%s", reply);
+		return;
+	}
+	if (params.count > 0) {
+		smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
+			   params.items[0].keyword);
+		return;
+	}
+	if (!mail_address_is_ascii(&to) && !txn->smtputf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		return;
+	}
+	if (txn->rcpt_count >= (size_t)s->config->smtp_max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	postmaster = strcasecmp(to.local, "postmaster") == 0;
+	if (to.domain[0] == '\0') {
+		if (smtp_txn_postmaster(s, text, sizeof(text)) < 0) {
+			smtp_reply(s, "451 4.3.0 Temporary lookup failure");
+			return;
+		}
+	} else {
+		mail_address_format(&to, text, sizeof(text));
+	}
+
+	memset(&targets, 0, sizeof(targets));
+	switch (deliver_resolve(s->store, text, &targets, &error)) {
+	case DELIVER_NOT_LOCAL:
+		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+			 "reason=relay",
+			 s->id, text);
+		if (s->kind == SMTP_KIND_MX)
+			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied",
+				   text);
+		else
+			smtp_reply(s, "451 4.4.0 <%s>: Relaying to other "
+				      "domains is not available yet",
+				   text);
+		return;
+	case DELIVER_UNKNOWN:
+		if (postmaster) {
+			/* RFC 5321 §4.5.1: postmaster is always accepted;
+			   without a mailbox behind it the message gets a 4xx
+			   at the end of DATA, never lost. */
+			log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> "
+				  "warning=\"no mailbox for postmaster: "
+				  "add an alias\"",
+				  s->id, text);
+			if (txn->unrouted == NULL)
+				txn->unrouted = xstrdup(text);
+			break;
+		}
+		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+			 "reason=unknown-user",
+			 s->id, text);
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			      "User unknown",
+			   text);
+		return;
+	case DELIVER_ERROR:
+		log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> error=\"%s\"",
+			  s->id, text, error != NULL ? error : "");
+		free(error);
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
+		return;
+	case DELIVER_FOUND:
+		if (targets.remote_count > 0) {
+			log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+				 "reason=remote-alias-target remote=%s",
+				 s->id, text, targets.remote[0]);
+			deliver_targets_free(&targets);
+			smtp_reply(s, "451 4.4.0 <%s>: Forwarding to other "
+				      "domains is not available yet",
+				   text);
+			return;
+		}
+		for (size_t i = 0; i < targets.account_count; i++) {
+			if (smtp_txn_add_account(txn, targets.accounts[i]))
+				added++;
+		}
+		deliver_targets_free(&targets);
+		break;
+	}
+	smtp_txn_add_rcpt(txn, text);
+	smtp_session_enter_state(s, SMTP_STATE_RCPT);
+	log_info("smtp id=%" PRIx64 " event=rcpt to=<%s> accounts=%zu "
+		 "result=ok",
+		 s->id, text, added);
+	smtp_reply(s, "250 2.1.5 OK");
+}
+
+/* ------------------------------------------------------------ DATA */
+
+void
+smtp_txn_cmd_data(struct smtp_session *s, const char *args)
+{
+	struct smtp_txn *txn = s->txn;
+
+	if (args[0] != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (txn == NULL) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (txn->rcpt_count == 0) {
+		smtp_reply(s, "503 5.5.1 Error: need RCPT command");
+		return;
+	}
+	if (txn->mode == SMTP_TXN_MODE_BDAT) {
+		smtp_reply(s, "503 5.5.1 Error: DATA not allowed after BDAT");
+		return;
+	}
+	if (txn->body == SMTP_BODY_BINARYMIME) {
+		smtp_reply(s, "503 5.5.1 Error: BODY=BINARYMIME needs BDAT");
+		return;
+	}
+	s->body = evbuffer_new();
+	if (s->body == NULL)
+		log_fatalx("smtp: out of memory");
+	smtp_data_reader_init(&s->data_reader,
+			      (size_t)s->config->smtp_max_message_size);
+	smtp_session_enter_state(s, SMTP_STATE_DATA);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* Answers `reply`, logs `reason` and ends the transaction. */
+static void
+smtp_txn_refuse(struct smtp_session *s, const char *reason, const char *reply)
+{
+	log_info("smtp id=%" PRIx64 " event=reject from=<%s> reason=%s",
+		 s->id, s->txn->from_text, reason);
+	smtp_reply(s, "%s", reply);
+	smtp_session_reset_txn(s);
+	smtp_session_enter_idle(s);
+}
+
+void
+smtp_txn_data_end(struct smtp_session *s)
+{
+	if (s->data_reader.too_big) {
+		smtp_txn_refuse(s, "too-big",
+				"552 5.3.4 Message size exceeds fixed maximum "
+				"message size");
+		return;
+	}
+	if (s->data_reader.bare_lf > 0 || s->data_reader.bare_cr > 0) {
+		smtp_txn_refuse(s, "bare-line-end",
+				"554 5.6.0 Message refused: bare LF or CR in "
+				"message data (line ends must be CRLF)");
+		return;
+	}
+	smtp_txn_finish(s);
+}
+
+/* ------------------------------------------------------------ BDAT */
+
+void
+smtp_txn_cmd_bdat(struct smtp_session *s, const char *args)
+{
+	struct smtp_txn *txn = s->txn;
+	unsigned long long size;
+	const char *reply, *refusal = NULL;
+	bool last;
+
+	if (smtp_parse_bdat(args, &size, &last, &reply) < 0) {
+		/* The size is unknown: the data will be read as commands. */
+		smtp_reply(s, "%s", reply);
+		return;
+	}
+	if (txn == NULL)
+		refusal = "503 5.5.1 Error: need MAIL command";
+	else if (txn->rcpt_count == 0)
+		refusal = "503 5.5.1 Error: need RCPT command";
+	else if (txn->bdat_failed)
+		refusal = "503 5.5.1 Error: an earlier BDAT failed, send RSET";
+	else if (size > (unsigned long long)s->config->smtp_max_message_size -
+				txn->bdat_size) {
+		refusal = "552 5.3.4 Message size exceeds fixed maximum "
+			  "message size";
+		txn->bdat_failed = true;
+	}
+
+	s->bdat_remaining = size;
+	s->bdat_last = last;
+	s->bdat_discard = refusal != NULL;
+	s->bdat_reply = refusal;
+	if (refusal == NULL) {
+		if (s->body == NULL && (s->body = evbuffer_new()) == NULL)
+			log_fatalx("smtp: out of memory");
+		txn->mode = SMTP_TXN_MODE_BDAT;
+		txn->bdat_size += (size_t)size;
+	}
+	/* RFC 3030 §2: the data of a refused chunk is read and thrown away
+	   before the reply. */
+	smtp_session_enter_state(s, SMTP_STATE_BDAT);
+	if (size == 0)
+		smtp_txn_bdat_end(s);
+}
+
+void
+smtp_txn_bdat_end(struct smtp_session *s)
+{
+	struct smtp_txn *txn = s->txn;
+
+	if (s->bdat_discard) {
+		s->bdat_discard = false;
+		if (txn != NULL)
+			log_info("smtp id=%" PRIx64 " event=reject from=<%s> "
+				 "reason=bdat reply=\"%s\"",
+				 s->id, txn->from_text, s->bdat_reply);
+		smtp_reply(s, "%s", s->bdat_reply);
+		s->bdat_reply = NULL;
+		if (txn == NULL)
+			smtp_session_enter_idle(s);
+		else
+			smtp_session_enter_state(s, txn->rcpt_count > 0
+							    ? SMTP_STATE_RCPT
+							    : SMTP_STATE_MAIL);
+		return;
+	}
+	if (!s->bdat_last) {
+		smtp_session_enter_state(s, SMTP_STATE_RCPT);
+		smtp_reply(s, "250 2.0.0 %zu bytes received",
+			   evbuffer_get_length(s->body));
+		return;
+	}
+	if (txn->body != SMTP_BODY_BINARYMIME &&
+	    smtp_txn_bare_line_ends((const char *)evbuffer_pullup(s->body, -1),
+				    evbuffer_get_length(s->body))) {
+		smtp_txn_refuse(s, "bare-line-end",
+				"554 5.6.0 Message refused: bare LF or CR in "
+				"message data (line ends must be CRLF)");
+		return;
+	}
+	smtp_txn_finish(s);
+}
+
+/* True if a CR not followed by LF or a LF not preceded by CR is in data. */
+static bool
+smtp_txn_bare_line_ends(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n'))
+			return true;
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------ delivery */
+
+/* Unique in the logs and the Received: field: the time in microseconds,
+   the connection and the session's message counter. */
+static void
+smtp_txn_message_id(struct smtp_session *s, char *id, size_t size)
+{
+	struct timeval tv;
+	uint64_t us;
+
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	snprintf(id, size, "%013" PRIX64 "%04" PRIX64 "%02X", us,
+		 s->id & 0xffffu, s->messages & 0xffu);
+}
+
+/* The message is complete and acceptable so far: checks the loop count,
+   adds the trace fields and hands it to the store. */
+static void
+smtp_txn_finish(struct smtp_session *s)
+{
+	struct smtp_txn *txn = s->txn;
+	struct smtp_delivery *dlv;
+	struct smtp_received rcv;
+	char *received, *return_path;
+	const unsigned char *body;
+	size_t body_len, rp_len, rcv_len, pos;
+	bool add_crlf;
+
+	smtp_session_enter_state(s, SMTP_STATE_DELIVER);
+	if (txn->account_count == 0 || txn->unrouted != NULL) {
+		log_warnx("smtp id=%" PRIx64 " event=reject from=<%s> "
+			  "reason=no-mailbox to=<%s>",
+			  s->id, txn->from_text,
+			  txn->unrouted != NULL ? txn->unrouted : "");
+		smtp_reply(s, "451 4.3.0 <%s>: No mailbox for this recipient "
+			      "yet, try again later",
+			   txn->unrouted != NULL ? txn->unrouted : "");
+		smtp_session_reset_txn(s);
+		smtp_session_enter_idle(s);
+		return;
+	}
+	body_len = evbuffer_get_length(s->body);
+	body = evbuffer_pullup(s->body, -1);
+	if (smtp_received_count((const char *)body, body_len) > SMTP_MAX_HOPS) {
+		smtp_txn_refuse(s, "loop",
+				"554 5.4.6 Too many hops (mail loop?)");
+		return;
+	}
+
+	dlv = xcalloc(1, sizeof(*dlv));
+	dlv->session = s;
+	dlv->thread = conn_thread(s->conn);
+	dlv->conn_id = s->id;
+	dlv->size = body_len;
+	smtp_txn_message_id(s, dlv->id, sizeof(dlv->id));
+
+	memset(&rcv, 0, sizeof(rcv));
+	rcv.helo = s->helo;
+	rcv.peer_addr = conn_peer_addr(s->conn);
+	rcv.hostname = s->config->hostname;
+	rcv.id = dlv->id;
+	rcv.esmtp = s->esmtp;
+	rcv.smtputf8 = txn->smtputf8;
+	if (conn_is_tls(s->conn)) {
+		rcv.tls_version = conn_tls_version(s->conn);
+		rcv.tls_cipher = conn_tls_cipher(s->conn);
+		rcv.tls_bits = conn_tls_bits(s->conn);
+	}
+	rcv.auth_user = s->auth_user;
+	rcv.rcpt = txn->rcpt_count == 1 ? txn->rcpts[0] : NULL;
+	rcv.date = time(NULL);
+	received = smtp_received_build(&rcv);
+	return_path = xasprintf("Return-Path: <%s>\r\n", txn->from_text);
+
+	/* The store wants CRLF line ends to the last line. */
+	add_crlf = body_len > 0 &&
+		   (body_len < 2 || body[body_len - 2] != '\r' ||
+		    body[body_len - 1] != '\n');
+	rp_len = strlen(return_path);
+	rcv_len = strlen(received);
+	dlv->data = xmalloc(rp_len + rcv_len + body_len + 3);
+	memcpy(dlv->data, return_path, rp_len);
+	memcpy(dlv->data + rp_len, received, rcv_len);
+	pos = rp_len + rcv_len;
+	if (body_len > 0)
+		memcpy(dlv->data + pos, body, body_len);
+	pos += body_len;
+	if (add_crlf) {
+		memcpy(dlv->data + pos, "\r\n", 2);
+		pos += 2;
+	}
+	free(return_path);
+	free(received);
+	evbuffer_free(s->body);
+	s->body = NULL;
+
+	dlv->account_count = txn->account_count;
+	dlv->accounts = xcalloc(txn->account_count, sizeof(*dlv->accounts));
+	dlv->rcpts = xcalloc(txn->account_count, sizeof(*dlv->rcpts));
+	for (size_t i = 0; i < txn->account_count; i++) {
+		dlv->accounts[i] = xstrdup(txn->accounts[i]);
+		dlv->rcpts[i].account = dlv->accounts[i];
+	}
+	dlv->sd.data = dlv->data;
+	dlv->sd.len = pos;
+	dlv->sd.internal_date = rcv.date;
+	dlv->sd.rcpts = dlv->rcpts;
+	dlv->sd.rcpt_count = dlv->account_count;
+	dlv->sd.done = smtp_txn_commit_done;
+	dlv->sd.ctx = dlv;
+
+	log_info("smtp id=%" PRIx64 " event=data msgid=%s from=<%s> size=%zu "
+		 "rcpts=%zu accounts=%zu",
+		 s->id, dlv->id, txn->from_text, body_len, txn->rcpt_count,
+		 txn->account_count);
+	smtp_session_wait(s, dlv);
+	/* Last: done() may run on the commit thread at once. */
+	store_deliver(s->store, &dlv->sd);
+}
+
+/* On the commit thread: back to the connection's thread, by id. */
+static void
+smtp_txn_commit_done(struct store_delivery *d, void *ctx)
+{
+	struct smtp_delivery *dlv = ctx;
+
+	io_thread_post(dlv->thread, dlv->conn_id, smtp_txn_delivered, dlv,
+		       smtp_delivery_free);
+}
+
+static void
+smtp_delivery_free(void *arg)
+{
+	struct smtp_delivery *dlv = arg;
+
+	if (dlv == NULL)
+		return;
+	for (size_t i = 0; i < dlv->account_count; i++)
+		free(dlv->accounts[i]);
+	free(dlv->accounts);
+	free(dlv->rcpts);
+	free(dlv->data);
+	free(dlv);
+}
+
+/* On the IO thread, the connection still open. */
+static void
+smtp_txn_delivered(struct conn *c, void *arg)
+{
+	struct smtp_delivery *dlv = arg;
+	struct smtp_session *s = dlv->session;
+	size_t ok = 0, temp = 0, perm = 0;
+	bool disk_full = false;
+	const char *perm_error = NULL;
+
+	if (s->pending != dlv || s->state != SMTP_STATE_DELIVER) {
+		/* Not what this session waits for: a bug, not the peer. */
+		log_error("smtp id=%" PRIx64 " event=delivered msgid=%s "
+			  "error=\"unexpected result\"",
+			  s->id, dlv->id);
+		smtp_delivery_free(dlv);
+		return;
+	}
+	for (size_t i = 0; i < dlv->account_count; i++) {
+		const struct store_delivery_rcpt *r = &dlv->rcpts[i];
+		const char *result;
+
+		if (r->result == 0) {
+			ok++;
+			result = "ok";
+		} else if (r->temporary) {
+			temp++;
+			result = "temporary";
+			if (strstr(r->error, "disk full") != NULL ||
+			    strstr(r->error, "No space") != NULL)
+				disk_full = true;
+		} else {
+			perm++;
+			result = "permanent";
+			if (perm_error == NULL)
+				perm_error = r->error;
+		}
+		log_info("smtp id=%" PRIx64 " event=delivered msgid=%s "
+			 "from=<%s> to=%s size=%zu result=%s%s%s%s",
+			 s->id, dlv->id, s->txn->from_text, r->account,
+			 dlv->size, result, r->result == 0 ? "" : " reason=\"",
+			 r->result == 0 ? "" : r->error,
+			 r->result == 0 ? "" : "\"");
+	}
+	if (temp > 0) {
+		if (ok > 0)
+			log_warnx("smtp id=%" PRIx64 " event=partial msgid=%s "
+				  "delivered=%zu failed=%zu note=\"answered "
+				  "4xx: the delivered copies may come twice\"",
+				  s->id, dlv->id, ok, temp + perm);
+		if (disk_full)
+			smtp_reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			smtp_reply(s, "451 4.3.0 Temporary failure storing "
+				      "the message, try again later");
+	} else if (perm > 0) {
+		smtp_reply(s, "554 5.3.0 Delivery failed: %s", perm_error);
+	} else {
+		smtp_reply(s, "250 2.0.0 OK: queued as %s", dlv->id);
+	}
+	smtp_delivery_free(dlv);
+	smtp_session_reset_txn(s);
+	smtp_session_enter_idle(s);
+	smtp_session_resume(s);
+}
