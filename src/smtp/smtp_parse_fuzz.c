@@ -29,7 +29,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	if (smtp_parse_verb(s, size, verb, sizeof(verb), &args) == 0 &&
-	    (args < s || args > s + size || strlen(verb) >= sizeof(verb)))
+	    ((*args != '\0' && (args <= s || args >= s + size)) ||
+	     strlen(verb) >= sizeof(verb)))
 		abort();
 	if (smtp_parse_mail(s, &a, &p, &reply) != 0)
 		check_reply(reply);
