@@ -102,9 +102,11 @@ struct store_handle {
 /* The commit thread's own state. */
 struct store_committer {
 	struct store *s;
-	struct store_handle *cache[STORE_INDEX_CACHE_MAX];
-	size_t cache_count;
-	uint64_t clock;
+	/* at most STORE_INDEX_CACHE_MAX between batches; a batch with more
+	   accounts than that keeps all of its handles until it ends */
+	struct store_handle **cache;
+	size_t cache_count, cache_alloc;
+	uint64_t clock, batch_start;
 };
 
 /* One recipient's copy of one delivery, within a batch. */
@@ -151,6 +153,8 @@ static struct store_handle *store_handle_get(struct store_committer *c,
 static void store_handle_free(struct store_handle **h);
 static void store_handle_drop(struct store_committer *c,
 			      struct store_handle *h);
+static void store_handle_trim(struct store_committer *c, size_t max,
+			      uint64_t older_than);
 static void store_handle_clean_tmp(struct store_handle *h);
 static int store_handle_mailbox(struct store_handle *h, const char *name,
 				int64_t *id_r, char **name_r, char **error_r);
@@ -192,6 +196,24 @@ store_handle_drop(struct store_committer *c, struct store_handle *h)
 			c->cache[i] = c->cache[--c->cache_count];
 			return;
 		}
+}
+
+/* Closes least recently used handles, not used since `older_than`, until
+   at most `max` remain. */
+static void
+store_handle_trim(struct store_committer *c, size_t max, uint64_t older_than)
+{
+	while (c->cache_count > max) {
+		size_t lru = 0;
+
+		for (size_t i = 1; i < c->cache_count; i++)
+			if (c->cache[i]->used < c->cache[lru]->used)
+				lru = i;
+		if (c->cache[lru]->used > older_than)
+			return;
+		store_handle_free(&c->cache[lru]);
+		c->cache[lru] = c->cache[--c->cache_count];
+	}
 }
 
 /* Removes tmp files left by a crash; recent ones may be another process's
@@ -250,7 +272,7 @@ store_handle_get(struct store_committer *c, const char *account,
 		 "DELETE FROM messages WHERE id = ?1"},
 	};
 	struct store_handle *h;
-	size_t i, lru = 0;
+	size_t i;
 
 	for (i = 0; i < c->cache_count; i++) {
 		h = c->cache[i];
@@ -287,12 +309,13 @@ store_handle_get(struct store_committer *c, const char *account,
 		}
 	}
 	store_handle_clean_tmp(h);
-	if (c->cache_count == STORE_INDEX_CACHE_MAX) {
-		for (i = 1; i < c->cache_count; i++)
-			if (c->cache[i]->used < c->cache[lru]->used)
-				lru = i;
-		store_handle_free(&c->cache[lru]);
-		c->cache[lru] = c->cache[--c->cache_count];
+	/* never a handle that this batch uses: its groups point to them */
+	store_handle_trim(c, STORE_INDEX_CACHE_MAX - 1, c->batch_start);
+	if (c->cache_count == c->cache_alloc) {
+		c->cache_alloc = c->cache_alloc == 0 ? STORE_INDEX_CACHE_MAX
+						     : c->cache_alloc * 2;
+		c->cache = xrealloc(c->cache,
+				    c->cache_alloc * sizeof(*c->cache));
 	}
 	h->used = ++c->clock;
 	c->cache[c->cache_count++] = h;
@@ -615,6 +638,7 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 	bool synced = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->batch_start = c->clock;
 	for (struct store_queued *q = list; q != NULL; q = q->next) {
 		ncopies += q->d->rcpt_count;
 		ndeliveries++;
@@ -713,6 +737,7 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 	}
 	free(groups);
 	free(copies);
+	store_handle_trim(c, STORE_INDEX_CACHE_MAX, UINT64_MAX);
 	while (list != NULL) {
 		struct store_queued *next = list->next;
 		struct store_delivery *d = list->d;
@@ -747,6 +772,7 @@ store_commit_main(void *arg)
 	pthread_mutex_unlock(&s->queue_lock);
 	for (size_t i = 0; i < c.cache_count; i++)
 		store_handle_free(&c.cache[i]);
+	free(c.cache);
 	return NULL;
 }
 

@@ -607,6 +607,37 @@ test_index_failure(void **state)
 			 2);
 }
 
+/* A batch with more accounts than the commit thread keeps open. */
+static void
+test_many_accounts(void **state)
+{
+	enum { N = 70 };
+	struct fixture *f = *state;
+	struct store_delivery *d;
+	char *names[N], *error = NULL;
+
+	for (int i = 0; i < N; i++) {
+		names[i] = xasprintf("user%02d@example.test", i);
+		must(store_user_add(f->s, names[i], "h", &error), error);
+	}
+	d = delivery_new("many\r\n", 1, 0);
+	free(d->rcpts);
+	d->rcpts = xcalloc(N, sizeof(*d->rcpts));
+	d->rcpt_count = N;
+	for (int round = 1; round <= 2; round++) {
+		for (int i = 0; i < N; i++)
+			d->rcpts[i].account = names[i];
+		assert_int_equal(store_deliver_wait(f->s, d), 0);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(d->rcpts[i].uid, round);
+	}
+	delivery_free(d);
+	for (int i = 0; i < N; i++) {
+		assert_message(f, names[i], NULL, 2, "many\r\n");
+		free(names[i]);
+	}
+}
+
 /* ------------------------------------------------------------ concurrency */
 
 #define CONC_THREADS 4
@@ -894,6 +925,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_user_readd, setup_users,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_index_failure, setup_users,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_many_accounts, setup_users,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup_users,
 						teardown),
