@@ -259,7 +259,6 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 	mail_address_format(&addr, text, sizeof(text));
 	switch (deliver_resolve(s->store, text, &targets, &err)) {
 	case DELIVER_FOUND:
-		deliver_targets_free(&targets);
 		smtp_reply(s, "250 2.1.5 <%s>", text);
 		break;
 	case DELIVER_UNKNOWN:
@@ -275,6 +274,7 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
 		break;
 	}
+	deliver_targets_free(&targets);
 }
 
 static void

@@ -24,19 +24,21 @@ smtp_sender_owned(struct store *store, const char *user, const char *address,
 	*error_r = NULL;
 	if (strcasecmp(user, address) == 0)
 		return 1;
+	/* deliver_resolve() may fill `targets` whatever it returns. */
 	switch (deliver_resolve(store, address, &targets, error_r)) {
 	case DELIVER_FOUND:
 		for (size_t i = 0; i < targets.account_count; i++) {
 			if (strcasecmp(targets.accounts[i], user) == 0)
 				owned = 1;
 		}
-		deliver_targets_free(&targets);
-		return owned;
+		break;
 	case DELIVER_NOT_LOCAL:
 	case DELIVER_UNKNOWN:
-		return 0;
+		break;
 	case DELIVER_ERROR:
+		owned = -1;
 		break;
 	}
-	return -1;
+	deliver_targets_free(&targets);
+	return owned;
 }

@@ -61,6 +61,10 @@ static int smtp_txn_mail_params(struct smtp_session *s,
 				struct smtp_txn *txn);
 static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account);
 static void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
+static int smtp_txn_postmaster(struct smtp_session *s, char *buf,
+			       size_t size);
+static int smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
+				 bool postmaster, size_t *added_r);
 static void smtp_txn_finish(struct smtp_session *s);
 static void smtp_txn_refuse(struct smtp_session *s, const char *reason,
 			    const char *reply);
@@ -261,16 +265,88 @@ smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
 	return 0;
 }
 
+/* Resolves one recipient and adds its accounts to the transaction: 0, or
+   -1 after replying with the refusal. */
+static int
+smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
+		      bool postmaster, size_t *added_r)
+{
+	struct smtp_txn *txn = s->txn;
+	struct deliver_targets targets;
+	char *error = NULL;
+	int ret = -1;
+
+	switch (deliver_resolve(s->store, text, &targets, &error)) {
+	case DELIVER_NOT_LOCAL:
+		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+			 "reason=relay",
+			 s->id, text);
+		if (s->kind == SMTP_KIND_MX)
+			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied",
+				   text);
+		else
+			smtp_reply(s, "451 4.4.0 <%s>: Relaying to other "
+				      "domains is not available yet",
+				   text);
+		goto out;
+	case DELIVER_UNKNOWN:
+		if (postmaster) {
+			/* RFC 5321 §4.5.1: postmaster is always accepted;
+			   without a mailbox behind it the message gets a 4xx
+			   at the end of DATA, never lost. */
+			log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> "
+				  "warning=\"no mailbox for postmaster: "
+				  "add an alias\"",
+				  s->id, text);
+			if (txn->unrouted == NULL)
+				txn->unrouted = xstrdup(text);
+			ret = 0;
+			break;
+		}
+		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+			 "reason=unknown-user",
+			 s->id, text);
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			      "User unknown",
+			   text);
+		goto out;
+	case DELIVER_ERROR:
+		log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> error=\"%s\"",
+			  s->id, text, error != NULL ? error : "");
+		free(error);
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
+		goto out;
+	case DELIVER_FOUND:
+		if (targets.remote_count > 0) {
+			log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+				 "reason=remote-alias-target remote=%s",
+				 s->id, text, targets.remote[0]);
+			smtp_reply(s, "451 4.4.0 <%s>: Forwarding to other "
+				      "domains is not available yet",
+				   text);
+			goto out;
+		}
+		for (size_t i = 0; i < targets.account_count; i++) {
+			if (smtp_txn_add_account(txn, targets.accounts[i]))
+				(*added_r)++;
+		}
+		ret = 0;
+		break;
+	}
+out:
+	/* deliver_resolve() fills `targets` whatever it returns. */
+	deliver_targets_free(&targets);
+	return ret;
+}
+
 void
 smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 {
 	struct smtp_txn *txn = s->txn;
 	struct mail_address to;
 	struct smtp_params params;
-	struct deliver_targets targets;
 	char text[MAIL_PATH_MAX + 1];
 	const char *reply;
-	char *error = NULL;
 	bool postmaster;
 	size_t added = 0;
 
@@ -309,64 +385,8 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 		mail_address_format(&to, text, sizeof(text));
 	}
 
-	memset(&targets, 0, sizeof(targets));
-	switch (deliver_resolve(s->store, text, &targets, &error)) {
-	case DELIVER_NOT_LOCAL:
-		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
-			 "reason=relay",
-			 s->id, text);
-		if (s->kind == SMTP_KIND_MX)
-			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied",
-				   text);
-		else
-			smtp_reply(s, "451 4.4.0 <%s>: Relaying to other "
-				      "domains is not available yet",
-				   text);
+	if (smtp_txn_rcpt_resolve(s, text, postmaster, &added) < 0)
 		return;
-	case DELIVER_UNKNOWN:
-		if (postmaster) {
-			/* RFC 5321 §4.5.1: postmaster is always accepted;
-			   without a mailbox behind it the message gets a 4xx
-			   at the end of DATA, never lost. */
-			log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> "
-				  "warning=\"no mailbox for postmaster: "
-				  "add an alias\"",
-				  s->id, text);
-			if (txn->unrouted == NULL)
-				txn->unrouted = xstrdup(text);
-			break;
-		}
-		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
-			 "reason=unknown-user",
-			 s->id, text);
-		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
-			      "User unknown",
-			   text);
-		return;
-	case DELIVER_ERROR:
-		log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> error=\"%s\"",
-			  s->id, text, error != NULL ? error : "");
-		free(error);
-		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
-		return;
-	case DELIVER_FOUND:
-		if (targets.remote_count > 0) {
-			log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
-				 "reason=remote-alias-target remote=%s",
-				 s->id, text, targets.remote[0]);
-			deliver_targets_free(&targets);
-			smtp_reply(s, "451 4.4.0 <%s>: Forwarding to other "
-				      "domains is not available yet",
-				   text);
-			return;
-		}
-		for (size_t i = 0; i < targets.account_count; i++) {
-			if (smtp_txn_add_account(txn, targets.accounts[i]))
-				added++;
-		}
-		deliver_targets_free(&targets);
-		break;
-	}
 	smtp_txn_add_rcpt(txn, text);
 	smtp_session_enter_state(s, SMTP_STATE_RCPT);
 	log_info("smtp id=%" PRIx64 " event=rcpt to=<%s> accounts=%zu "
