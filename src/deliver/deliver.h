@@ -32,9 +32,17 @@ struct deliver_targets {
 	size_t account_count, remote_count;
 };
 
+/* *targets_r is always filled (NULL-terminated lists, empty unless
+   DELIVER_FOUND, each address once, sorted): free it with
+   deliver_targets_free() whatever the result. *error_r is set (malloc'd)
+   only with DELIVER_ERROR: a store failure, or aliases nested deeper than
+   DELIVER_MAX_DEPTH or expanding to more than DELIVER_MAX_TARGETS targets
+   (a configuration error the sender should retry through). Remote targets
+   are listed, not delivered: relaying them is the caller's business. */
 enum deliver_result deliver_resolve(struct store *s, const char *address,
 				    struct deliver_targets *targets_r,
 				    char **error_r);
+/* Frees the lists and zeroes *t. */
 void deliver_targets_free(struct deliver_targets *t);
 
 #endif
