@@ -181,7 +181,8 @@ deliver_visit(struct deliver_ctx *ctx, const char *address, int depth,
 		return -1;
 	}
 	if (ctx->seen_count == ctx->seen_alloc) {
-		ctx->seen_alloc = ctx->seen_alloc == 0 ? 16 : ctx->seen_alloc * 2;
+		ctx->seen_alloc =
+			ctx->seen_alloc == 0 ? 16 : ctx->seen_alloc * 2;
 		ctx->seen = xrealloc(ctx->seen,
 				     ctx->seen_alloc * sizeof(*ctx->seen));
 	}

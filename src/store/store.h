@@ -164,7 +164,8 @@ struct store_message_info {
 	uint64_t size;	/* of the message, without the metadata line */
 	time_t internal_date;
 	char blob[STORE_BLOB_ID_LEN + 1];
-	/* where the message starts in the blob file (after the metadata line) */
+	/* where the message starts in the blob file, after the metadata
+	   line */
 	uint64_t header_offset;
 	char *keywords; /* space-separated, or NULL */
 };

@@ -396,8 +396,9 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 		rc = sqlite3_step(h->mailbox_state);
 		if (rc != SQLITE_ROW) {
 			if (rc == SQLITE_DONE)
-				*error_r = xasprintf("mailbox %lld vanished",
-						     (long long)copy->mailbox_id);
+				*error_r = xasprintf(
+					"mailbox %lld vanished",
+					(long long)copy->mailbox_id);
 			goto fail;
 		}
 		uidvalidity = (uint32_t)sqlite3_column_int64(h->mailbox_state,
@@ -515,7 +516,8 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		}
 		store_blob_new_id(copy->id);
 		header = store_blob_header(copy->id, g->account, mailbox,
-					   copy->d->internal_date, copy->d->len);
+					   copy->d->internal_date,
+					   copy->d->len);
 		free(mailbox);
 		copy->header_len = strlen(header);
 		if (store_blob_write(g->h->dir, copy->id, header,

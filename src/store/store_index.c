@@ -196,7 +196,8 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 		goto fail;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO mailboxes (name, uidvalidity, "
-			       "subscribed, special_use) VALUES (?1, ?2, 1, ?3)",
+			       "subscribed, special_use) "
+			       "VALUES (?1, ?2, 1, ?3)",
 			       -1, &st, NULL) != SQLITE_OK) {
 		store_sqlite_fail(db, account, error_r);
 		goto fail;

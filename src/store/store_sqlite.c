@@ -316,7 +316,8 @@ store_clean_deleted(struct store *s)
 		char *error = NULL;
 
 		if (store_index_remove_tree(path, &error) < 0) {
-			log_warnx("store event=clean-failed path=%s error=\"%s\"",
+			log_warnx("store event=clean-failed path=%s "
+				  "error=\"%s\"",
 				  path, error);
 			free(error);
 		}
