@@ -1,0 +1,200 @@
+"""
+Clients that misbehave and signals: idle timeouts (a client that stalls,
+before and inside DATA), a client that disconnects mid-DATA or mid-BDAT
+(nothing stored), the per-address connection limit, SIGHUP (reload without
+dropping connections) and SIGTERM (no new connections, the transaction in
+flight finishes, exit 0).
+"""
+import socket
+import time
+
+from conftest import (ALICE, BOB, T, assert_stored_intact, expect,
+                      expect_queued, make_message, send_message,
+                      store_problems, wait_until)
+
+SENDER = "sender@remote.test"
+
+
+def test_idle_client_is_closed_with_421(make_facteur):
+    f = make_facteur(config={"smtp_timeout": "2s",
+                             "smtp_data_timeout": "2s"})
+    # before any command
+    c = f.smtp()
+    start = time.monotonic()
+    c.sock.settimeout(T(15))
+    r = c.reply_or_eof()
+    took = time.monotonic() - start
+    assert r is not None and r.code == 421, \
+        f"expected 421 on idle timeout, got {r!r}"
+    assert r.enhanced in ("4.4.2", "4.4.1"), r
+    assert c.expect_eof() == b""
+    assert took >= 1.5, f"closed after {took:.1f}s, timeout is 2s"
+    c.close()
+    # inside DATA: nothing is stored
+    c = f.smtp()
+    c.ehlo()
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    expect(c.cmd("DATA"), 354)
+    c.send(b"Subject: stalled\r\n\r\nhalf a message\r\n")
+    c.sock.settimeout(T(15))
+    r = c.reply_or_eof()
+    assert r is not None and r.code == 421, r
+    assert c.expect_eof() == b""
+    c.close()
+    assert f.mailbox(ALICE) == []
+    assert store_problems(f.data_dir) == []
+
+
+def test_idle_timeout_restarts_with_each_command(make_facteur):
+    """The timeout is for idleness, not for the whole session."""
+    f = make_facteur(config={"smtp_timeout": "2s"})
+    with f.smtp() as c:
+        c.ehlo()
+        end = time.monotonic() + 4
+        while time.monotonic() < end:
+            time.sleep(0.5)  # pacing, well under the 2 s timeout
+            expect(c.cmd("NOOP"), 250)
+
+
+def test_disconnect_mid_data_stores_nothing(facteur):
+    msg = make_message(SENDER, ALICE, subject="cut", body="x" * 70000)
+    c = facteur.smtp()
+    c.ehlo()
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    expect(c.cmd("DATA"), 354)
+    c.send(msg[:len(msg) // 2])
+    c.close()
+    # the same in BDAT, cut inside a chunk
+    c = facteur.smtp()
+    c.ehlo()
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    c.send(f"BDAT {len(msg)} LAST\r\n".encode() + msg[:1000])
+    c.close()
+    # and after a complete first chunk of a BDAT transaction
+    c = facteur.smtp()
+    c.ehlo()
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    c.send(f"BDAT {len(msg) // 2}\r\n".encode() + msg[:len(msg) // 2])
+    expect(c.reply(), 250)
+    c.close()
+    # a complete message afterwards is the only one stored
+    ok = make_message(SENDER, ALICE, subject="complete")
+    with facteur.smtp() as c2:
+        c2.ehlo()
+        expect_queued(send_message(c2, SENDER, ALICE, ok))
+    got = facteur.wait_messages(ALICE, 1)
+    assert len(got) == 1, [m[:200] for _, m in got]
+    assert_stored_intact(got[0][1], ok)
+    assert store_problems(facteur.data_dir) == []
+
+
+def test_connection_limit_per_address(make_facteur):
+    f = make_facteur(config={"max_connections_per_ip": "3"})
+    conns = [f.smtp() for _ in range(3)]
+    try:
+        s = socket.create_connection(("127.0.0.1", f.ports["smtp"]),
+                                     timeout=T(15))
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        assert not data.startswith(b"220"), \
+            f"a 4th connection from one address was greeted: {data!r}"
+        assert data == b"" or data.startswith(b"421"), data
+    finally:
+        conns[0].cmd("QUIT")
+        conns[0].close()
+
+    def greeted():
+        try:
+            c = f.smtp()
+        except (AssertionError, EOFError, ConnectionResetError):
+            return None
+        return c
+    c = wait_until(greeted, T(10), "a free connection slot")
+    expect(c.cmd("NOOP"), 250)
+    c.close()
+    for c in conns[1:]:
+        c.close()
+
+
+def test_sighup_reloads_without_dropping_connections(facteur):
+    f = facteur
+    msg = make_message(SENDER, ALICE, subject="across SIGHUP")
+    c = f.smtp()
+    c.ehlo()
+    assert "SIZE 10485760" in c.extensions
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    f.write_config(smtp_max_message_size="5M")
+    f.sighup()
+
+    def reloaded():
+        with f.smtp() as n:
+            n.ehlo()
+            return "SIZE 5242880" in n.extensions
+    wait_until(reloaded, T(10), "SIGHUP to take the new configuration")
+    # the connection opened before is still there, mid-transaction
+    expect(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+    expect(c.cmd("DATA"), 354)
+    c.send(msg + b".\r\n")
+    expect_queued(c.reply())
+    expect(c.cmd("QUIT"), 221)
+    c.close()
+    (_, a), = f.wait_messages(ALICE, 1)
+    assert_stored_intact(a, msg)
+    assert len(f.wait_messages(BOB, 1)) == 1
+    # a bad configuration on SIGHUP is refused and the server goes on
+    f.config_path.write_text(f.config_path.read_text() + "bogus_key = 1\n")
+    f.sighup()
+    with f.smtp() as n:
+        n.ehlo()
+        assert "SIZE 5242880" in n.extensions
+    assert f.running()
+
+
+def test_sigterm_finishes_transaction_in_flight(facteur):
+    f = facteur
+    msg = make_message(SENDER, ALICE, subject="in flight")
+    c = f.smtp()
+    c.ehlo()
+    expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+    expect(c.cmd("DATA"), 354)
+    c.send(msg[:50])
+    f.proc.send_signal(15)
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", f.ports["smtp"]),
+                                     timeout=1).close()
+            return False
+        except OSError:
+            return True
+    wait_until(refused, T(10), "the listener to close after SIGTERM")
+    assert f.running(), "exited with a transaction in flight"
+    c.send(msg[50:] + b".\r\n")
+    expect_queued(c.reply())
+    # then the session may be closed (421 4.3.2), or go on to QUIT
+    try:
+        c.send("QUIT\r\n")
+        r = c.reply_or_eof()
+    except OSError:
+        r = None
+    assert r is None or r.code in (421, 221), r
+    c.close()
+    f.proc.wait(timeout=T(20))
+    f.exits.append((f.proc.returncode, "SIGTERM"))
+    assert f.proc.returncode == 0
+    (_, a), = f.mailbox(ALICE)
+    assert_stored_intact(a, msg)
