@@ -116,6 +116,7 @@ struct smtp_session {
 
 	/* BDAT chunk being read */
 	unsigned long long bdat_remaining;
+	unsigned long long bdat_chunk; /* its size */
 	bool bdat_last;
 	bool bdat_discard;
 	const char *bdat_reply; /* the refusal to send once discarded */

@@ -65,7 +65,7 @@ static int smtp_txn_postmaster(struct smtp_session *s, char *buf,
 			       size_t size);
 static int smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 				 bool postmaster, size_t *added_r);
-static void smtp_txn_finish(struct smtp_session *s);
+static void smtp_txn_finish(struct smtp_session *s, bool check_line_ends);
 static void smtp_txn_refuse(struct smtp_session *s, const char *reason,
 			    const char *reply);
 static void smtp_txn_message_id(struct smtp_session *s, char *id,
@@ -457,7 +457,7 @@ smtp_txn_data_end(struct smtp_session *s)
 				"message data (line ends must be CRLF)");
 		return;
 	}
-	smtp_txn_finish(s);
+	smtp_txn_finish(s, false);
 }
 
 /* ------------------------------------------------------------ BDAT */
@@ -489,6 +489,7 @@ smtp_txn_cmd_bdat(struct smtp_session *s, const char *args)
 	}
 
 	s->bdat_remaining = size;
+	s->bdat_chunk = size;
 	s->bdat_last = last;
 	s->bdat_discard = refusal != NULL;
 	s->bdat_reply = refusal;
@@ -528,19 +529,13 @@ smtp_txn_bdat_end(struct smtp_session *s)
 	}
 	if (!s->bdat_last) {
 		smtp_session_enter_state(s, SMTP_STATE_RCPT);
-		smtp_reply(s, "250 2.0.0 %zu bytes received",
-			   evbuffer_get_length(s->body));
+		smtp_reply(s, "250 2.0.0 %llu bytes received", s->bdat_chunk);
 		return;
 	}
-	if (txn->body != SMTP_BODY_BINARYMIME &&
-	    smtp_txn_bare_line_ends((const char *)evbuffer_pullup(s->body, -1),
-				    evbuffer_get_length(s->body))) {
-		smtp_txn_refuse(s, "bare-line-end",
-				"554 5.6.0 Message refused: bare LF or CR in "
-				"message data (line ends must be CRLF)");
-		return;
-	}
-	smtp_txn_finish(s);
+	/* DATA refuses bare CR and LF (SMTP smuggling); BDAT has no such
+	   risk, but the store keeps CRLF text: only BINARYMIME may hold
+	   anything. */
+	smtp_txn_finish(s, txn->body != SMTP_BODY_BINARYMIME);
 }
 
 /* True if a CR not followed by LF or a LF not preceded by CR is in data. */
@@ -575,15 +570,13 @@ smtp_txn_message_id(struct smtp_session *s, char *id, size_t size)
 /* The message is complete and acceptable so far: checks the loop count,
    adds the trace fields and hands it to the store. */
 static void
-smtp_txn_finish(struct smtp_session *s)
+smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 {
 	struct smtp_txn *txn = s->txn;
 	struct smtp_delivery *dlv;
 	struct smtp_received rcv;
-	char *received, *return_path;
-	const unsigned char *body;
+	char *received, *return_path, *body;
 	size_t body_len, rp_len, rcv_len, pos;
-	bool add_crlf;
 
 	smtp_session_enter_state(s, SMTP_STATE_DELIVER);
 	if (txn->account_count == 0 || txn->unrouted != NULL) {
@@ -599,13 +592,6 @@ smtp_txn_finish(struct smtp_session *s)
 		return;
 	}
 	body_len = evbuffer_get_length(s->body);
-	body = evbuffer_pullup(s->body, -1);
-	if (smtp_received_count((const char *)body, body_len) > SMTP_MAX_HOPS) {
-		smtp_txn_refuse(s, "loop",
-				"554 5.4.6 Too many hops (mail loop?)");
-		return;
-	}
-
 	dlv = xcalloc(1, sizeof(*dlv));
 	dlv->session = s;
 	dlv->thread = conn_thread(s->conn);
@@ -630,28 +616,43 @@ smtp_txn_finish(struct smtp_session *s)
 	rcv.date = time(NULL);
 	received = smtp_received_build(&rcv);
 	return_path = xasprintf("Return-Path: <%s>\r\n", txn->from_text);
-
-	/* The store wants CRLF line ends to the last line. */
-	add_crlf = body_len > 0 &&
-		   (body_len < 2 || body[body_len - 2] != '\r' ||
-		    body[body_len - 1] != '\n');
 	rp_len = strlen(return_path);
 	rcv_len = strlen(received);
+
+	/* One copy of the message, with the trace fields on top. */
 	dlv->data = xmalloc(rp_len + rcv_len + body_len + 3);
 	memcpy(dlv->data, return_path, rp_len);
 	memcpy(dlv->data + rp_len, received, rcv_len);
 	pos = rp_len + rcv_len;
-	if (body_len > 0)
-		memcpy(dlv->data + pos, body, body_len);
+	body = dlv->data + pos;
+	if (body_len > 0 &&
+	    evbuffer_remove(s->body, body, body_len) != (int)body_len)
+		log_fatalx("smtp: evbuffer_remove failed");
 	pos += body_len;
-	if (add_crlf) {
-		memcpy(dlv->data + pos, "\r\n", 2);
-		pos += 2;
-	}
 	free(return_path);
 	free(received);
 	evbuffer_free(s->body);
 	s->body = NULL;
+
+	if (check_line_ends && smtp_txn_bare_line_ends(body, body_len)) {
+		smtp_delivery_free(dlv);
+		smtp_txn_refuse(s, "bare-line-end",
+				"554 5.6.0 Message refused: bare LF or CR in "
+				"message data (line ends must be CRLF)");
+		return;
+	}
+	if (smtp_received_count(body, body_len) > SMTP_MAX_HOPS) {
+		smtp_delivery_free(dlv);
+		smtp_txn_refuse(s, "loop",
+				"554 5.4.6 Too many hops (mail loop?)");
+		return;
+	}
+	/* The store wants CRLF line ends to the last line. */
+	if (body_len > 0 && (body_len < 2 || body[body_len - 2] != '\r' ||
+			     body[body_len - 1] != '\n')) {
+		memcpy(dlv->data + pos, "\r\n", 2);
+		pos += 2;
+	}
 
 	dlv->account_count = txn->account_count;
 	dlv->accounts = xcalloc(txn->account_count, sizeof(*dlv->accounts));
