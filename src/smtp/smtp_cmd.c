@@ -119,15 +119,22 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 	cmd->handler(s, args);
 
 	/* RFC 2920: after a command that ends a group the client waits for
-	   the reply; more input already here means it did not. DATA and BDAT
-	   are followed by their data, and the core throws away what came
-	   before the TLS handshake. */
+	   the reply; more input already here means it did not. That is
+	   common and harmless after EHLO; after STARTTLS it is an injection
+	   attempt, which the core throws away with the plaintext input. DATA
+	   and BDAT are followed by their data. */
 	if ((cmd->flags & SMTP_CMD_LAST) && !(cmd->flags & SMTP_CMD_DATA) &&
-	    s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_TLS &&
-	    evbuffer_get_length(conn_input(s->conn)) > 0)
-		log_info("smtp id=%" PRIx64 " event=pipelining-violation "
-			 "after=%s",
-			 s->id, cmd->name);
+	    s->state != SMTP_STATE_CLOSING &&
+	    evbuffer_get_length(conn_input(s->conn)) > 0) {
+		if (s->state == SMTP_STATE_TLS)
+			log_info("smtp id=%" PRIx64 " event=reject "
+				 "reason=starttls-injection ip=%s",
+				 s->id, conn_peer_addr(s->conn));
+		else
+			log_debug("smtp id=%" PRIx64 " event=pipelining "
+				  "after=%s note=\"input before the reply\"",
+				  s->id, cmd->name);
+	}
 }
 
 /* ------------------------------------------------------------ HELO/EHLO */

@@ -119,7 +119,9 @@ smtp_session_start(struct conn *c, const struct service *svc,
 void
 smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
 {
-	if (s->state == state)
+	/* Nothing leaves CLOSING: a handler may still try after its last
+	   reply closed the session (too many errors). */
+	if (s->state == state || s->state == SMTP_STATE_CLOSING)
 		return;
 	log_debug("smtp id=%" PRIx64 " event=state old=%s new=%s", s->id,
 		  smtp_state_str(s->state), smtp_state_str(state));
@@ -175,24 +177,24 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	code = smtp_reply_code(text);
+	if (code >= 500 &&
+	    s->errors++ >= (unsigned)s->config->smtp_max_errors) {
+		/* One error over the limit: this one is answered by closing. */
+		log_info("smtp id=%" PRIx64 " event=reject "
+			 "reason=too-many-errors errors=%u",
+			 s->id, s->errors);
+		snprintf(text, sizeof(text), "421 4.7.0 %s Too many errors, "
+			 "closing", s->config->hostname);
+		n = smtp_reply_format(line, sizeof(line), text);
+		conn_write(s->conn, line, n);
+		smtp_session_close(s, "too many errors");
+		return;
+	}
 	n = smtp_reply_format(line, sizeof(line), text);
 	conn_write(s->conn, line, n);
 	log_debug("smtp id=%" PRIx64 " event=reply text=\"%.*s\"", s->id,
 		  (int)(n - 2), line);
-
-	code = smtp_reply_code(text);
-	if (code >= 500) {
-		s->errors++;
-		if (s->errors > (unsigned)s->config->smtp_max_errors) {
-			n = smtp_reply_format(line, sizeof(line),
-					      "421 4.7.0 Too many errors");
-			conn_write(s->conn, line, n);
-			log_info("smtp id=%" PRIx64 " event=reject "
-				 "reason=too-many-errors errors=%u",
-				 s->id, s->errors);
-			smtp_session_close(s, "too many errors");
-		}
-	}
 }
 
 void
