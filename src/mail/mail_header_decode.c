@@ -1,0 +1,348 @@
+/*
+ * mail_header_decode — charset conversion and RFC 2047 encoded words.
+ *
+ * US-ASCII, UTF-8 and ISO-8859-1 are converted by hand (most mail); other
+ * charsets go through iconv(3). A decoded result is always valid UTF-8:
+ * invalid sequences are taken as ISO-8859-1, and NUL bytes are dropped.
+ */
+#include "mail/mail_header_decode.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/str.h"
+
+/* Length of the valid UTF-8 character at s[0..len), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t len)
+{
+	unsigned int cp;
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	cp = s[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Appends in[0..len) to out (room for 2*len) as UTF-8 where valid and
+   ISO-8859-1 elsewhere; returns bytes written; *clean_r false if some bytes
+   were not UTF-8. */
+static size_t
+copy_utf8_or_latin1(char *out, const char *in, size_t len, bool latin1,
+		    bool *clean_r)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	while (i < len) {
+		if (s[i] == 0) {
+			i++;
+			continue;
+		}
+		n = latin1 ? (s[i] < 0x80 ? 1 : 0) : utf8_len(s + i, len - i);
+		if (n > 0) {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		if (!latin1)
+			*clean_r = false;
+		out[o++] = (char)(0xc0 | (s[i] >> 6));
+		out[o++] = (char)(0x80 | (s[i] & 0x3f));
+		i++;
+	}
+	return o;
+}
+
+static bool
+charset_is(const char *charset, const char *const *names)
+{
+	for (; *names != NULL; names++) {
+		if (strcasecmp(charset, *names) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Converts through iconv; returns false if the charset is unknown or the
+   input invalid in it. */
+static bool
+convert_iconv(const char *charset, const char *in, size_t len, char **out_r,
+	      size_t *len_r)
+{
+	iconv_t cd = iconv_open("UTF-8", charset);
+	size_t cap = len * 4 + 16, left_in = len, left_out, r;
+	char *out, *ip = (char *)in, *op;
+
+	if (cd == (iconv_t)-1)
+		return false;
+	out = xmalloc(cap);
+	op = out;
+	left_out = cap - 1;
+	r = iconv(cd, &ip, &left_in, &op, &left_out);
+	if (r != (size_t)-1)
+		r = iconv(cd, NULL, NULL, &op, &left_out);
+	iconv_close(cd);
+	if (r == (size_t)-1 || left_in != 0) {
+		free(out);
+		return false;
+	}
+	*op = '\0';
+	*out_r = out;
+	*len_r = (size_t)(op - out);
+	return true;
+}
+
+bool
+mail_header_decode_charset(const char *charset, const char *in, size_t len,
+			   char **out_r, size_t *len_r)
+{
+	static const char *const ascii_utf8[] = {
+		"us-ascii", "ascii", "utf-8", "utf8", "ansi_x3.4-1968",
+		"ansi-x3.4-1968", "iso-646-us", NULL};
+	static const char *const latin1[] = {
+		"iso-8859-1", "iso8859-1", "latin1", "l1", NULL};
+	bool clean = true, known = true, is_latin1 = false;
+	char *out, *conv, *p;
+	size_t n, conv_len;
+
+	if (charset != NULL && *charset != '\0') {
+		if (charset_is(charset, latin1)) {
+			is_latin1 = true;
+		} else if (!charset_is(charset, ascii_utf8)) {
+			if (convert_iconv(charset, in, len, &conv,
+					  &conv_len)) {
+				/* drop NULs the charset may have produced */
+				p = memchr(conv, '\0', conv_len);
+				if (p != NULL) {
+					out = xmalloc(conv_len * 2 + 1);
+					n = copy_utf8_or_latin1(out, conv,
+								conv_len,
+								false, &clean);
+					free(conv);
+					conv = out;
+					conv_len = n;
+					conv[n] = '\0';
+				}
+				*out_r = conv;
+				if (len_r != NULL)
+					*len_r = conv_len;
+				return true;
+			}
+			known = false;
+		}
+	}
+	out = xmalloc(len * 2 + 1);
+	n = copy_utf8_or_latin1(out, in, len, is_latin1, &clean);
+	out[n] = '\0';
+	*out_r = out;
+	if (len_r != NULL)
+		*len_r = n;
+	return known && clean;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decodes the text of an encoded word into out (room for len); returns the
+   length, or -1 if malformed. Base64 is taken leniently about padding. */
+static long
+decode_text(char enc, const char *s, size_t len, char *out)
+{
+	size_t i, o = 0;
+	unsigned int bits = 0;
+	int nbits = 0, v, h, l;
+
+	if (enc == 'Q' || enc == 'q') {
+		for (i = 0; i < len; i++) {
+			if (s[i] == '_') {
+				out[o++] = ' ';
+			} else if (s[i] == '=') {
+				if (i + 2 >= len)
+					return -1;
+				h = hex_value(s[i + 1]);
+				l = hex_value(s[i + 2]);
+				if (h < 0 || l < 0)
+					return -1;
+				out[o++] = (char)(h * 16 + l);
+				i += 2;
+			} else {
+				out[o++] = s[i];
+			}
+		}
+		return (long)o;
+	}
+	for (i = 0; i < len; i++) {
+		if (s[i] == '=')
+			break;
+		v = b64_value(s[i]);
+		if (v < 0)
+			return -1;
+		bits = (bits << 6) | (unsigned int)v;
+		nbits += 6;
+		if (nbits >= 8) {
+			nbits -= 8;
+			out[o++] = (char)((bits >> nbits) & 0xff);
+		}
+	}
+	for (; i < len; i++) {
+		if (s[i] != '=')
+			return -1;
+	}
+	return (long)o;
+}
+
+/* Tries to read an encoded word at s[pos]; on success returns true with
+   the decoded UTF-8 (malloc'd) in *text_r, *n_r, and *end_r past "?=". */
+static bool
+encoded_word(const char *s, size_t len, size_t pos, char **text_r,
+	     size_t *n_r, size_t *end_r)
+{
+	size_t i = pos + 2, cs_start = i, cs_end, text_start;
+	char enc, *charset, *buf, *star;
+	long dlen;
+
+	if (pos + 2 > len || s[pos] != '=' || s[pos + 1] != '?')
+		return false;
+	while (i < len && s[i] != '?' && (unsigned char)s[i] > ' ')
+		i++;
+	if (i >= len || s[i] != '?' || i == cs_start)
+		return false;
+	cs_end = i;
+	if (i + 3 > len || s[i + 2] != '?')
+		return false;
+	enc = s[i + 1];
+	if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q')
+		return false;
+	text_start = i + 3;
+	for (i = text_start; i + 1 < len; i++) {
+		if (s[i] == '?' && s[i + 1] == '=')
+			break;
+		if ((unsigned char)s[i] <= ' ')
+			return false;
+	}
+	if (i + 1 >= len)
+		return false;
+	buf = xmalloc(i - text_start + 1);
+	dlen = decode_text(enc, s + text_start, i - text_start, buf);
+	if (dlen < 0) {
+		free(buf);
+		return false;
+	}
+	charset = xstrndup(s + cs_start, cs_end - cs_start);
+	star = strchr(charset, '*'); /* RFC 2231 language */
+	if (star != NULL)
+		*star = '\0';
+	(void)mail_header_decode_charset(charset, buf, (size_t)dlen, text_r,
+					 n_r);
+	free(charset);
+	free(buf);
+	*end_r = i + 2;
+	return true;
+}
+
+struct outbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+out_reserve(struct outbuf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+}
+
+static void
+out_plain(struct outbuf *b, const char *s, size_t n)
+{
+	bool clean = true;
+
+	out_reserve(b, n * 2);
+	b->len += copy_utf8_or_latin1(b->p + b->len, s, n, false, &clean);
+}
+
+char *
+mail_header_decode_words(const char *value, size_t len, size_t *len_r)
+{
+	struct outbuf b = {NULL, 0, 0};
+	size_t i = 0, plain = 0, end, j, n;
+	bool after_word = false, blanks;
+	char *text;
+
+	out_reserve(&b, len);
+	while (i < len) {
+		if (value[i] != '=' || i + 1 >= len || value[i + 1] != '?' ||
+		    !encoded_word(value, len, i, &text, &n, &end)) {
+			i++;
+			continue;
+		}
+		/* blanks alone between two encoded words are dropped */
+		blanks = after_word;
+		for (j = plain; j < i && blanks; j++)
+			blanks = value[j] == ' ' || value[j] == '\t';
+		if (!blanks)
+			out_plain(&b, value + plain, i - plain);
+		out_reserve(&b, n);
+		memcpy(b.p + b.len, text, n);
+		b.len += n;
+		free(text);
+		i = plain = end;
+		after_word = true;
+	}
+	out_plain(&b, value + plain, len - plain);
+	b.p[b.len] = '\0';
+	if (len_r != NULL)
+		*len_r = b.len;
+	return b.p;
+}
