@@ -420,7 +420,7 @@ parse_domain(const char *p, bool utf8, char *out, const char **error_r)
 				return NULL;
 			}
 			if (*label == '-' || p[-1] == '-') {
-				*error_r = "hyphen at the edge of a domain label";
+				*error_r = "hyphen at the edge of a label";
 				return NULL;
 			}
 			if (c != '.')

@@ -22,7 +22,8 @@ static const struct path_case valid_paths[] = {
 	{"<joe@example.com>", false, "joe", "example.com", ""},
 	{"<Joe.Bloggs@EXAMPLE.Com> SIZE=10", false, "Joe.Bloggs", "example.com",
 	 " SIZE=10"},
-	{"<a!#$%&'*+-/=?^_`{|}~@x.y>", false, "a!#$%&'*+-/=?^_`{|}~", "x.y", ""},
+	{"<a!#$%&'*+-/=?^_`{|}~@x.y>", false, "a!#$%&'*+-/=?^_`{|}~", "x.y",
+	 ""},
 	/* source routes are read and dropped */
 	{"<@relay.example:joe@x.org>", false, "joe", "x.org", ""},
 	{"<@a.example,@b.example:joe@x.org>", false, "joe", "x.org", ""},
@@ -48,7 +49,8 @@ static const struct path_case valid_paths[] = {
 	{"<j@[IPv6:::1]>", false, "j", "[IPv6:::1]", ""},
 	{"<j@[ipv6:::1]>", false, "j", "[IPv6:::1]", ""},
 	{"<j@[IPv6:2001:DB8::1]>", false, "j", "[IPv6:2001:db8::1]", ""},
-	{"<j@[IPv6:1:2:3:4:5:6:7:8]>", false, "j", "[IPv6:1:2:3:4:5:6:7:8]", ""},
+	{"<j@[IPv6:1:2:3:4:5:6:7:8]>", false, "j", "[IPv6:1:2:3:4:5:6:7:8]",
+	 ""},
 	{"<j@[IPv6:::]>", false, "j", "[IPv6:::]", ""},
 	{"<j@[IPv6:1::]>", false, "j", "[IPv6:1::]", ""},
 	{"<j@[IPv6:::ffff:192.0.2.1]>", false, "j", "[IPv6:::ffff:192.0.2.1]",
@@ -56,7 +58,8 @@ static const struct path_case valid_paths[] = {
 	{"<j@[IPv6:1:2:3:4:5:6:1.2.3.4]>", false, "j",
 	 "[IPv6:1:2:3:4:5:6:1.2.3.4]", ""},
 	/* UTF-8 with SMTPUTF8 */
-	{"<j\xc3\xa9r\xc3\xb4me@exampl\xc3\xa9.fr>", true, "j\xc3\xa9r\xc3\xb4me",
+	{"<j\xc3\xa9r\xc3\xb4me@exampl\xc3\xa9.fr>", true,
+	 "j\xc3\xa9r\xc3\xb4me",
 	 "exampl\xc3\xa9.fr", ""},
 	{"<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
 	 "\xe5\x91\x8a>",
@@ -118,7 +121,7 @@ static const struct bad_case invalid_paths[] = {
 	{"<joe@[IPv6:1:2:3:4:5:6:7:1.2.3.4]>", false},
 	{"<joe@[IPv6:1.2.3.4]>", false},
 	{"<joe@[::1]>", false},
-	{"<joe@[x-tag:abc]>", false},	/* general literal: no tag registered */
+	{"<joe@[x-tag:abc]>", false},	/* general literal: no tag known */
 	{"<@a:@b:joe@x>", false},	/* bad source routes */
 	{"<@a,b:joe@x>", false},
 	{"<@a joe@x>", false},

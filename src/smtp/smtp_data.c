@@ -127,14 +127,15 @@ again:
 				break;
 			case ST_DATA:
 				cr = memchr(p, '\r', (size_t)(e - p));
-				if (cr == NULL) {
-					r->bare_lf += count_lf(p, (size_t)(e - p));
-					pending += (size_t)(e - p);
-					p = e;
-				} else {
-					r->bare_lf += count_lf(p, (size_t)(cr - p));
-					pending += (size_t)(cr - p) + 1;
-					p = cr + 1;
+				if (cr == NULL)
+					cr = e;
+				/* every LF before the CR is a bare one */
+				r->bare_lf += count_lf(p, (size_t)(cr - p));
+				pending += (size_t)(cr - p);
+				p = cr;
+				if (cr < e) {
+					pending++;
+					p++;
 					r->state = ST_CR;
 				}
 				break;

@@ -62,7 +62,8 @@ reference(const uint8_t *d, size_t len, unsigned char *out, size_t *n)
 
 	for (i = 0; i < len; i++) {
 		if (line_start && d[i] == '.') {
-			if (i + 2 < len && d[i + 1] == '\r' && d[i + 2] == '\n') {
+			if (i + 2 < len && d[i + 1] == '\r' &&
+			    d[i + 2] == '\n') {
 				*n = i + 3;
 				return (long)o;
 			}
@@ -98,7 +99,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.lf != c.lf || a.cr != b.cr || a.cr != c.cr ||
 	    a.too_big != b.too_big || a.too_big != c.too_big ||
 	    a.out_len != b.out_len || a.out_len != c.out_len ||
-	    memcmp(a.out, b.out, a.out_len) || memcmp(a.out, c.out, a.out_len) ||
+	    memcmp(a.out, b.out, a.out_len) ||
+	    memcmp(a.out, c.out, a.out_len) ||
 	    a.rest_len != b.rest_len || a.rest_len != c.rest_len ||
 	    memcmp(a.rest, b.rest, a.rest_len) ||
 	    memcmp(a.rest, c.rest, a.rest_len))

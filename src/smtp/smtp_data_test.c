@@ -333,8 +333,10 @@ stuff(const char *s, size_t len, size_t *len_r)
 
 	assert_non_null(o);
 	for (i = 0; i < len; i++) {
-		if (s[i] == '.' &&
-		    (i == 0 || (i >= 2 && s[i - 2] == '\r' && s[i - 1] == '\n')))
+		bool line_start = i == 0 || (i >= 2 && s[i - 2] == '\r' &&
+					     s[i - 1] == '\n');
+
+		if (s[i] == '.' && line_start)
 			o[n++] = '.';
 		o[n++] = s[i];
 	}

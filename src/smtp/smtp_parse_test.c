@@ -336,7 +336,8 @@ test_bdat(void **state)
 		reply = NULL;
 		if (smtp_parse_bdat(bad[i], &n, &last, &reply) == 0)
 			fail_msg("accepted: \"%s\"", bad[i]);
-		assert_string_equal(reply, "501 5.5.4 Syntax: BDAT size [LAST]");
+		assert_string_equal(reply,
+				    "501 5.5.4 Syntax: BDAT size [LAST]");
 	}
 }
 
