@@ -202,7 +202,7 @@ smtp_auth_plain(struct smtp_session *s, const char *b64)
 
 	if (auth_sasl_plain_decode(b64, &authzid, &authcid, &password,
 				   &error) < 0) {
-		log_info("smtp id=%" PRIx64 " event=auth mech=PLAIN "
+		log_info("smtp id=%" PRIu64 " event=auth mech=PLAIN "
 			 "result=error reason=\"%s\"",
 			 s->id, error);
 		smtp_auth_free(s);
@@ -328,7 +328,7 @@ smtp_auth_check_done(struct conn *c, void *arg)
 	struct smtp_session *s = check->session;
 
 	if (s->pending != check || s->state != SMTP_STATE_AUTH_CHECK) {
-		log_error("smtp id=%" PRIx64 " event=auth error=\"unexpected "
+		log_error("smtp id=%" PRIu64 " event=auth error=\"unexpected "
 			  "result\"",
 			  s->id);
 		smtp_auth_check_free(check);
@@ -336,7 +336,7 @@ smtp_auth_check_done(struct conn *c, void *arg)
 	}
 	if (check->result == 1) {
 		s->auth_user = xstrdup(check->user);
-		log_info("smtp id=%" PRIx64 " event=auth mech=%s user=%s ip=%s "
+		log_info("smtp id=%" PRIu64 " event=auth mech=%s user=%s ip=%s "
 			 "result=ok",
 			 s->id, check->mech, check->user, conn_peer_addr(c));
 		smtp_auth_check_free(check);
@@ -346,7 +346,7 @@ smtp_auth_check_done(struct conn *c, void *arg)
 		return;
 	}
 	if (check->result < 0) {
-		log_warnx("smtp id=%" PRIx64 " event=auth mech=%s user=%s ip=%s "
+		log_warnx("smtp id=%" PRIu64 " event=auth mech=%s user=%s ip=%s "
 			  "result=error reason=\"%s\"",
 			  s->id, check->mech, check->user, conn_peer_addr(c),
 			  check->error != NULL ? check->error : "");
@@ -370,7 +370,7 @@ smtp_auth_fail(struct smtp_session *s, const char *user, const char *why)
 	struct timeval tv;
 
 	s->auth_failures++;
-	log_info("smtp id=%" PRIx64 " event=auth user=%s ip=%s result=fail "
+	log_info("smtp id=%" PRIu64 " event=auth user=%s ip=%s result=fail "
 		 "reason=\"%s\" failures=%u",
 		 s->id, user, conn_peer_addr(s->conn), why, s->auth_failures);
 	smtp_auth_free(s);
@@ -405,7 +405,7 @@ static void
 smtp_auth_fail_reply(struct smtp_session *s)
 {
 	if (s->auth_failures >= (unsigned)s->config->auth_max_failures) {
-		log_info("smtp id=%" PRIx64 " event=disconnect "
+		log_info("smtp id=%" PRIu64 " event=disconnect "
 			 "reason=auth-failures failures=%u",
 			 s->id, s->auth_failures);
 		smtp_reply(s, "421 4.7.0 %s Too many authentication failures, "

@@ -86,18 +86,18 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 	const char *args;
 
 	if (memchr(line, '\0', len) != NULL) {
-		log_info("smtp id=%" PRIx64 " event=reject reason=nul-byte",
+		log_info("smtp id=%" PRIu64 " event=reject reason=nul-byte",
 			 s->id);
 		smtp_reply(s, "500 5.5.2 NUL byte in command");
 		return;
 	}
 	if (smtp_parse_verb(line, len, verb, sizeof(verb), &args) < 0 ||
 	    (cmd = smtp_cmd_lookup(verb)) == NULL) {
-		log_debug("smtp id=%" PRIx64 " event=unknown-command", s->id);
+		log_debug("smtp id=%" PRIu64 " event=unknown-command", s->id);
 		smtp_reply(s, "500 5.5.2 Error: command not recognized");
 		return;
 	}
-	log_debug("smtp id=%" PRIx64 " event=command verb=%s state=%s", s->id,
+	log_debug("smtp id=%" PRIu64 " event=command verb=%s state=%s", s->id,
 		  cmd->name, smtp_state_str(s->state));
 
 	/* A stopping server lets transactions finish but starts none. */
@@ -127,11 +127,11 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 	    s->state != SMTP_STATE_CLOSING &&
 	    evbuffer_get_length(conn_input(s->conn)) > 0) {
 		if (s->state == SMTP_STATE_TLS)
-			log_info("smtp id=%" PRIx64 " event=reject "
+			log_info("smtp id=%" PRIu64 " event=reject "
 				 "reason=starttls-injection ip=%s",
 				 s->id, conn_peer_addr(s->conn));
 		else
-			log_debug("smtp id=%" PRIx64 " event=pipelining "
+			log_debug("smtp id=%" PRIu64 " event=pipelining "
 				  "after=%s note=\"input before the reply\"",
 				  s->id, cmd->name);
 	}
@@ -153,7 +153,7 @@ smtp_cmd_hello(struct smtp_session *s, const char *args, bool esmtp)
 	s->helo = xstrdup(args);
 	s->esmtp = esmtp;
 	smtp_session_enter_state(s, SMTP_STATE_READY);
-	log_info("smtp id=%" PRIx64 " event=helo helo=%s esmtp=%s", s->id,
+	log_info("smtp id=%" PRIu64 " event=helo helo=%s esmtp=%s", s->id,
 		 s->helo, esmtp ? "yes" : "no");
 	if (esmtp)
 		smtp_cmd_ehlo_reply(s);
@@ -229,7 +229,7 @@ smtp_cmd_quit(struct smtp_session *s, const char *args)
 		return;
 	}
 	smtp_reply(s, "221 2.0.0 Bye");
-	log_info("smtp id=%" PRIx64 " event=quit", s->id);
+	log_info("smtp id=%" PRIu64 " event=quit", s->id);
 	smtp_session_close(s, "quit");
 }
 
@@ -275,7 +275,7 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 		smtp_reply(s, "551 5.1.6 <%s>: Not a local domain", text);
 		break;
 	case DELIVER_ERROR:
-		log_warnx("smtp id=%" PRIx64 " event=vrfy error=\"%s\"", s->id,
+		log_warnx("smtp id=%" PRIu64 " event=vrfy error=\"%s\"", s->id,
 			  err != NULL ? err : "");
 		free(err);
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
@@ -327,7 +327,7 @@ smtp_cmd_starttls(struct smtp_session *s, const char *args)
 	smtp_session_reset_txn(s);
 	smtp_session_enter_state(s, SMTP_STATE_TLS);
 	if (conn_starttls(s->conn) < 0) {
-		log_warnx("smtp id=%" PRIx64 " event=starttls error=failed",
+		log_warnx("smtp id=%" PRIu64 " event=starttls error=failed",
 			  s->id);
 		smtp_session_enter_state(s, SMTP_STATE_INIT);
 		smtp_session_close(s, "starttls failed");

@@ -102,7 +102,7 @@ smtp_session_start(struct conn *c, const struct service *svc,
 	conn_set_max_input(c, max_input);
 	smtp_session_set_timeout(s);
 
-	log_info("smtp id=%" PRIx64 " event=connect service=%s ip=%s port=%d "
+	log_info("smtp id=%" PRIu64 " event=connect service=%s ip=%s port=%d "
 		 "tls=%s",
 		 s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
 		 conn_is_tls(c) ? "yes" : "no");
@@ -123,7 +123,7 @@ smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
 	   reply closed the session (too many errors). */
 	if (s->state == state || s->state == SMTP_STATE_CLOSING)
 		return;
-	log_debug("smtp id=%" PRIx64 " event=state old=%s new=%s", s->id,
+	log_debug("smtp id=%" PRIu64 " event=state old=%s new=%s", s->id,
 		  smtp_state_str(s->state), smtp_state_str(state));
 	s->state = state;
 }
@@ -181,7 +181,7 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	if (code >= 500 &&
 	    s->errors++ >= (unsigned)s->config->smtp_max_errors) {
 		/* One error over the limit: this one is answered by closing. */
-		log_info("smtp id=%" PRIx64 " event=reject "
+		log_info("smtp id=%" PRIu64 " event=reject "
 			 "reason=too-many-errors errors=%u",
 			 s->id, s->errors);
 		snprintf(text, sizeof(text), "421 4.7.0 %s Too many errors, "
@@ -193,7 +193,7 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	}
 	n = smtp_reply_format(line, sizeof(line), text);
 	conn_write(s->conn, line, n);
-	log_debug("smtp id=%" PRIx64 " event=reply text=\"%.*s\"", s->id,
+	log_debug("smtp id=%" PRIu64 " event=reply text=\"%.*s\"", s->id,
 		  (int)(n - 2), line);
 }
 
@@ -214,7 +214,7 @@ smtp_session_check_shutdown(struct smtp_session *s)
 		return false;
 	s->shutdown_sent = true;
 	smtp_reply(s, "421 4.3.2 %s Shutting down", s->config->hostname);
-	log_info("smtp id=%" PRIx64 " event=disconnect reason=shutdown",
+	log_info("smtp id=%" PRIu64 " event=disconnect reason=shutdown",
 		 s->id);
 	smtp_session_close(s, "shutdown");
 	return true;
@@ -294,7 +294,7 @@ smtp_session_read_command(struct smtp_session *s, struct evbuffer *in)
 	case LINE_NEED_MORE:
 		return false;
 	case LINE_TOO_LONG:
-		log_info("smtp id=%" PRIx64 " event=reject reason=line-too-long",
+		log_info("smtp id=%" PRIu64 " event=reject reason=line-too-long",
 			 s->id);
 		if (s->state == SMTP_STATE_AUTH_INPUT) {
 			smtp_auth_free(s);
@@ -370,7 +370,7 @@ smtp_session_tls_ready(struct conn *c, void *ctx)
 {
 	struct smtp_session *s = ctx;
 
-	log_info("smtp id=%" PRIx64 " event=starttls version=%s cipher=%s",
+	log_info("smtp id=%" PRIu64 " event=starttls version=%s cipher=%s",
 		 s->id, conn_tls_version(c), conn_tls_cipher(c));
 	/* RFC 3207 §4.2: forget everything learnt from the client. */
 	free(s->helo);
@@ -394,7 +394,7 @@ smtp_session_timeout(struct conn *c, void *ctx)
 
 	if (s->waiting || s->state == SMTP_STATE_CLOSING)
 		return;
-	log_info("smtp id=%" PRIx64 " event=disconnect reason=timeout "
+	log_info("smtp id=%" PRIu64 " event=disconnect reason=timeout "
 		 "state=%s",
 		 s->id, smtp_state_str(s->state));
 	smtp_reply(s, "421 4.4.2 %s Timeout, closing", s->config->hostname);
@@ -419,7 +419,7 @@ smtp_session_closed(struct conn *c, void *ctx, const char *reason)
 {
 	struct smtp_session *s = ctx;
 
-	log_info("smtp id=%" PRIx64 " event=disconnect reason=\"%s\" "
+	log_info("smtp id=%" PRIu64 " event=disconnect reason=\"%s\" "
 		 "state=%s%s",
 		 s->id, reason != NULL ? reason : "", smtp_state_str(s->state),
 		 s->waiting ? " pending=yes" : "");

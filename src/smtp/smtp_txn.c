@@ -186,7 +186,7 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 				   : smtp_sender_owned(s->store, s->auth_user,
 						       txn->from_text, &error);
 		if (r < 0) {
-			log_warnx("smtp id=%" PRIx64 " event=mail from=<%s> "
+			log_warnx("smtp id=%" PRIu64 " event=mail from=<%s> "
 				  "error=\"%s\"",
 				  s->id, txn->from_text,
 				  error != NULL ? error : "");
@@ -196,7 +196,7 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 			return;
 		}
 		if (r == 0) {
-			log_info("smtp id=%" PRIx64 " event=reject from=<%s> "
+			log_info("smtp id=%" PRIu64 " event=reject from=<%s> "
 				 "user=%s reason=sender-not-owned",
 				 s->id, txn->from_text, s->auth_user);
 			smtp_reply(s, "553 5.7.1 <%s>: Sender address "
@@ -210,7 +210,7 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 	s->txn = txn;
 	s->messages++;
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
-	log_info("smtp id=%" PRIx64 " event=mail from=<%s> size=%llu body=%s "
+	log_info("smtp id=%" PRIu64 " event=mail from=<%s> size=%llu body=%s "
 		 "smtputf8=%s",
 		 s->id, txn->from_text, txn->size_declared,
 		 txn->body == SMTP_BODY_7BIT	   ? "7bit"
@@ -252,7 +252,7 @@ smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
 	char **domains = NULL, *error = NULL;
 
 	if (store_domain_list(s->store, &domains, &error) < 0) {
-		log_warnx("smtp id=%" PRIx64 " event=rcpt error=\"%s\"", s->id,
+		log_warnx("smtp id=%" PRIu64 " event=rcpt error=\"%s\"", s->id,
 			  error != NULL ? error : "");
 		free(error);
 		return -1;
@@ -278,7 +278,7 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 
 	switch (deliver_resolve(s->store, text, &targets, &error)) {
 	case DELIVER_NOT_LOCAL:
-		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+		log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
 			 "reason=relay",
 			 s->id, text);
 		if (s->kind == SMTP_KIND_MX)
@@ -294,7 +294,7 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 			/* RFC 5321 §4.5.1: postmaster is always accepted;
 			   without a mailbox behind it the message gets a 4xx
 			   at the end of DATA, never lost. */
-			log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> "
+			log_warnx("smtp id=%" PRIu64 " event=rcpt to=<%s> "
 				  "warning=\"no mailbox for postmaster: "
 				  "add an alias\"",
 				  s->id, text);
@@ -303,7 +303,7 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 			ret = 0;
 			break;
 		}
-		log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+		log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
 			 "reason=unknown-user",
 			 s->id, text);
 		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
@@ -311,14 +311,14 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 			   text);
 		goto out;
 	case DELIVER_ERROR:
-		log_warnx("smtp id=%" PRIx64 " event=rcpt to=<%s> error=\"%s\"",
+		log_warnx("smtp id=%" PRIu64 " event=rcpt to=<%s> error=\"%s\"",
 			  s->id, text, error != NULL ? error : "");
 		free(error);
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
 		goto out;
 	case DELIVER_FOUND:
 		if (targets.remote_count > 0) {
-			log_info("smtp id=%" PRIx64 " event=reject to=<%s> "
+			log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
 				 "reason=remote-alias-target remote=%s",
 				 s->id, text, targets.remote[0]);
 			smtp_reply(s, "451 4.4.0 <%s>: Forwarding to other "
@@ -389,7 +389,7 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 		return;
 	smtp_txn_add_rcpt(txn, text);
 	smtp_session_enter_state(s, SMTP_STATE_RCPT);
-	log_info("smtp id=%" PRIx64 " event=rcpt to=<%s> accounts=%zu "
+	log_info("smtp id=%" PRIu64 " event=rcpt to=<%s> accounts=%zu "
 		 "result=ok",
 		 s->id, text, added);
 	smtp_reply(s, "250 2.1.5 OK");
@@ -435,7 +435,7 @@ smtp_txn_cmd_data(struct smtp_session *s, const char *args)
 static void
 smtp_txn_refuse(struct smtp_session *s, const char *reason, const char *reply)
 {
-	log_info("smtp id=%" PRIx64 " event=reject from=<%s> reason=%s",
+	log_info("smtp id=%" PRIu64 " event=reject from=<%s> reason=%s",
 		 s->id, s->txn->from_text, reason);
 	smtp_reply(s, "%s", reply);
 	smtp_session_reset_txn(s);
@@ -514,7 +514,7 @@ smtp_txn_bdat_end(struct smtp_session *s)
 	if (s->bdat_discard) {
 		s->bdat_discard = false;
 		if (txn != NULL)
-			log_info("smtp id=%" PRIx64 " event=reject from=<%s> "
+			log_info("smtp id=%" PRIu64 " event=reject from=<%s> "
 				 "reason=bdat reply=\"%s\"",
 				 s->id, txn->from_text, s->bdat_reply);
 		smtp_reply(s, "%s", s->bdat_reply);
@@ -580,7 +580,7 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 
 	smtp_session_enter_state(s, SMTP_STATE_DELIVER);
 	if (txn->account_count == 0 || txn->unrouted != NULL) {
-		log_warnx("smtp id=%" PRIx64 " event=reject from=<%s> "
+		log_warnx("smtp id=%" PRIu64 " event=reject from=<%s> "
 			  "reason=no-mailbox to=<%s>",
 			  s->id, txn->from_text,
 			  txn->unrouted != NULL ? txn->unrouted : "");
@@ -669,7 +669,7 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	dlv->sd.done = smtp_txn_commit_done;
 	dlv->sd.ctx = dlv;
 
-	log_info("smtp id=%" PRIx64 " event=data msgid=%s from=<%s> size=%zu "
+	log_info("smtp id=%" PRIu64 " event=data msgid=%s from=<%s> size=%zu "
 		 "rcpts=%zu accounts=%zu",
 		 s->id, dlv->id, txn->from_text, body_len, txn->rcpt_count,
 		 txn->account_count);
@@ -715,7 +715,7 @@ smtp_txn_delivered(struct conn *c, void *arg)
 
 	if (s->pending != dlv || s->state != SMTP_STATE_DELIVER) {
 		/* Not what this session waits for: a bug, not the peer. */
-		log_error("smtp id=%" PRIx64 " event=delivered msgid=%s "
+		log_error("smtp id=%" PRIu64 " event=delivered msgid=%s "
 			  "error=\"unexpected result\"",
 			  s->id, dlv->id);
 		smtp_delivery_free(dlv);
@@ -740,7 +740,7 @@ smtp_txn_delivered(struct conn *c, void *arg)
 			if (perm_error == NULL)
 				perm_error = r->error;
 		}
-		log_info("smtp id=%" PRIx64 " event=delivered msgid=%s "
+		log_info("smtp id=%" PRIu64 " event=delivered msgid=%s "
 			 "from=<%s> to=%s size=%zu result=%s%s%s%s",
 			 s->id, dlv->id, s->txn->from_text, r->account,
 			 dlv->size, result, r->result == 0 ? "" : " reason=\"",
@@ -749,7 +749,7 @@ smtp_txn_delivered(struct conn *c, void *arg)
 	}
 	if (temp > 0) {
 		if (ok > 0)
-			log_warnx("smtp id=%" PRIx64 " event=partial msgid=%s "
+			log_warnx("smtp id=%" PRIu64 " event=partial msgid=%s "
 				  "delivered=%zu failed=%zu note=\"answered "
 				  "4xx: the delivered copies may come twice\"",
 				  s->id, dlv->id, ok, temp + perm);
