@@ -56,12 +56,12 @@ static void smtp_auth_plain(struct smtp_session *s, const char *b64);
 static void smtp_auth_login(struct smtp_session *s, const char *b64);
 static int smtp_auth_decode(const char *b64, size_t len, char **text_r);
 static void smtp_auth_check_start(struct smtp_session *s, char *user,
-				  char *password);
+                                  char *password);
 static void smtp_auth_check_work(void *arg);
 static void smtp_auth_check_done(struct conn *c, void *arg);
 static void smtp_auth_check_free(void *arg);
 static void smtp_auth_fail(struct smtp_session *s, const char *user,
-			   const char *why);
+                           const char *mech, const char *why);
 static void smtp_auth_fail_timer(evutil_socket_t fd, short what, void *arg);
 static void smtp_auth_fail_reply(struct smtp_session *s);
 static void smtp_auth_dummy_init(void);
@@ -102,7 +102,7 @@ smtp_auth_cmd(struct smtp_session *s, const char *args)
 	}
 	if (!smtp_session_auth_allowed(s)) {
 		smtp_reply(s, "538 5.7.11 Encryption required for requested "
-			      "authentication mechanism");
+		              "authentication mechanism");
 		return;
 	}
 	if (!s->esmtp) {
@@ -115,7 +115,7 @@ smtp_auth_cmd(struct smtp_session *s, const char *args)
 	}
 	if (s->txn != NULL) {
 		smtp_reply(s, "503 5.5.1 Error: AUTH not allowed during a mail "
-			      "transaction");
+		              "transaction");
 		return;
 	}
 	sp = strchr(args, ' ');
@@ -124,7 +124,7 @@ smtp_auth_cmd(struct smtp_session *s, const char *args)
 	if (mech_len == 0 || mech_len >= sizeof(mech) ||
 	    (ir != NULL && (ir[0] == '\0' || strchr(ir, ' ') != NULL))) {
 		smtp_reply(s, "501 5.5.4 Syntax: AUTH mechanism "
-			      "[initial-response]");
+		              "[initial-response]");
 		return;
 	}
 	memcpy(mech, args, mech_len);
@@ -144,8 +144,8 @@ smtp_auth_cmd(struct smtp_session *s, const char *args)
 	if (ir == NULL) {
 		/* PLAIN: an empty challenge; LOGIN: "Username:". */
 		smtp_reply(s, "334 %s",
-			   s->auth->mech == SMTP_AUTH_PLAIN ? ""
-							    : "VXNlcm5hbWU6");
+		           s->auth->mech == SMTP_AUTH_PLAIN ? ""
+		                                            : "VXNlcm5hbWU6");
 		return;
 	}
 	/* RFC 4954 §4: "=" is an empty initial response. */
@@ -200,11 +200,11 @@ smtp_auth_plain(struct smtp_session *s, const char *b64)
 	char *authzid, *authcid, *password;
 	const char *error;
 
-	if (auth_sasl_plain_decode(b64, &authzid, &authcid, &password,
-				   &error) < 0) {
+	if (auth_sasl_plain_decode(b64, &authzid, &authcid, &password, &error) <
+	    0) {
 		log_info("smtp id=%" PRIu64 " event=auth mech=PLAIN "
-			 "result=error reason=\"%s\"",
-			 s->id, error);
+		         "result=error reason=\"%s\"",
+		         s->id, error);
 		smtp_auth_free(s);
 		smtp_session_enter_idle(s);
 		smtp_reply(s, "501 5.5.2 Cannot decode response");
@@ -216,7 +216,7 @@ smtp_auth_plain(struct smtp_session *s, const char *b64)
 		explicit_bzero(password, strlen(password));
 		free(password);
 		free(authzid);
-		smtp_auth_fail(s, authcid, "authzid differs");
+		smtp_auth_fail(s, authcid, "PLAIN", "authzid differs");
 		free(authcid);
 		return;
 	}
@@ -251,9 +251,9 @@ smtp_auth_dummy_init(void)
 	char *error = NULL;
 
 	if (auth_password_hash("facteur-no-such-user", &smtp_auth_dummy_hash,
-			       &error) < 0) {
+	                       &error) < 0) {
 		log_warnx("smtp event=auth error=\"dummy hash: %s\"",
-			  error != NULL ? error : "");
+		          error != NULL ? error : "");
 		free(error);
 		smtp_auth_dummy_hash = NULL;
 	}
@@ -275,7 +275,7 @@ smtp_auth_check_start(struct smtp_session *s, char *user, char *password)
 	smtp_session_enter_state(s, SMTP_STATE_AUTH_CHECK);
 	smtp_session_wait(s, check);
 	worker_submit(conn_thread(s->conn), s->id, smtp_auth_check_work,
-		      smtp_auth_check_done, check, smtp_auth_check_free);
+	              smtp_auth_check_done, check, smtp_auth_check_free);
 }
 
 /* On a worker thread. */
@@ -287,14 +287,14 @@ smtp_auth_check_work(void *arg)
 	int r;
 
 	r = store_user_password_hash(check->store, check->user, &hash,
-				     &check->error);
+	                             &check->error);
 	if (r < 0) {
 		check->result = -1;
 	} else if (r == 0) {
 		pthread_once(&smtp_auth_dummy_once, smtp_auth_dummy_init);
 		if (smtp_auth_dummy_hash != NULL)
 			(void)auth_password_verify(check->password,
-						   smtp_auth_dummy_hash);
+			                           smtp_auth_dummy_hash);
 		check->result = 0;
 	} else {
 		r = auth_password_verify(check->password, hash);
@@ -329,16 +329,16 @@ smtp_auth_check_done(struct conn *c, void *arg)
 
 	if (s->pending != check || s->state != SMTP_STATE_AUTH_CHECK) {
 		log_error("smtp id=%" PRIu64 " event=auth error=\"unexpected "
-			  "result\"",
-			  s->id);
+		          "result\"",
+		          s->id);
 		smtp_auth_check_free(check);
 		return;
 	}
 	if (check->result == 1) {
 		s->auth_user = xstrdup(check->user);
 		log_info("smtp id=%" PRIu64 " event=auth mech=%s user=%s ip=%s "
-			 "result=ok",
-			 s->id, check->mech, check->user, conn_peer_addr(c));
+		         "result=ok",
+		         s->id, check->mech, check->user, conn_peer_addr(c));
 		smtp_auth_check_free(check);
 		smtp_session_enter_idle(s);
 		smtp_reply(s, "235 2.7.0 Authentication successful");
@@ -346,10 +346,11 @@ smtp_auth_check_done(struct conn *c, void *arg)
 		return;
 	}
 	if (check->result < 0) {
-		log_warnx("smtp id=%" PRIu64 " event=auth mech=%s user=%s ip=%s "
-			  "result=error reason=\"%s\"",
-			  s->id, check->mech, check->user, conn_peer_addr(c),
-			  check->error != NULL ? check->error : "");
+		log_warnx("smtp id=%" PRIu64
+		          " event=auth mech=%s user=%s ip=%s "
+		          "result=error reason=\"%s\"",
+		          s->id, check->mech, check->user, conn_peer_addr(c),
+		          check->error != NULL ? check->error : "");
 		smtp_auth_check_free(check);
 		smtp_session_enter_idle(s);
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
@@ -357,22 +358,24 @@ smtp_auth_check_done(struct conn *c, void *arg)
 		return;
 	}
 	s->pending = NULL;
-	smtp_auth_fail(s, check->user,
-		       check->error != NULL ? check->error : "bad credentials");
+	smtp_auth_fail(s, check->user, check->mech,
+	               check->error != NULL ? check->error : "bad credentials");
 	smtp_auth_check_free(check);
 }
 
 /* ------------------------------------------------------------ failures */
 
 static void
-smtp_auth_fail(struct smtp_session *s, const char *user, const char *why)
+smtp_auth_fail(struct smtp_session *s, const char *user, const char *mech,
+               const char *why)
 {
 	struct timeval tv;
 
 	s->auth_failures++;
-	log_info("smtp id=%" PRIu64 " event=auth user=%s ip=%s result=fail "
-		 "reason=\"%s\" failures=%u",
-		 s->id, user, conn_peer_addr(s->conn), why, s->auth_failures);
+	log_info("smtp id=%" PRIu64 " event=auth mech=%s user=%s ip=%s "
+	         "result=fail reason=\"%s\" failures=%u",
+	         s->id, mech, user, conn_peer_addr(s->conn), why,
+	         s->auth_failures);
 	smtp_auth_free(s);
 	smtp_session_enter_state(s, SMTP_STATE_AUTH_CHECK);
 	if (s->config->auth_failure_delay <= 0) {
@@ -381,7 +384,7 @@ smtp_auth_fail(struct smtp_session *s, const char *user, const char *why)
 	}
 	if (s->auth_timer == NULL) {
 		s->auth_timer = event_new(io_thread_base(conn_thread(s->conn)),
-					  -1, 0, smtp_auth_fail_timer, s);
+		                          -1, 0, smtp_auth_fail_timer, s);
 		if (s->auth_timer == NULL) {
 			smtp_auth_fail_reply(s);
 			return;
@@ -406,11 +409,12 @@ smtp_auth_fail_reply(struct smtp_session *s)
 {
 	if (s->auth_failures >= (unsigned)s->config->auth_max_failures) {
 		log_info("smtp id=%" PRIu64 " event=disconnect "
-			 "reason=auth-failures failures=%u",
-			 s->id, s->auth_failures);
-		smtp_reply(s, "421 4.7.0 %s Too many authentication failures, "
-			      "closing",
-			   s->config->hostname);
+		         "reason=auth-failures failures=%u",
+		         s->id, s->auth_failures);
+		smtp_reply(s,
+		           "421 4.7.0 %s Too many authentication failures, "
+		           "closing",
+		           s->config->hostname);
 		smtp_session_close(s, "too many authentication failures");
 		s->waiting = false;
 		s->pending = NULL;

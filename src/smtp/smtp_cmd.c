@@ -35,7 +35,7 @@ static void smtp_cmd_expn(struct smtp_session *s, const char *args);
 static void smtp_cmd_help(struct smtp_session *s, const char *args);
 static void smtp_cmd_starttls(struct smtp_session *s, const char *args);
 static void smtp_cmd_hello(struct smtp_session *s, const char *args,
-			   bool esmtp);
+                           bool esmtp);
 
 #define PRE_HELO SMTP_CMD_PRE_HELO
 #define PRE_TLS SMTP_CMD_PRE_TLS
@@ -44,20 +44,20 @@ static void smtp_cmd_hello(struct smtp_session *s, const char *args,
 #define DATA SMTP_CMD_DATA
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{"HELO", PRE_HELO | PRE_TLS | LAST, smtp_cmd_helo},
-	{"EHLO", PRE_HELO | PRE_TLS | LAST, smtp_cmd_ehlo},
-	{"MAIL", AUTH, smtp_txn_cmd_mail},
-	{"RCPT", AUTH, smtp_txn_cmd_rcpt},
-	{"DATA", AUTH | LAST | DATA, smtp_txn_cmd_data},
-	{"BDAT", AUTH | LAST | DATA, smtp_txn_cmd_bdat},
-	{"RSET", PRE_HELO | PRE_TLS, smtp_cmd_rset},
-	{"NOOP", PRE_HELO | PRE_TLS, smtp_cmd_noop},
-	{"QUIT", PRE_HELO | PRE_TLS | LAST, smtp_cmd_quit},
-	{"VRFY", PRE_HELO, smtp_cmd_vrfy},
-	{"EXPN", PRE_HELO, smtp_cmd_expn},
-	{"HELP", PRE_HELO | PRE_TLS, smtp_cmd_help},
-	{"STARTTLS", PRE_TLS | LAST, smtp_cmd_starttls},
-	{"AUTH", PRE_TLS | LAST, smtp_auth_cmd},
+        {"HELO", PRE_HELO | PRE_TLS | LAST, smtp_cmd_helo},
+        {"EHLO", PRE_HELO | PRE_TLS | LAST, smtp_cmd_ehlo},
+        {"MAIL", AUTH, smtp_txn_cmd_mail},
+        {"RCPT", AUTH, smtp_txn_cmd_rcpt},
+        {"DATA", AUTH | LAST | DATA, smtp_txn_cmd_data},
+        {"BDAT", AUTH | LAST | DATA, smtp_txn_cmd_bdat},
+        {"RSET", PRE_HELO | PRE_TLS, smtp_cmd_rset},
+        {"NOOP", PRE_HELO | PRE_TLS, smtp_cmd_noop},
+        {"QUIT", PRE_HELO | PRE_TLS | LAST, smtp_cmd_quit},
+        {"VRFY", PRE_HELO, smtp_cmd_vrfy},
+        {"EXPN", PRE_HELO, smtp_cmd_expn},
+        {"HELP", PRE_HELO | PRE_TLS, smtp_cmd_help},
+        {"STARTTLS", PRE_TLS | LAST, smtp_cmd_starttls},
+        {"AUTH", PRE_TLS | LAST, smtp_auth_cmd},
 };
 
 #undef PRE_HELO
@@ -87,7 +87,7 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 
 	if (memchr(line, '\0', len) != NULL) {
 		log_info("smtp id=%" PRIu64 " event=reject reason=nul-byte",
-			 s->id);
+		         s->id);
 		smtp_reply(s, "500 5.5.2 NUL byte in command");
 		return;
 	}
@@ -98,7 +98,7 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	log_debug("smtp id=%" PRIu64 " event=command verb=%s state=%s", s->id,
-		  cmd->name, smtp_state_str(s->state));
+	          cmd->name, smtp_state_str(s->state));
 
 	/* A stopping server lets transactions finish but starts none. */
 	if (smtp_session_check_shutdown(s))
@@ -128,12 +128,12 @@ smtp_cmd_run(struct smtp_session *s, const char *line, size_t len)
 	    evbuffer_get_length(conn_input(s->conn)) > 0) {
 		if (s->state == SMTP_STATE_TLS)
 			log_info("smtp id=%" PRIu64 " event=reject "
-				 "reason=starttls-injection ip=%s",
-				 s->id, conn_peer_addr(s->conn));
+			         "reason=starttls-injection ip=%s",
+			         s->id, conn_peer_addr(s->conn));
 		else
 			log_debug("smtp id=%" PRIu64 " event=pipelining "
-				  "after=%s note=\"input before the reply\"",
-				  s->id, cmd->name);
+			          "after=%s note=\"input before the reply\"",
+			          s->id, cmd->name);
 	}
 }
 
@@ -144,7 +144,7 @@ smtp_cmd_hello(struct smtp_session *s, const char *args, bool esmtp)
 {
 	if (!smtp_parse_helo_arg(args)) {
 		smtp_reply(s, "501 5.5.4 Syntax: %s hostname",
-			   esmtp ? "EHLO" : "HELO");
+		           esmtp ? "EHLO" : "HELO");
 		return;
 	}
 	/* RFC 5321 §4.1.4: a new HELO/EHLO ends any transaction. */
@@ -154,7 +154,7 @@ smtp_cmd_hello(struct smtp_session *s, const char *args, bool esmtp)
 	s->esmtp = esmtp;
 	smtp_session_enter_state(s, SMTP_STATE_READY);
 	log_info("smtp id=%" PRIu64 " event=helo helo=%s esmtp=%s", s->id,
-		 s->helo, esmtp ? "yes" : "no");
+	         s->helo, esmtp ? "yes" : "no");
 	if (esmtp)
 		smtp_cmd_ehlo_reply(s);
 	else
@@ -181,7 +181,7 @@ smtp_cmd_ehlo_reply(struct smtp_session *s)
 	size_t n = 0;
 
 	snprintf(size, sizeof(size), "SIZE %lld",
-		 s->config->smtp_max_message_size);
+	         s->config->smtp_max_message_size);
 	lines[n++] = "PIPELINING";
 	lines[n++] = size;
 	lines[n++] = "8BITMIME";
@@ -249,7 +249,7 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 	}
 	if (!s->config->smtp_vrfy) {
 		smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
-			      "message and attempt delivery");
+		              "message and attempt delivery");
 		return;
 	}
 	/* "<user@domain>" or "user@domain"; anything else (a name) is not
@@ -260,7 +260,7 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 		buf[len - 1] = '\0';
 	if (mail_address_parse(buf, true, &addr, &error) < 0) {
 		smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
-			      "message and attempt delivery");
+		              "message and attempt delivery");
 		return;
 	}
 	mail_address_format(&addr, text, sizeof(text));
@@ -276,7 +276,7 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *args)
 		break;
 	case DELIVER_ERROR:
 		log_warnx("smtp id=%" PRIu64 " event=vrfy error=\"%s\"", s->id,
-			  err != NULL ? err : "");
+		          err != NULL ? err : "");
 		free(err);
 		smtp_reply(s, "451 4.3.0 Temporary lookup failure");
 		break;
@@ -299,7 +299,7 @@ smtp_cmd_help(struct smtp_session *s, const char *args)
 
 	for (size_t i = 0; i < SMTP_NCMDS && n < sizeof(text); i++) {
 		int r = snprintf(text + n, sizeof(text) - n, "%s%s",
-				 i > 0 ? " " : "", smtp_cmds[i].name);
+		                 i > 0 ? " " : "", smtp_cmds[i].name);
 
 		if (r > 0)
 			n += (size_t)r;
@@ -328,7 +328,7 @@ smtp_cmd_starttls(struct smtp_session *s, const char *args)
 	smtp_session_enter_state(s, SMTP_STATE_TLS);
 	if (conn_starttls(s->conn) < 0) {
 		log_warnx("smtp id=%" PRIu64 " event=starttls error=failed",
-			  s->id);
+		          s->id);
 		smtp_session_enter_state(s, SMTP_STATE_INIT);
 		smtp_session_close(s, "starttls failed");
 	}

@@ -11,8 +11,8 @@
 #include "smtp/smtp_session.h"
 
 static const char *const all_verbs[] = {
-	"HELO", "EHLO", "MAIL", "RCPT", "DATA",	    "BDAT", "RSET",
-	"NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH",
+        "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT",     "RSET",
+        "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH",
 };
 
 static unsigned
@@ -119,10 +119,10 @@ test_pipelining_last(void **state)
 	/* data follows exactly these two */
 	for (size_t i = 0; i < sizeof(all_verbs) / sizeof(*all_verbs); i++) {
 		bool data = strcmp(all_verbs[i], "DATA") == 0 ||
-			    strcmp(all_verbs[i], "BDAT") == 0;
+		            strcmp(all_verbs[i], "BDAT") == 0;
 
 		assert_int_equal(!!(flags_of(all_verbs[i]) & SMTP_CMD_DATA),
-				 data);
+		                 data);
 	}
 }
 
@@ -188,7 +188,7 @@ test_state_names(void **state)
 	for (int st = SMTP_STATE_INIT; st <= SMTP_STATE_CLOSING; st++) {
 		assert_non_null(smtp_state_str((enum smtp_state)st));
 		assert_string_not_equal(smtp_state_str((enum smtp_state)st),
-					"unknown");
+		                        "unknown");
 	}
 	assert_string_equal(smtp_state_str((enum smtp_state)99), "unknown");
 }
@@ -197,14 +197,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_before_helo),
-		cmocka_unit_test(test_before_tls),
-		cmocka_unit_test(test_auth_needed),
-		cmocka_unit_test(test_pipelining_last),
-		cmocka_unit_test(test_reply_format),
-		cmocka_unit_test(test_reply_code),
-		cmocka_unit_test(test_state_names),
+	        cmocka_unit_test(test_lookup),
+	        cmocka_unit_test(test_before_helo),
+	        cmocka_unit_test(test_before_tls),
+	        cmocka_unit_test(test_auth_needed),
+	        cmocka_unit_test(test_pipelining_last),
+	        cmocka_unit_test(test_reply_format),
+	        cmocka_unit_test(test_reply_code),
+	        cmocka_unit_test(test_state_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

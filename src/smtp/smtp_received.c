@@ -26,18 +26,18 @@ static void received_clause(char **out, const char *text);
 static bool received_is_field(const char *line, size_t len);
 
 static const char *const received_days[] = {"Sun", "Mon", "Tue", "Wed",
-					    "Thu", "Fri", "Sat"};
+                                            "Thu", "Fri", "Sat"};
 static const char *const received_months[] = {"Jan", "Feb", "Mar", "Apr",
-					      "May", "Jun", "Jul", "Aug",
-					      "Sep", "Oct", "Nov", "Dec"};
+                                              "May", "Jun", "Jul", "Aug",
+                                              "Sep", "Oct", "Nov", "Dec"};
 
 const char *
 smtp_received_protocol(const struct smtp_received *r)
 {
 	/* index: smtputf8 * 4 + tls * 2 + auth; HELO has no variant */
 	static const char *const names[] = {
-		"ESMTP",    "ESMTPA",	 "ESMTPS",    "ESMTPSA",
-		"UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA",
+	        "ESMTP",    "ESMTPA",    "ESMTPS",    "ESMTPSA",
+	        "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA",
 	};
 	unsigned i;
 
@@ -63,9 +63,9 @@ smtp_received_date(time_t t, char *buf, size_t size)
 	}
 	/* Names by hand: strftime() would follow the locale. */
 	snprintf(buf, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-		 received_days[tm.tm_wday % 7], tm.tm_mday,
-		 received_months[tm.tm_mon % 12], tm.tm_year + 1900,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+	         received_days[tm.tm_wday % 7], tm.tm_mday,
+	         received_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
 }
 
 /* Copies `in` keeping only what is safe inside a comment or a token of a
@@ -105,8 +105,8 @@ smtp_received_build(const struct smtp_received *r)
 	const char *last_line;
 
 	received_clean(helo, sizeof(helo),
-		       r->helo != NULL && r->helo[0] != '\0' ? r->helo
-							      : "unknown");
+	               r->helo != NULL && r->helo[0] != '\0' ? r->helo
+	                                                     : "unknown");
 	if (strchr(r->peer_addr, ':') != NULL)
 		snprintf(ip, sizeof(ip), "IPv6:%s", r->peer_addr);
 	else
@@ -115,15 +115,15 @@ smtp_received_build(const struct smtp_received *r)
 
 	out = xasprintf("Received: from %s (unknown [%s])", helo, ip);
 	clause = xasprintf("by %s (facteur) with %s id %s", r->hostname,
-			   smtp_received_protocol(r), r->id);
+	                   smtp_received_protocol(r), r->id);
 	received_clause(&out, clause);
 	free(clause);
 	if (r->tls_version != NULL) {
 		received_clean(cipher, sizeof(cipher),
-			       r->tls_cipher != NULL ? r->tls_cipher
-						     : "unknown");
+		               r->tls_cipher != NULL ? r->tls_cipher
+		                                     : "unknown");
 		clause = xasprintf("(version=%s cipher=%s bits=%d)",
-				   r->tls_version, cipher, r->tls_bits);
+		                   r->tls_version, cipher, r->tls_bits);
 		received_clause(&out, clause);
 		free(clause);
 	}

@@ -107,13 +107,12 @@ test_plain_one_rcpt(void **state)
 	base(&r);
 	r.rcpt = "bob@example.test";
 	h = smtp_received_build(&r);
-	assert_string_equal(h,
-			    "Received: from client.example (unknown "
-			    "[192.0.2.1])\r\n"
-			    "\tby mail.example.test (facteur) with ESMTP id "
-			    "0123456789ABC000101\r\n"
-			    "\tfor <bob@example.test>; Tue, 1 Jul 2025 "
-			    "12:00:00 +0000\r\n");
+	assert_string_equal(h, "Received: from client.example (unknown "
+	                       "[192.0.2.1])\r\n"
+	                       "\tby mail.example.test (facteur) with ESMTP id "
+	                       "0123456789ABC000101\r\n"
+	                       "\tfor <bob@example.test>; Tue, 1 Jul 2025 "
+	                       "12:00:00 +0000\r\n");
 	assert_folded(h);
 	free(h);
 }
@@ -132,14 +131,14 @@ test_tls_auth_several_rcpts(void **state)
 	r.auth_user = "alice@example.test";
 	h = smtp_received_build(&r);
 	assert_string_equal(h,
-			    "Received: from client.example (unknown "
-			    "[192.0.2.1])\r\n"
-			    "\tby mail.example.test (facteur) with ESMTPSA id "
-			    "0123456789ABC000101\r\n"
-			    "\t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 "
-			    "bits=256)\r\n"
-			    "\t(authenticated sender: alice@example.test);\r\n"
-			    "\tTue, 1 Jul 2025 12:00:00 +0000\r\n");
+	                    "Received: from client.example (unknown "
+	                    "[192.0.2.1])\r\n"
+	                    "\tby mail.example.test (facteur) with ESMTPSA id "
+	                    "0123456789ABC000101\r\n"
+	                    "\t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 "
+	                    "bits=256)\r\n"
+	                    "\t(authenticated sender: alice@example.test);\r\n"
+	                    "\tTue, 1 Jul 2025 12:00:00 +0000\r\n");
 	assert_folded(h);
 	assert_null(strstr(h, " for "));
 	free(h);
@@ -155,9 +154,10 @@ test_date_on_own_line_when_long(void **state)
 	base(&r);
 	r.rcpt = "a-rather-long-recipient-name@some.long.domain.example";
 	h = smtp_received_build(&r);
-	assert_non_null(strstr(h, "\tfor <a-rather-long-recipient-name@some.long"
-				  ".domain.example>;\r\n\tTue, 1 Jul 2025 "
-				  "12:00:00 +0000\r\n"));
+	assert_non_null(strstr(h,
+	                       "\tfor <a-rather-long-recipient-name@some.long"
+	                       ".domain.example>;\r\n\tTue, 1 Jul 2025 "
+	                       "12:00:00 +0000\r\n"));
 	assert_folded(h);
 	free(h);
 }
@@ -176,7 +176,7 @@ test_ipv6_and_hostile_helo(void **state)
 	h = smtp_received_build(&r);
 	/* no space, parenthesis or backslash from the peer survives */
 	assert_non_null(strstr(h, "from evil???by?x (unknown "
-				  "[IPv6:2001:db8::1])\r\n"));
+	                          "[IPv6:2001:db8::1])\r\n"));
 	assert_non_null(strstr(h, " with SMTP id "));
 	free(h);
 
@@ -184,7 +184,7 @@ test_ipv6_and_hostile_helo(void **state)
 	r.helo = NULL;
 	h = smtp_received_build(&r);
 	assert_true(strncmp(h, "Received: from unknown (unknown [192.0.2.1])",
-			    44) == 0);
+	                    44) == 0);
 	free(h);
 }
 
@@ -192,18 +192,18 @@ static void
 test_count(void **state)
 {
 	static const char m1[] = "Received: a\r\n"
-				 "received : b\r\n"
-				 "\tcontinued Received: no\r\n"
-				 "RECEIVED:c\r\n"
-				 "Received-SPF: pass\r\n"
-				 "X-Received: d\r\n"
-				 "Subject: x\r\n"
-				 "\r\n"
-				 "Received: in the body\r\n";
+	                         "received : b\r\n"
+	                         "\tcontinued Received: no\r\n"
+	                         "RECEIVED:c\r\n"
+	                         "Received-SPF: pass\r\n"
+	                         "X-Received: d\r\n"
+	                         "Subject: x\r\n"
+	                         "\r\n"
+	                         "Received: in the body\r\n";
 	static const char m2[] = "Received: a\n"
-				 "Received: b\n"
-				 "\n"
-				 "Received: body\n";
+	                         "Received: b\n"
+	                         "\n"
+	                         "Received: body\n";
 	char *big;
 	size_t n = 0;
 
@@ -215,7 +215,7 @@ test_count(void **state)
 	assert_int_equal(smtp_received_count("Received:", 9), 1);
 	/* not NUL-terminated: only len counts */
 	assert_int_equal(smtp_received_count("Received: x\r\nReceived: y", 13),
-			 1);
+	                 1);
 
 	big = malloc(60 * 16 + 16);
 	for (int i = 0; i < 60; i++) {
@@ -232,13 +232,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_protocol_names),
-		cmocka_unit_test(test_date),
-		cmocka_unit_test(test_plain_one_rcpt),
-		cmocka_unit_test(test_tls_auth_several_rcpts),
-		cmocka_unit_test(test_date_on_own_line_when_long),
-		cmocka_unit_test(test_ipv6_and_hostile_helo),
-		cmocka_unit_test(test_count),
+	        cmocka_unit_test(test_protocol_names),
+	        cmocka_unit_test(test_date),
+	        cmocka_unit_test(test_plain_one_rcpt),
+	        cmocka_unit_test(test_tls_auth_several_rcpts),
+	        cmocka_unit_test(test_date_on_own_line_when_long),
+	        cmocka_unit_test(test_ipv6_and_hostile_helo),
+	        cmocka_unit_test(test_count),
 	};
 
 	setenv("TZ", "UTC", 1);

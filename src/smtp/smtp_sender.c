@@ -16,7 +16,7 @@
 
 int
 smtp_sender_owned(struct store *store, const char *user, const char *address,
-		  char **error_r)
+                  char **error_r)
 {
 	struct deliver_targets targets;
 	int owned = 0;

@@ -34,49 +34,48 @@
 static void smtp_session_io(struct conn *c, void *ctx);
 static void smtp_session_tls_ready(struct conn *c, void *ctx);
 static void smtp_session_timeout(struct conn *c, void *ctx);
-static void smtp_session_closed(struct conn *c, void *ctx,
-				const char *reason);
+static void smtp_session_closed(struct conn *c, void *ctx, const char *reason);
 static void smtp_session_shutdown(struct conn *c, void *ctx);
 static void smtp_session_free(struct smtp_session **sp);
 static bool smtp_session_read_command(struct smtp_session *s,
-				      struct evbuffer *in);
-static bool smtp_session_read_bdat(struct smtp_session *s,
-				   struct evbuffer *in);
+                                      struct evbuffer *in);
+static bool smtp_session_read_bdat(struct smtp_session *s, struct evbuffer *in);
 static void smtp_session_set_timeout(struct smtp_session *s);
 
 static const struct conn_handler smtp_session_handler = {
-	.on_data = smtp_session_io,
-	.on_tls_ready = smtp_session_tls_ready,
-	.on_timeout = smtp_session_timeout,
-	.on_close = smtp_session_closed,
-	.on_shutdown = smtp_session_shutdown,
+        .on_data = smtp_session_io,
+        .on_tls_ready = smtp_session_tls_ready,
+        .on_timeout = smtp_session_timeout,
+        .on_close = smtp_session_closed,
+        .on_shutdown = smtp_session_shutdown,
 };
 
 static const char *const smtp_state_names[] = {
-	[SMTP_STATE_INIT] = "init",
-	[SMTP_STATE_READY] = "ready",
-	[SMTP_STATE_MAIL] = "mail",
-	[SMTP_STATE_RCPT] = "rcpt",
-	[SMTP_STATE_DATA] = "data",
-	[SMTP_STATE_BDAT] = "bdat",
-	[SMTP_STATE_DELIVER] = "deliver",
-	[SMTP_STATE_AUTH_INPUT] = "auth-input",
-	[SMTP_STATE_AUTH_CHECK] = "auth-check",
-	[SMTP_STATE_TLS] = "tls",
-	[SMTP_STATE_CLOSING] = "closing",
+        [SMTP_STATE_INIT] = "init",
+        [SMTP_STATE_READY] = "ready",
+        [SMTP_STATE_MAIL] = "mail",
+        [SMTP_STATE_RCPT] = "rcpt",
+        [SMTP_STATE_DATA] = "data",
+        [SMTP_STATE_BDAT] = "bdat",
+        [SMTP_STATE_DELIVER] = "deliver",
+        [SMTP_STATE_AUTH_INPUT] = "auth-input",
+        [SMTP_STATE_AUTH_CHECK] = "auth-check",
+        [SMTP_STATE_TLS] = "tls",
+        [SMTP_STATE_CLOSING] = "closing",
 };
 
 const char *
 smtp_state_str(enum smtp_state state)
 {
-	if ((size_t)state >= sizeof(smtp_state_names) / sizeof(*smtp_state_names))
+	if ((size_t)state >=
+	    sizeof(smtp_state_names) / sizeof(*smtp_state_names))
 		return "unknown";
 	return smtp_state_names[state];
 }
 
 void
 smtp_session_start(struct conn *c, const struct service *svc,
-		   enum smtp_kind kind)
+                   enum smtp_kind kind)
 {
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	size_t max_input;
@@ -103,13 +102,13 @@ smtp_session_start(struct conn *c, const struct service *svc,
 	smtp_session_set_timeout(s);
 
 	log_info("smtp id=%" PRIu64 " event=connect service=%s ip=%s port=%d "
-		 "tls=%s",
-		 s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
-		 conn_is_tls(c) ? "yes" : "no");
+	         "tls=%s",
+	         s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
+	         conn_is_tls(c) ? "yes" : "no");
 	if (server_stopping(s->server)) {
 		s->shutdown_sent = true;
 		smtp_reply(s, "421 4.3.2 %s Shutting down, try later",
-			   s->config->hostname);
+		           s->config->hostname);
 		smtp_session_close(s, "shutdown");
 		return;
 	}
@@ -124,7 +123,7 @@ smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
 	if (s->state == state || s->state == SMTP_STATE_CLOSING)
 		return;
 	log_debug("smtp id=%" PRIu64 " event=state old=%s new=%s", s->id,
-		  smtp_state_str(s->state), smtp_state_str(state));
+	          smtp_state_str(s->state), smtp_state_str(state));
 	s->state = state;
 }
 
@@ -132,7 +131,7 @@ void
 smtp_session_enter_idle(struct smtp_session *s)
 {
 	smtp_session_enter_state(s, s->helo != NULL ? SMTP_STATE_READY
-						    : SMTP_STATE_INIT);
+	                                            : SMTP_STATE_INIT);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -182,10 +181,12 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	    s->errors++ >= (unsigned)s->config->smtp_max_errors) {
 		/* One error over the limit: this one is answered by closing. */
 		log_info("smtp id=%" PRIu64 " event=reject "
-			 "reason=too-many-errors errors=%u",
-			 s->id, s->errors);
-		snprintf(text, sizeof(text), "421 4.7.0 %s Too many errors, "
-			 "closing", s->config->hostname);
+		         "reason=too-many-errors errors=%u",
+		         s->id, s->errors);
+		snprintf(text, sizeof(text),
+		         "421 4.7.0 %s Too many errors, "
+		         "closing",
+		         s->config->hostname);
 		n = smtp_reply_format(line, sizeof(line), text);
 		conn_write(s->conn, line, n);
 		smtp_session_close(s, "too many errors");
@@ -194,7 +195,7 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	n = smtp_reply_format(line, sizeof(line), text);
 	conn_write(s->conn, line, n);
 	log_debug("smtp id=%" PRIu64 " event=reply text=\"%.*s\"", s->id,
-		  (int)(n - 2), line);
+	          (int)(n - 2), line);
 }
 
 void
@@ -214,8 +215,7 @@ smtp_session_check_shutdown(struct smtp_session *s)
 		return false;
 	s->shutdown_sent = true;
 	smtp_reply(s, "421 4.3.2 %s Shutting down", s->config->hostname);
-	log_info("smtp id=%" PRIu64 " event=disconnect reason=shutdown",
-		 s->id);
+	log_info("smtp id=%" PRIu64 " event=disconnect reason=shutdown", s->id);
 	smtp_session_close(s, "shutdown");
 	return true;
 }
@@ -255,7 +255,7 @@ smtp_session_set_timeout(struct smtp_session *s)
 	bool data = s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT;
 
 	conn_set_timeout(s->conn, (int)(data ? s->config->smtp_data_timeout
-					     : s->config->smtp_timeout));
+	                                     : s->config->smtp_timeout));
 }
 
 void
@@ -294,8 +294,9 @@ smtp_session_read_command(struct smtp_session *s, struct evbuffer *in)
 	case LINE_NEED_MORE:
 		return false;
 	case LINE_TOO_LONG:
-		log_info("smtp id=%" PRIu64 " event=reject reason=line-too-long",
-			 s->id);
+		log_info("smtp id=%" PRIu64
+		         " event=reject reason=line-too-long",
+		         s->id);
 		if (s->state == SMTP_STATE_AUTH_INPUT) {
 			smtp_auth_free(s);
 			smtp_session_enter_idle(s);
@@ -341,7 +342,8 @@ smtp_session_io(struct conn *c, void *ctx)
 		return; /* resumed from within: the outer loop goes on */
 	s->in_io = true;
 	while (!s->waiting && evbuffer_get_length(in) > 0) {
-		if (s->state == SMTP_STATE_CLOSING || s->state == SMTP_STATE_TLS)
+		if (s->state == SMTP_STATE_CLOSING ||
+		    s->state == SMTP_STATE_TLS)
 			break;
 		if (s->state == SMTP_STATE_DATA) {
 			if (smtp_data_read(&s->data_reader, in, s->body) ==
@@ -371,7 +373,7 @@ smtp_session_tls_ready(struct conn *c, void *ctx)
 	struct smtp_session *s = ctx;
 
 	log_info("smtp id=%" PRIu64 " event=starttls version=%s cipher=%s",
-		 s->id, conn_tls_version(c), conn_tls_cipher(c));
+	         s->id, conn_tls_version(c), conn_tls_cipher(c));
 	/* RFC 3207 §4.2: forget everything learnt from the client. */
 	free(s->helo);
 	s->helo = NULL;
@@ -395,8 +397,8 @@ smtp_session_timeout(struct conn *c, void *ctx)
 	if (s->waiting || s->state == SMTP_STATE_CLOSING)
 		return;
 	log_info("smtp id=%" PRIu64 " event=disconnect reason=timeout "
-		 "state=%s",
-		 s->id, smtp_state_str(s->state));
+	         "state=%s",
+	         s->id, smtp_state_str(s->state));
 	smtp_reply(s, "421 4.4.2 %s Timeout, closing", s->config->hostname);
 	smtp_session_close(s, "timeout");
 }
@@ -420,9 +422,9 @@ smtp_session_closed(struct conn *c, void *ctx, const char *reason)
 	struct smtp_session *s = ctx;
 
 	log_info("smtp id=%" PRIu64 " event=disconnect reason=\"%s\" "
-		 "state=%s%s",
-		 s->id, reason != NULL ? reason : "", smtp_state_str(s->state),
-		 s->waiting ? " pending=yes" : "");
+	         "state=%s%s",
+	         s->id, reason != NULL ? reason : "", smtp_state_str(s->state),
+	         s->waiting ? " pending=yes" : "");
 	smtp_session_free(&s);
 }
 

@@ -36,7 +36,7 @@ struct store;
 
 /* The three SMTP services differ in these few ways. */
 enum smtp_kind {
-	SMTP_KIND_MX,	      /* port 25: no AUTH, local domains only */
+	SMTP_KIND_MX,         /* port 25: no AUTH, local domains only */
 	SMTP_KIND_SUBMISSION, /* 587 and 465: AUTH before MAIL */
 };
 
@@ -50,7 +50,7 @@ enum smtp_state {
 	SMTP_STATE_DELIVER,    /* waiting for the store to commit */
 	SMTP_STATE_AUTH_INPUT, /* waiting for a SASL response line */
 	SMTP_STATE_AUTH_CHECK, /* password check or failure delay */
-	SMTP_STATE_TLS,	       /* STARTTLS handshake in progress */
+	SMTP_STATE_TLS,        /* STARTTLS handshake in progress */
 	SMTP_STATE_CLOSING,    /* the last reply is being sent */
 };
 
@@ -106,8 +106,8 @@ struct smtp_session {
 	unsigned auth_failures;
 	unsigned messages; /* transactions started, for message ids */
 
-	bool waiting : 1;	/* an asynchronous operation is pending */
-	bool in_io : 1;		/* inside smtp_session_io() */
+	bool waiting : 1;       /* an asynchronous operation is pending */
+	bool in_io : 1;         /* inside smtp_session_io() */
 	bool shutdown_sent : 1; /* 421 for shutdown already said */
 
 	struct smtp_txn *txn;
@@ -132,7 +132,7 @@ struct smtp_session {
 /* ------------------------------------------------------------ session */
 /* Starts a session on a new connection (smtp_service.c calls it). */
 void smtp_session_start(struct conn *c, const struct service *svc,
-			enum smtp_kind kind);
+                        enum smtp_kind kind);
 void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state);
 const char *smtp_state_str(enum smtp_state state);
 
@@ -140,7 +140,7 @@ const char *smtp_state_str(enum smtp_state state);
    CRLF ("250 2.0.0 OK"). 5xx replies count as errors; past
    smtp_max_errors the session answers "421 4.7.0" and closes. */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 /* Formats one reply line into buf (at most 512 bytes with the CRLF, as
    RFC 5321 §4.5.3.1.5 allows): control characters in the text become '?',
    a longer text is cut. Returns the length written (CRLF included). */
@@ -171,10 +171,10 @@ bool smtp_session_check_shutdown(struct smtp_session *s);
 
 /* ------------------------------------------------------------ commands */
 #define SMTP_CMD_PRE_HELO 0x01u /* allowed before HELO/EHLO */
-#define SMTP_CMD_PRE_TLS 0x02u	/* allowed while STARTTLS is required */
-#define SMTP_CMD_AUTH 0x04u	/* needs AUTH on the submission ports */
-#define SMTP_CMD_LAST 0x08u	/* ends a pipelined group (RFC 2920) */
-#define SMTP_CMD_DATA 0x10u	/* message data follows the command */
+#define SMTP_CMD_PRE_TLS 0x02u  /* allowed while STARTTLS is required */
+#define SMTP_CMD_AUTH 0x04u     /* needs AUTH on the submission ports */
+#define SMTP_CMD_LAST 0x08u     /* ends a pipelined group (RFC 2920) */
+#define SMTP_CMD_DATA 0x10u     /* message data follows the command */
 
 struct smtp_cmd {
 	const char *name;
@@ -213,14 +213,14 @@ void smtp_auth_free(struct smtp_session *s);
    address, his address with a +tag, or an address (alias, catch-all) that
    deliver_resolve() leads to his account. 1 yes, 0 no, -1 store error. */
 int smtp_sender_owned(struct store *store, const char *user,
-		      const char *address, char **error_r);
+                      const char *address, char **error_r);
 
 /* ------------------------------------------------------------ Received */
 struct smtp_received {
 	const char *helo;      /* HELO/EHLO argument */
 	const char *peer_addr; /* "192.0.2.1" or "2001:db8::1" */
 	const char *hostname;  /* ours */
-	const char *id;	       /* the message id of the logs */
+	const char *id;        /* the message id of the logs */
 	bool esmtp;
 	bool smtputf8;
 	const char *tls_version; /* NULL when plain */

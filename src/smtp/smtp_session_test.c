@@ -209,7 +209,7 @@ conn_close_after_flush(struct conn *c, const char *reason)
 
 void
 io_thread_post(struct io_thread *thread, uint64_t id, io_thread_post_fn *fn,
-	       void *arg, void (*free_arg)(void *))
+               void *arg, void (*free_arg)(void *))
 {
 	struct post *p = xcalloc(1, sizeof(*p));
 
@@ -232,7 +232,7 @@ io_thread_base(struct io_thread *thread)
 
 void
 worker_submit(struct io_thread *thread, uint64_t id, void (*work)(void *),
-	      io_thread_post_fn *done, void *arg, void (*free_arg)(void *))
+              io_thread_post_fn *done, void *arg, void (*free_arg)(void *))
 {
 	work(arg);
 	io_thread_post(thread, id, done, arg, free_arg);
@@ -264,7 +264,7 @@ server_tls_available(const struct server *s)
 
 void
 server_listen(struct server *s, const struct config_listen *listen,
-	      const struct service *svc)
+              const struct service *svc)
 {
 }
 
@@ -353,7 +353,7 @@ settle(struct conn *c)
 			return;
 		if (time(NULL) > end)
 			fail_msg("connection %llu still waiting",
-				 (unsigned long long)c->id);
+			         (unsigned long long)c->id);
 		if (!ran) {
 			struct timespec ts;
 
@@ -366,7 +366,7 @@ settle(struct conn *c)
 			pthread_mutex_lock(&post_lock);
 			if (post_head == NULL)
 				pthread_cond_timedwait(&post_cond, &post_lock,
-						       &ts);
+				                       &ts);
 			pthread_mutex_unlock(&post_lock);
 		}
 	}
@@ -422,13 +422,12 @@ setup(void **state)
 	must(store_user_add(f->server.store, ALICE, hash, &error), error);
 	must(store_user_add(f->server.store, BOB, hash, &error), error);
 	must(store_alias_add(f->server.store, "team@example.test", ALICE,
-			     &error),
+	                     &error),
 	     error);
-	must(store_alias_add(f->server.store, "team@example.test", BOB,
-			     &error),
+	must(store_alias_add(f->server.store, "team@example.test", BOB, &error),
 	     error);
 	must(store_alias_add(f->server.store, "fwd@example.test",
-			     "x@remote.test", &error),
+	                     "x@remote.test", &error),
 	     error);
 	free(hash);
 	fake_thread.base = event_base_new();
@@ -542,11 +541,11 @@ inbox(struct fixture *f, const char *account, char **last_r)
 	char *error = NULL;
 
 	must(store_message_list(f->server.store, account, NULL, &list, &n,
-				&error),
+	                        &error),
 	     error);
 	if (last_r != NULL && n > 0)
 		must(store_message_read(f->server.store, account, NULL,
-					list[n - 1].uid, last_r, &len, &error),
+		                        list[n - 1].uid, last_r, &len, &error),
 		     error);
 	store_message_list_free(&list, n);
 	return n;
@@ -562,15 +561,15 @@ test_greeting_ehlo_helo(void **state)
 	expect_out(c, "220 " HOST " ESMTP facteur\r\n");
 	send_str(c, "EHLO client.test\r\n");
 	expect_out(c, "250-" HOST "\r\n"
-		      "250-PIPELINING\r\n"
-		      "250-SIZE 65536\r\n"
-		      "250-8BITMIME\r\n"
-		      "250-BINARYMIME\r\n"
-		      "250-CHUNKING\r\n"
-		      "250-ENHANCEDSTATUSCODES\r\n"
-		      "250-SMTPUTF8\r\n"
-		      "250-STARTTLS\r\n"
-		      "250 HELP\r\n");
+	              "250-PIPELINING\r\n"
+	              "250-SIZE 65536\r\n"
+	              "250-8BITMIME\r\n"
+	              "250-BINARYMIME\r\n"
+	              "250-CHUNKING\r\n"
+	              "250-ENHANCEDSTATUSCODES\r\n"
+	              "250-SMTPUTF8\r\n"
+	              "250-STARTTLS\r\n"
+	              "250 HELP\r\n");
 	send_str(c, "HELO client.test\r\n");
 	expect_out(c, "250 " HOST "\r\n");
 	/* no extension parameters after HELO */
@@ -593,31 +592,31 @@ test_sequence(void **state)
 	c = open_conn(f, SMTP_KIND_MX, "192.0.2.7");
 	discard(c);
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE ">\r\n"
-		    "DATA\r\nNOOP\r\nRSET\r\nFOO\r\n");
+	            "DATA\r\nNOOP\r\nRSET\r\nFOO\r\n");
 	expect_out(c, "503 5.5.1 Error: send HELO/EHLO first\r\n"
-		      "503 5.5.1 Error: send HELO/EHLO first\r\n"
-		      "503 5.5.1 Error: send HELO/EHLO first\r\n"
-		      "250 2.0.0 OK\r\n"
-		      "250 2.0.0 OK\r\n"
-		      "500 5.5.2 Error: command not recognized\r\n");
+	              "503 5.5.1 Error: send HELO/EHLO first\r\n"
+	              "503 5.5.1 Error: send HELO/EHLO first\r\n"
+	              "250 2.0.0 OK\r\n"
+	              "250 2.0.0 OK\r\n"
+	              "500 5.5.2 Error: command not recognized\r\n");
 	send_str(c, "EHLO c\r\n");
 	discard(c);
 	send_str(c, "RCPT TO:<" ALICE ">\r\nDATA\r\n"
-		    "MAIL FROM:<a@remote.test>\r\nMAIL FROM:<a@remote.test>\r\n"
-		    "DATA\r\nDATA x\r\n");
+	            "MAIL FROM:<a@remote.test>\r\nMAIL FROM:<a@remote.test>\r\n"
+	            "DATA\r\nDATA x\r\n");
 	expect_out(c, "503 5.5.1 Error: need MAIL command\r\n"
-		      "503 5.5.1 Error: need MAIL command\r\n"
-		      "250 2.1.0 OK\r\n"
-		      "503 5.5.1 Error: nested MAIL command\r\n"
-		      "503 5.5.1 Error: need RCPT command\r\n"
-		      "501 5.5.4 Syntax: DATA\r\n");
+	              "503 5.5.1 Error: need MAIL command\r\n"
+	              "250 2.1.0 OK\r\n"
+	              "503 5.5.1 Error: nested MAIL command\r\n"
+	              "503 5.5.1 Error: need RCPT command\r\n"
+	              "501 5.5.4 Syntax: DATA\r\n");
 	/* EHLO ends the transaction */
 	send_str(c, "EHLO c\r\nRCPT TO:<" ALICE ">\r\n");
 	expect_prefix(c, "250-" HOST);
 	send_str(c, "VRFY alice\r\nEXPN team\r\n");
 	expect_out(c, "252 2.5.0 Cannot VRFY user, but will accept message "
-		      "and attempt delivery\r\n"
-		      "502 5.5.1 EXPN not available\r\n");
+	              "and attempt delivery\r\n"
+	              "502 5.5.1 EXPN not available\r\n");
 }
 
 static void
@@ -628,37 +627,37 @@ test_rcpt(void **state)
 	send_str(c, "EHLO c\r\n");
 	discard(c);
 	send_str(c, "MAIL FROM:<>\r\n"
-		    "RCPT TO:<x@elsewhere.test>\r\n"
-		    "RCPT TO:<nobody@example.test>\r\n"
-		    "RCPT TO:<fwd@example.test>\r\n"
-		    "RCPT TO:<Alice@Example.TEST>\r\n"
-		    "RCPT TO:<alice+tag@example.test>\r\n"
-		    "RCPT TO:<team@example.test>\r\n"
-		    "RCPT TO:<postmaster>\r\n"
-		    "RCPT TO:<" BOB "> NOTIFY=NEVER\r\n"
-		    "RCPT TO:<jérôme@example.test>\r\n"
-		    "RCPT TO:<" BOB ">\r\n"
-		    "RCPT TO:<" BOB ">\r\n");
+	            "RCPT TO:<x@elsewhere.test>\r\n"
+	            "RCPT TO:<nobody@example.test>\r\n"
+	            "RCPT TO:<fwd@example.test>\r\n"
+	            "RCPT TO:<Alice@Example.TEST>\r\n"
+	            "RCPT TO:<alice+tag@example.test>\r\n"
+	            "RCPT TO:<team@example.test>\r\n"
+	            "RCPT TO:<postmaster>\r\n"
+	            "RCPT TO:<" BOB "> NOTIFY=NEVER\r\n"
+	            "RCPT TO:<jérôme@example.test>\r\n"
+	            "RCPT TO:<" BOB ">\r\n"
+	            "RCPT TO:<" BOB ">\r\n");
 	expect_out(c, "250 2.1.0 OK\r\n"
-		      "554 5.7.1 <x@elsewhere.test>: Relay access denied\r\n"
-		      "550 5.1.1 <nobody@example.test>: Recipient address "
-		      "rejected: User unknown\r\n"
-		      "451 4.4.0 <fwd@example.test>: Forwarding to other "
-		      "domains is not available yet\r\n"
-		      "250 2.1.5 OK\r\n"
-		      "250 2.1.5 OK\r\n"
-		      "250 2.1.5 OK\r\n"
-		      "250 2.1.5 OK\r\n"
-		      "555 5.5.4 Unsupported parameter: NOTIFY\r\n"
-		      "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n"
-		      "250 2.1.5 OK\r\n"
-		      "452 4.5.3 Error: too many recipients\r\n");
+	              "554 5.7.1 <x@elsewhere.test>: Relay access denied\r\n"
+	              "550 5.1.1 <nobody@example.test>: Recipient address "
+	              "rejected: User unknown\r\n"
+	              "451 4.4.0 <fwd@example.test>: Forwarding to other "
+	              "domains is not available yet\r\n"
+	              "250 2.1.5 OK\r\n"
+	              "250 2.1.5 OK\r\n"
+	              "250 2.1.5 OK\r\n"
+	              "250 2.1.5 OK\r\n"
+	              "555 5.5.4 Unsupported parameter: NOTIFY\r\n"
+	              "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n"
+	              "250 2.1.5 OK\r\n"
+	              "452 4.5.3 Error: too many recipients\r\n");
 	/* <postmaster> has no mailbox here: refused with 4xx at the end,
 	   nothing stored for the others either */
 	send_str(c, "DATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n");
 	expect_out(c, "354 End data with <CR><LF>.<CR><LF>\r\n"
-		      "451 4.3.0 <postmaster@example.test>: No mailbox for "
-		      "this recipient yet, try again later\r\n");
+	              "451 4.3.0 <postmaster@example.test>: No mailbox for "
+	              "this recipient yet, try again later\r\n");
 	assert_int_equal(inbox(*state, ALICE, NULL), 0);
 }
 
@@ -671,21 +670,21 @@ test_pipelined_delivery(void **state)
 
 	discard(c);
 	send_str(c, "EHLO client.test\r\n"
-		    "MAIL FROM:<sender@remote.test> BODY=8BITMIME SIZE=100\r\n"
-		    "RCPT TO:<" ALICE ">\r\n"
-		    "RCPT TO:<alice+x@example.test>\r\n"
-		    "RCPT TO:<team@example.test>\r\n"
-		    "DATA\r\n"
-		    "Subject: hi\r\n\r\n..dot\r\nline\r\n.\r\n"
-		    "NOOP\r\nQUIT\r\nNOOP\r\n");
+	            "MAIL FROM:<sender@remote.test> BODY=8BITMIME SIZE=100\r\n"
+	            "RCPT TO:<" ALICE ">\r\n"
+	            "RCPT TO:<alice+x@example.test>\r\n"
+	            "RCPT TO:<team@example.test>\r\n"
+	            "DATA\r\n"
+	            "Subject: hi\r\n\r\n..dot\r\nline\r\n.\r\n"
+	            "NOOP\r\nQUIT\r\nNOOP\r\n");
 	got = output(c);
 	assert_non_null(strstr(got, "250 HELP\r\n"
-				    "250 2.1.0 OK\r\n"
-				    "250 2.1.5 OK\r\n"
-				    "250 2.1.5 OK\r\n"
-				    "250 2.1.5 OK\r\n"
-				    "354 End data with <CR><LF>.<CR><LF>\r\n"
-				    "250 2.0.0 OK: queued as "));
+	                            "250 2.1.0 OK\r\n"
+	                            "250 2.1.5 OK\r\n"
+	                            "250 2.1.5 OK\r\n"
+	                            "250 2.1.5 OK\r\n"
+	                            "354 End data with <CR><LF>.<CR><LF>\r\n"
+	                            "250 2.0.0 OK: queued as "));
 	/* commands after QUIT are not run */
 	assert_non_null(strstr(got, "\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"));
 	assert_null(strstr(got, "Bye\r\n250"));
@@ -696,10 +695,11 @@ test_pipelined_delivery(void **state)
 	assert_int_equal(inbox(f, ALICE, &msg), 1);
 	assert_int_equal(inbox(f, BOB, NULL), 1);
 	{
-		static const char top[] = "Return-Path: <sender@remote.test>\r\n"
-					  "Received: from client.test (unknown "
-					  "[192.0.2.7])\r\n\tby " HOST
-					  " (facteur) with ESMTP id ";
+		static const char top[] =
+		        "Return-Path: <sender@remote.test>\r\n"
+		        "Received: from client.test (unknown "
+		        "[192.0.2.7])\r\n\tby " HOST
+		        " (facteur) with ESMTP id ";
 
 		assert_true(strncmp(msg, top, sizeof(top) - 1) == 0);
 	}
@@ -721,15 +721,15 @@ test_data_refusals(void **state)
 	discard(c);
 	/* SMTP smuggling: the fake end is data, the message refused */
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE ">\r\n"
-		    "DATA\r\nSubject: a\r\n\r\nx\n.\nRSET\r\n.\r\nHELP\r\n");
+	            "DATA\r\nSubject: a\r\n\r\nx\n.\nRSET\r\n.\r\nHELP\r\n");
 	expect_prefix(c, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with "
-			 "<CR><LF>.<CR><LF>\r\n"
-			 "554 5.6.0 Message refused: bare LF or CR in message "
-			 "data (line ends must be CRLF)\r\n214-");
+	                 "<CR><LF>.<CR><LF>\r\n"
+	                 "554 5.6.0 Message refused: bare LF or CR in message "
+	                 "data (line ends must be CRLF)\r\n214-");
 	/* too big, declared or not */
 	send_str(c, "MAIL FROM:<a@remote.test> SIZE=65537\r\n");
 	expect_out(c, "552 5.3.4 Message size exceeds fixed maximum message "
-		      "size\r\n");
+	              "size\r\n");
 	big = xmalloc(70000);
 	memset(big, 'x', 70000);
 	for (size_t i = 78; i < 70000; i += 80) {
@@ -737,12 +737,12 @@ test_data_refusals(void **state)
 		big[i + 1] = '\n';
 	}
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE ">\r\n"
-		    "DATA\r\n");
+	            "DATA\r\n");
 	discard(c);
 	send_raw(c, big, 70000);
 	send_str(c, "\r\n.\r\n");
 	expect_out(c, "552 5.3.4 Message size exceeds fixed maximum message "
-		      "size\r\n");
+	              "size\r\n");
 	free(big);
 	/* a loop */
 	hops = xmalloc(51 * 20 + 64);
@@ -750,7 +750,7 @@ test_data_refusals(void **state)
 		n += (size_t)sprintf(hops + n, "Received: hop %02d\r\n", i);
 	n += (size_t)sprintf(hops + n, "\r\nbody\r\n.\r\n");
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE ">\r\n"
-		    "DATA\r\n");
+	            "DATA\r\n");
 	discard(c);
 	send_raw(c, hops, n);
 	expect_out(c, "554 5.4.6 Too many hops (mail loop?)\r\n");
@@ -758,9 +758,9 @@ test_data_refusals(void **state)
 	assert_int_equal(inbox(f, ALICE, NULL), 0);
 	/* the session goes on */
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE ">\r\n"
-		    "DATA\r\nSubject: ok\r\n\r\nfine\r\n.\r\n");
+	            "DATA\r\nSubject: ok\r\n\r\nfine\r\n.\r\n");
 	expect_prefix(c, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with "
-			 "<CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as ");
+	                 "<CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as ");
 	assert_int_equal(inbox(f, ALICE, NULL), 1);
 }
 
@@ -778,13 +778,13 @@ test_bdat(void **state)
 	expect_prefix(c, "503 5.5.1 Error: need MAIL command\r\n214-");
 	/* chunks pipelined, .CRLF inside is data, BDAT 0 LAST ends */
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" BOB ">\r\n"
-		    "BDAT 14\r\nSubject: b\r\n\r\n"
-		    "BDAT 9\r\n.\r\nlast\r\n"
-		    "BDAT 0 LAST\r\n");
+	            "BDAT 14\r\nSubject: b\r\n\r\n"
+	            "BDAT 9\r\n.\r\nlast\r\n"
+	            "BDAT 0 LAST\r\n");
 	expect_prefix(c, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
-			 "250 2.0.0 14 bytes received\r\n"
-			 "250 2.0.0 9 bytes received\r\n"
-			 "250 2.0.0 OK: queued as ");
+	                 "250 2.0.0 14 bytes received\r\n"
+	                 "250 2.0.0 9 bytes received\r\n"
+	                 "250 2.0.0 OK: queued as ");
 	assert_int_equal(inbox(f, BOB, &msg), 1);
 	assert_non_null(strstr(msg, "\tfor <" BOB ">; "));
 	assert_non_null(strstr(msg, "\r\nSubject: b\r\n\r\n.\r\nlast\r\n"));
@@ -792,10 +792,10 @@ test_bdat(void **state)
 	/* DATA after BDAT; a chunk in pieces; a chunk too big fails the
 	   transaction until RSET */
 	send_str(c, "MAIL FROM:<a@remote.test>\r\nRCPT TO:<" BOB ">\r\n"
-		    "BDAT 4\r\nab\r\nDATA\r\n");
+	            "BDAT 4\r\nab\r\nDATA\r\n");
 	expect_out(c, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
-		      "250 2.0.0 4 bytes received\r\n"
-		      "503 5.5.1 Error: DATA not allowed after BDAT\r\n");
+	              "250 2.0.0 4 bytes received\r\n"
+	              "503 5.5.1 Error: DATA not allowed after BDAT\r\n");
 	send_str(c, "BDAT 70000\r\n");
 	for (int i = 0; i < 70; i++) {
 		char kb[1000];
@@ -806,21 +806,21 @@ test_bdat(void **state)
 			assert_int_equal(evbuffer_get_length(c->out), 0);
 	}
 	expect_out(c, "552 5.3.4 Message size exceeds fixed maximum message "
-		      "size\r\n");
+	              "size\r\n");
 	send_str(c, "BDAT 3 LAST\r\nxyz");
 	expect_out(c, "503 5.5.1 Error: an earlier BDAT failed, send RSET\r\n");
 	send_str(c, "RSET\r\nMAIL FROM:<a@remote.test>\r\n"
-		    "RCPT TO:<" BOB ">\r\nBDAT 6 LAST\r\nab\nc\r\n");
+	            "RCPT TO:<" BOB ">\r\nBDAT 6 LAST\r\nab\nc\r\n");
 	expect_out(c, "250 2.0.0 OK\r\n250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
-		      "554 5.6.0 Message refused: bare LF or CR in message "
-		      "data (line ends must be CRLF)\r\n");
+	              "554 5.6.0 Message refused: bare LF or CR in message "
+	              "data (line ends must be CRLF)\r\n");
 	/* BINARYMIME needs BDAT, and may hold anything */
 	send_str(c, "MAIL FROM:<a@remote.test> BODY=BINARYMIME\r\n"
-		    "RCPT TO:<" BOB ">\r\nDATA\r\n");
+	            "RCPT TO:<" BOB ">\r\nDATA\r\n");
 	expect_out(c, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
-		      "503 5.5.1 Error: BODY=BINARYMIME needs BDAT\r\n");
+	              "503 5.5.1 Error: BODY=BINARYMIME needs BDAT\r\n");
 	send_raw(c, "BDAT 10 LAST\r\nA: b\r\n\r\n\n\0",
-		 sizeof("BDAT 10 LAST\r\nA: b\r\n\r\n\n\0") - 1);
+	         sizeof("BDAT 10 LAST\r\nA: b\r\n\r\n\n\0") - 1);
 	expect_prefix(c, "250 2.0.0 OK: queued as ");
 	assert_int_equal(inbox(f, BOB, NULL), 2);
 }
@@ -839,10 +839,10 @@ test_errors_and_limits(void **state)
 	send_raw(c, line, sizeof(line));
 	send_raw(c, "NO\0OP\r\n", 7);
 	expect_out(c, "500 5.5.2 Line too long\r\n"
-		      "500 5.5.2 NUL byte in command\r\n");
+	              "500 5.5.2 NUL byte in command\r\n");
 	send_str(c, "BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n"
-		    "BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n"
-		    "NOOP\r\n");
+	            "BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n"
+	            "NOOP\r\n");
 	got = output(c);
 	for (char *p = got; (p = strstr(p, "500 ")) != NULL; p++)
 		fives++;
@@ -850,8 +850,8 @@ test_errors_and_limits(void **state)
 	assert_int_equal(fives + 2, 10);
 	/* and nothing after it runs */
 	assert_non_null(strstr(got, "\r\n500 5.5.2 Error: command not "
-				    "recognized\r\n421 4.7.0 " HOST
-				    " Too many errors, closing\r\n"));
+	                            "recognized\r\n421 4.7.0 " HOST
+	                            " Too many errors, closing\r\n"));
 	assert_null(strstr(got, "250"));
 	assert_true(c->closing || c->closed);
 	free(got);
@@ -860,7 +860,7 @@ test_errors_and_limits(void **state)
 	c = open_conn(f, SMTP_KIND_MX, "192.0.2.7");
 	assert_int_equal(c->timeout, 300);
 	send_str(c, "EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<" ALICE
-		    ">\r\nDATA\r\n");
+	            ">\r\nDATA\r\n");
 	assert_int_equal(c->timeout, 600);
 	discard(c);
 	c->h->on_timeout(c, c->ctx);
@@ -877,7 +877,7 @@ test_shutdown(void **state)
 	struct conn *busy = open_conn(f, SMTP_KIND_MX, "192.0.2.8");
 
 	send_str(busy, "EHLO c\r\nMAIL FROM:<a@remote.test>\r\n"
-		       "RCPT TO:<" ALICE ">\r\n");
+	               "RCPT TO:<" ALICE ">\r\n");
 	discard(idle);
 	discard(busy);
 	f->server.stopping = true;
@@ -890,7 +890,7 @@ test_shutdown(void **state)
 	/* the transaction finishes, then the session ends */
 	send_str(busy, "DATA\r\nSubject: s\r\n\r\nx\r\n.\r\nNOOP\r\n");
 	expect_prefix(busy, "354 End data with <CR><LF>.<CR><LF>\r\n"
-			    "250 2.0.0 OK: queued as ");
+	                    "250 2.0.0 OK: queued as ");
 	assert_true(busy->closed);
 	assert_int_equal(inbox(f, ALICE, NULL), 1);
 	f->server.stopping = false;
@@ -905,8 +905,8 @@ test_gone_during_delivery(void **state)
 
 	discard(c);
 	evbuffer_add_printf(c->in, "EHLO c\r\nMAIL FROM:<a@remote.test>\r\n"
-				   "RCPT TO:<" ALICE ">\r\nDATA\r\n"
-				   "Subject: gone\r\n\r\nx\r\n.\r\nQUIT\r\n");
+	                           "RCPT TO:<" ALICE ">\r\nDATA\r\n"
+	                           "Subject: gone\r\n\r\nx\r\n.\r\nQUIT\r\n");
 	c->h->on_data(c, c->ctx);
 	assert_true(c->paused);
 	/* the peer goes away before the commit is done */
@@ -927,8 +927,8 @@ plain(const char *authz, const char *user, const char *pass)
 	char buf[256];
 	size_t n;
 
-	n = (size_t)snprintf(buf, sizeof(buf), "%s%c%s%c%s", authz, 0, user,
-			     0, pass);
+	n = (size_t)snprintf(buf, sizeof(buf), "%s%c%s%c%s", authz, 0, user, 0,
+	                     pass);
 	return base64_encode(buf, n);
 }
 
@@ -954,10 +954,10 @@ test_submission(void **state)
 	send_str(c, cmd);
 	send_str(c, "MAIL FROM:<" ALICE ">\r\nVRFY x\r\nNOOP\r\n");
 	expect_out(c, "538 5.7.11 Encryption required for requested "
-		      "authentication mechanism\r\n"
-		      "530 5.7.0 Must issue a STARTTLS command first\r\n"
-		      "530 5.7.0 Must issue a STARTTLS command first\r\n"
-		      "250 2.0.0 OK\r\n");
+	              "authentication mechanism\r\n"
+	              "530 5.7.0 Must issue a STARTTLS command first\r\n"
+	              "530 5.7.0 Must issue a STARTTLS command first\r\n"
+	              "250 2.0.0 OK\r\n");
 	/* STARTTLS: what follows in the same packet is dropped */
 	send_str(c, "STARTTLS now\r\n");
 	expect_out(c, "501 5.5.4 Syntax: STARTTLS\r\n");
@@ -967,7 +967,7 @@ test_submission(void **state)
 	send_str(c, "MAIL FROM:<" ALICE ">\r\nEHLO c\r\nSTARTTLS\r\n");
 	got = output(c);
 	assert_true(strncmp(got, "503 5.5.1 Error: send HELO/EHLO first\r\n",
-			    39) == 0);
+	                    39) == 0);
 	assert_non_null(strstr(got, "250-AUTH PLAIN LOGIN\r\n"));
 	assert_null(strstr(got, "STARTTLS\r\n250"));
 	assert_non_null(strstr(got, "503 5.5.1 Error: TLS already active\r\n"));
@@ -983,8 +983,8 @@ test_submission(void **state)
 	expect_out(c, "535 5.7.8 Authentication credentials invalid\r\n");
 	send_str(c, "AUTH PLAIN\r\n*\r\nAUTH PLAIN !!!!\r\nAUTH CRAM-MD5\r\n");
 	expect_out(c, "334 \r\n501 5.0.0 Authentication cancelled\r\n"
-		      "501 5.5.2 Cannot decode response\r\n"
-		      "504 5.5.4 Unrecognized authentication type\r\n");
+	              "501 5.5.2 Cannot decode response\r\n"
+	              "504 5.5.4 Unrecognized authentication type\r\n");
 	/* LOGIN */
 	send_str(c, "AUTH LOGIN\r\n");
 	expect_out(c, "334 VXNlcm5hbWU6\r\n");
@@ -997,29 +997,31 @@ test_submission(void **state)
 	expect_out(c, "503 5.5.1 Error: already authenticated\r\n");
 	/* own addresses only */
 	send_str(c, "MAIL FROM:<" BOB ">\r\nMAIL FROM:<>\r\n"
-		    "MAIL FROM:<team@example.test>\r\nRSET\r\n"
-		    "MAIL FROM:<Alice+x@example.test>\r\n"
-		    "RCPT TO:<x@remote.test>\r\nRCPT TO:<" BOB ">\r\n"
-		    "DATA\r\nSubject: s\r\n\r\nsent\r\n.\r\n");
+	            "MAIL FROM:<team@example.test>\r\nRSET\r\n"
+	            "MAIL FROM:<Alice+x@example.test>\r\n"
+	            "RCPT TO:<x@remote.test>\r\nRCPT TO:<" BOB ">\r\n"
+	            "DATA\r\nSubject: s\r\n\r\nsent\r\n.\r\n");
 	got = output(c);
-	assert_true(strncmp(got, "553 5.7.1 <" BOB ">: Sender address "
-				 "rejected: not owned by user " ALICE "\r\n"
-				 "553 5.7.1 <>: Sender address rejected: not "
-				 "owned by user " ALICE "\r\n"
-				 "250 2.1.0 OK\r\n250 2.0.0 OK\r\n"
-				 "250 2.1.0 OK\r\n"
-				 "451 4.4.0 <x@remote.test>: Relaying to other "
-				 "domains is not available yet\r\n"
-				 "250 2.1.5 OK\r\n354 ",
-			    strlen("553 5.7.1 <" BOB ">: Sender address "
-				   "rejected: not owned by user " ALICE "\r\n"
-				   "553 5.7.1 <>: Sender address rejected: not "
-				   "owned by user " ALICE "\r\n"
-				   "250 2.1.0 OK\r\n250 2.0.0 OK\r\n"
-				   "250 2.1.0 OK\r\n"
-				   "451 4.4.0 <x@remote.test>: Relaying to other "
-				   "domains is not available yet\r\n"
-				   "250 2.1.5 OK\r\n354 ")) == 0);
+	assert_true(
+	        strncmp(got,
+	                "553 5.7.1 <" BOB ">: Sender address "
+	                "rejected: not owned by user " ALICE "\r\n"
+	                "553 5.7.1 <>: Sender address rejected: not "
+	                "owned by user " ALICE "\r\n"
+	                "250 2.1.0 OK\r\n250 2.0.0 OK\r\n"
+	                "250 2.1.0 OK\r\n"
+	                "451 4.4.0 <x@remote.test>: Relaying to other "
+	                "domains is not available yet\r\n"
+	                "250 2.1.5 OK\r\n354 ",
+	                strlen("553 5.7.1 <" BOB ">: Sender address "
+	                       "rejected: not owned by user " ALICE "\r\n"
+	                       "553 5.7.1 <>: Sender address rejected: not "
+	                       "owned by user " ALICE "\r\n"
+	                       "250 2.1.0 OK\r\n250 2.0.0 OK\r\n"
+	                       "250 2.1.0 OK\r\n"
+	                       "451 4.4.0 <x@remote.test>: Relaying to other "
+	                       "domains is not available yet\r\n"
+	                       "250 2.1.5 OK\r\n354 ")) == 0);
 	assert_non_null(strstr(got, "\r\n250 2.0.0 OK: queued as "));
 	free(got);
 	{
@@ -1028,9 +1030,9 @@ test_submission(void **state)
 		assert_int_equal(inbox(f, BOB, &msg), 1);
 		assert_non_null(strstr(msg, " with ESMTPSA id "));
 		assert_non_null(strstr(msg, "(version=TLSv1.3 cipher=TLS_AES_"
-					    "256_GCM_SHA384 bits=256)"));
-		assert_non_null(strstr(msg, "(authenticated sender: " ALICE
-					    ")"));
+		                            "256_GCM_SHA384 bits=256)"));
+		assert_non_null(
+		        strstr(msg, "(authenticated sender: " ALICE ")"));
 		free(msg);
 	}
 	free(good);
@@ -1052,12 +1054,12 @@ test_auth_failures_close(void **state)
 	send_str(c, cmd);
 	send_str(c, cmd);
 	expect_out(c, "535 5.7.8 Authentication credentials invalid\r\n"
-		      "535 5.7.8 Authentication credentials invalid\r\n");
+	              "535 5.7.8 Authentication credentials invalid\r\n");
 	/* the third failure (auth_max_failures) closes, after the delay */
 	f->server.config->auth_failure_delay = 1;
 	send_str(c, cmd);
 	expect_out(c, "421 4.7.0 " HOST " Too many authentication failures, "
-		      "closing\r\n");
+	              "closing\r\n");
 	settle(c);
 	assert_true(c->closed);
 	f->server.config->auth_failure_delay = 0;
@@ -1069,24 +1071,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_greeting_ehlo_helo, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rcpt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_delivery, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_data_refusals, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bdat, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors_and_limits, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gone_during_delivery,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_submission, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_auth_failures_close, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_greeting_ehlo_helo, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rcpt, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pipelined_delivery, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_data_refusals, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_bdat, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_errors_and_limits, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_gone_during_delivery,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_submission, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_auth_failures_close, setup,
+	                                        teardown),
 	};
 
 	log_init("smtp_session_test", LOG_LEVEL_WARN);

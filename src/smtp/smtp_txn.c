@@ -57,19 +57,17 @@ struct smtp_delivery {
 };
 
 static int smtp_txn_mail_params(struct smtp_session *s,
-				const struct smtp_params *params,
-				struct smtp_txn *txn);
+                                const struct smtp_params *params,
+                                struct smtp_txn *txn);
 static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account);
 static void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
-static int smtp_txn_postmaster(struct smtp_session *s, char *buf,
-			       size_t size);
+static int smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size);
 static int smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
-				 bool postmaster, size_t *added_r);
+                                 bool postmaster, size_t *added_r);
 static void smtp_txn_finish(struct smtp_session *s, bool check_line_ends);
 static void smtp_txn_refuse(struct smtp_session *s, const char *reason,
-			    const char *reply);
-static void smtp_txn_message_id(struct smtp_session *s, char *id,
-				size_t size);
+                            const char *reply);
+static void smtp_txn_message_id(struct smtp_session *s, char *id, size_t size);
 static bool smtp_txn_bare_line_ends(const char *data, size_t len);
 static void smtp_txn_commit_done(struct store_delivery *d, void *ctx);
 static void smtp_txn_delivered(struct conn *c, void *arg);
@@ -98,7 +96,7 @@ smtp_txn_free(struct smtp_txn **txnp)
 /* 0, or -1 after replying. */
 static int
 smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
-		     struct smtp_txn *txn)
+                     struct smtp_txn *txn)
 {
 	for (size_t i = 0; i < params->count; i++) {
 		const struct smtp_param *p = &params->items[i];
@@ -106,19 +104,21 @@ smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
 		if (!s->esmtp) {
 			/* After HELO no extension was offered. */
 			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
-				   p->keyword);
+			           p->keyword);
 			return -1;
 		}
 		if (strcmp(p->keyword, "SIZE") == 0) {
 			if (!p->has_value ||
 			    str_to_ull(p->value, &txn->size_declared) < 0) {
-				smtp_reply(s, "501 5.5.4 Syntax: SIZE=<number>");
+				smtp_reply(s,
+				           "501 5.5.4 Syntax: SIZE=<number>");
 				return -1;
 			}
 			if (txn->size_declared >
-			    (unsigned long long)s->config->smtp_max_message_size) {
+			    (unsigned long long)
+			            s->config->smtp_max_message_size) {
 				smtp_reply(s, "552 5.3.4 Message size exceeds "
-					      "fixed maximum message size");
+				              "fixed maximum message size");
 				return -1;
 			}
 		} else if (strcmp(p->keyword, "BODY") == 0) {
@@ -130,13 +130,13 @@ smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
 				txn->body = SMTP_BODY_BINARYMIME;
 			} else {
 				smtp_reply(s, "501 5.5.4 Syntax: "
-					      "BODY=7BIT|8BITMIME|BINARYMIME");
+				              "BODY=7BIT|8BITMIME|BINARYMIME");
 				return -1;
 			}
 		} else if (strcmp(p->keyword, "SMTPUTF8") == 0) {
 			if (p->has_value) {
 				smtp_reply(s, "501 5.5.4 Syntax: SMTPUTF8 "
-					      "takes no value");
+				              "takes no value");
 				return -1;
 			}
 			txn->smtputf8 = true;
@@ -144,7 +144,7 @@ smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
 			/* RFC 4954 §5: accepted; we do not relay it on. */
 		} else {
 			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
-				   p->keyword);
+			           p->keyword);
 			return -1;
 		}
 	}
@@ -183,13 +183,13 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 
 	if (s->kind == SMTP_KIND_SUBMISSION) {
 		r = txn->from.null ? 0
-				   : smtp_sender_owned(s->store, s->auth_user,
-						       txn->from_text, &error);
+		                   : smtp_sender_owned(s->store, s->auth_user,
+		                                       txn->from_text, &error);
 		if (r < 0) {
 			log_warnx("smtp id=%" PRIu64 " event=mail from=<%s> "
-				  "error=\"%s\"",
-				  s->id, txn->from_text,
-				  error != NULL ? error : "");
+			          "error=\"%s\"",
+			          s->id, txn->from_text,
+			          error != NULL ? error : "");
 			free(error);
 			smtp_reply(s, "451 4.3.0 Temporary lookup failure");
 			smtp_txn_free(&txn);
@@ -197,11 +197,12 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 		}
 		if (r == 0) {
 			log_info("smtp id=%" PRIu64 " event=reject from=<%s> "
-				 "user=%s reason=sender-not-owned",
-				 s->id, txn->from_text, s->auth_user);
-			smtp_reply(s, "553 5.7.1 <%s>: Sender address "
-				      "rejected: not owned by user %s",
-				   txn->from_text, s->auth_user);
+			         "user=%s reason=sender-not-owned",
+			         s->id, txn->from_text, s->auth_user);
+			smtp_reply(s,
+			           "553 5.7.1 <%s>: Sender address "
+			           "rejected: not owned by user %s",
+			           txn->from_text, s->auth_user);
 			smtp_txn_free(&txn);
 			return;
 		}
@@ -211,12 +212,12 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 	s->messages++;
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
 	log_info("smtp id=%" PRIu64 " event=mail from=<%s> size=%llu body=%s "
-		 "smtputf8=%s",
-		 s->id, txn->from_text, txn->size_declared,
-		 txn->body == SMTP_BODY_7BIT	   ? "7bit"
-		 : txn->body == SMTP_BODY_8BITMIME ? "8bitmime"
-						   : "binarymime",
-		 txn->smtputf8 ? "yes" : "no");
+	         "smtputf8=%s",
+	         s->id, txn->from_text, txn->size_declared,
+	         txn->body == SMTP_BODY_7BIT       ? "7bit"
+	         : txn->body == SMTP_BODY_8BITMIME ? "8bitmime"
+	                                           : "binarymime",
+	         txn->smtputf8 ? "yes" : "no");
 	smtp_reply(s, "250 2.1.0 OK");
 }
 
@@ -231,7 +232,7 @@ smtp_txn_add_account(struct smtp_txn *txn, const char *account)
 			return false;
 	}
 	txn->accounts = xrealloc(txn->accounts, (txn->account_count + 1) *
-							sizeof(*txn->accounts));
+	                                                sizeof(*txn->accounts));
 	txn->accounts[txn->account_count++] = xstrdup(account);
 	return true;
 }
@@ -239,8 +240,8 @@ smtp_txn_add_account(struct smtp_txn *txn, const char *account)
 static void
 smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt)
 {
-	txn->rcpts =
-		xrealloc(txn->rcpts, (txn->rcpt_count + 1) * sizeof(*txn->rcpts));
+	txn->rcpts = xrealloc(txn->rcpts,
+	                      (txn->rcpt_count + 1) * sizeof(*txn->rcpts));
 	txn->rcpts[txn->rcpt_count++] = xstrdup(rcpt);
 }
 
@@ -253,7 +254,7 @@ smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
 
 	if (store_domain_list(s->store, &domains, &error) < 0) {
 		log_warnx("smtp id=%" PRIu64 " event=rcpt error=\"%s\"", s->id,
-			  error != NULL ? error : "");
+		          error != NULL ? error : "");
 		free(error);
 		return -1;
 	}
@@ -268,8 +269,8 @@ smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
 /* Resolves one recipient and adds its accounts to the transaction: 0, or
    -1 after replying with the refusal. */
 static int
-smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
-		      bool postmaster, size_t *added_r)
+smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
+                      size_t *added_r)
 {
 	struct smtp_txn *txn = s->txn;
 	struct deliver_targets targets;
@@ -279,15 +280,16 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 	switch (deliver_resolve(s->store, text, &targets, &error)) {
 	case DELIVER_NOT_LOCAL:
 		log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
-			 "reason=relay",
-			 s->id, text);
+		         "reason=relay",
+		         s->id, text);
 		if (s->kind == SMTP_KIND_MX)
 			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied",
-				   text);
+			           text);
 		else
-			smtp_reply(s, "451 4.4.0 <%s>: Relaying to other "
-				      "domains is not available yet",
-				   text);
+			smtp_reply(s,
+			           "451 4.4.0 <%s>: Relaying to other "
+			           "domains is not available yet",
+			           text);
 		goto out;
 	case DELIVER_UNKNOWN:
 		if (postmaster) {
@@ -295,35 +297,37 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
 			   without a mailbox behind it the message gets a 4xx
 			   at the end of DATA, never lost. */
 			log_warnx("smtp id=%" PRIu64 " event=rcpt to=<%s> "
-				  "warning=\"no mailbox for postmaster: "
-				  "add an alias\"",
-				  s->id, text);
+			          "warning=\"no mailbox for postmaster: "
+			          "add an alias\"",
+			          s->id, text);
 			if (txn->unrouted == NULL)
 				txn->unrouted = xstrdup(text);
 			ret = 0;
 			break;
 		}
 		log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
-			 "reason=unknown-user",
-			 s->id, text);
-		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
-			      "User unknown",
-			   text);
+		         "reason=unknown-user",
+		         s->id, text);
+		smtp_reply(s,
+		           "550 5.1.1 <%s>: Recipient address rejected: "
+		           "User unknown",
+		           text);
 		goto out;
 	case DELIVER_ERROR:
 		log_warnx("smtp id=%" PRIu64 " event=rcpt to=<%s> error=\"%s\"",
-			  s->id, text, error != NULL ? error : "");
+		          s->id, text, error != NULL ? error : "");
 		free(error);
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
 		goto out;
 	case DELIVER_FOUND:
 		if (targets.remote_count > 0) {
 			log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
-				 "reason=remote-alias-target remote=%s",
-				 s->id, text, targets.remote[0]);
-			smtp_reply(s, "451 4.4.0 <%s>: Forwarding to other "
-				      "domains is not available yet",
-				   text);
+			         "reason=remote-alias-target remote=%s",
+			         s->id, text, targets.remote[0]);
+			smtp_reply(s,
+			           "451 4.4.0 <%s>: Forwarding to other "
+			           "domains is not available yet",
+			           text);
 			goto out;
 		}
 		for (size_t i = 0; i < targets.account_count; i++) {
@@ -364,7 +368,7 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 	}
 	if (params.count > 0) {
 		smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
-			   params.items[0].keyword);
+		           params.items[0].keyword);
 		return;
 	}
 	if (!mail_address_is_ascii(&to) && !txn->smtputf8) {
@@ -390,8 +394,8 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 	smtp_txn_add_rcpt(txn, text);
 	smtp_session_enter_state(s, SMTP_STATE_RCPT);
 	log_info("smtp id=%" PRIu64 " event=rcpt to=<%s> accounts=%zu "
-		 "result=ok",
-		 s->id, text, added);
+	         "result=ok",
+	         s->id, text, added);
 	smtp_reply(s, "250 2.1.5 OK");
 }
 
@@ -426,7 +430,7 @@ smtp_txn_cmd_data(struct smtp_session *s, const char *args)
 	if (s->body == NULL)
 		log_fatalx("smtp: out of memory");
 	smtp_data_reader_init(&s->data_reader,
-			      (size_t)s->config->smtp_max_message_size);
+	                      (size_t)s->config->smtp_max_message_size);
 	smtp_session_enter_state(s, SMTP_STATE_DATA);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -435,8 +439,8 @@ smtp_txn_cmd_data(struct smtp_session *s, const char *args)
 static void
 smtp_txn_refuse(struct smtp_session *s, const char *reason, const char *reply)
 {
-	log_info("smtp id=%" PRIu64 " event=reject from=<%s> reason=%s",
-		 s->id, s->txn->from_text, reason);
+	log_info("smtp id=%" PRIu64 " event=reject from=<%s> reason=%s", s->id,
+	         s->txn->from_text, reason);
 	smtp_reply(s, "%s", reply);
 	smtp_session_reset_txn(s);
 	smtp_session_enter_idle(s);
@@ -447,14 +451,14 @@ smtp_txn_data_end(struct smtp_session *s)
 {
 	if (s->data_reader.too_big) {
 		smtp_txn_refuse(s, "too-big",
-				"552 5.3.4 Message size exceeds fixed maximum "
-				"message size");
+		                "552 5.3.4 Message size exceeds fixed maximum "
+		                "message size");
 		return;
 	}
 	if (s->data_reader.bare_lf > 0 || s->data_reader.bare_cr > 0) {
 		smtp_txn_refuse(s, "bare-line-end",
-				"554 5.6.0 Message refused: bare LF or CR in "
-				"message data (line ends must be CRLF)");
+		                "554 5.6.0 Message refused: bare LF or CR in "
+		                "message data (line ends must be CRLF)");
 		return;
 	}
 	smtp_txn_finish(s, false);
@@ -482,9 +486,9 @@ smtp_txn_cmd_bdat(struct smtp_session *s, const char *args)
 	else if (txn->bdat_failed)
 		refusal = "503 5.5.1 Error: an earlier BDAT failed, send RSET";
 	else if (size > (unsigned long long)s->config->smtp_max_message_size -
-				txn->bdat_size) {
+	                        txn->bdat_size) {
 		refusal = "552 5.3.4 Message size exceeds fixed maximum "
-			  "message size";
+		          "message size";
 		txn->bdat_failed = true;
 	}
 
@@ -515,16 +519,16 @@ smtp_txn_bdat_end(struct smtp_session *s)
 		s->bdat_discard = false;
 		if (txn != NULL)
 			log_info("smtp id=%" PRIu64 " event=reject from=<%s> "
-				 "reason=bdat reply=\"%s\"",
-				 s->id, txn->from_text, s->bdat_reply);
+			         "reason=bdat reply=\"%s\"",
+			         s->id, txn->from_text, s->bdat_reply);
 		smtp_reply(s, "%s", s->bdat_reply);
 		s->bdat_reply = NULL;
 		if (txn == NULL)
 			smtp_session_enter_idle(s);
 		else
 			smtp_session_enter_state(s, txn->rcpt_count > 0
-							    ? SMTP_STATE_RCPT
-							    : SMTP_STATE_MAIL);
+			                                    ? SMTP_STATE_RCPT
+			                                    : SMTP_STATE_MAIL);
 		return;
 	}
 	if (!s->bdat_last) {
@@ -564,7 +568,7 @@ smtp_txn_message_id(struct smtp_session *s, char *id, size_t size)
 	gettimeofday(&tv, NULL);
 	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 	snprintf(id, size, "%013" PRIX64 "%04" PRIX64 "%02X", us,
-		 s->id & 0xffffu, s->messages & 0xffu);
+	         s->id & 0xffffu, s->messages & 0xffu);
 }
 
 /* The message is complete and acceptable so far: checks the loop count,
@@ -581,12 +585,13 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	smtp_session_enter_state(s, SMTP_STATE_DELIVER);
 	if (txn->account_count == 0 || txn->unrouted != NULL) {
 		log_warnx("smtp id=%" PRIu64 " event=reject from=<%s> "
-			  "reason=no-mailbox to=<%s>",
-			  s->id, txn->from_text,
-			  txn->unrouted != NULL ? txn->unrouted : "");
-		smtp_reply(s, "451 4.3.0 <%s>: No mailbox for this recipient "
-			      "yet, try again later",
-			   txn->unrouted != NULL ? txn->unrouted : "");
+		          "reason=no-mailbox to=<%s>",
+		          s->id, txn->from_text,
+		          txn->unrouted != NULL ? txn->unrouted : "");
+		smtp_reply(s,
+		           "451 4.3.0 <%s>: No mailbox for this recipient "
+		           "yet, try again later",
+		           txn->unrouted != NULL ? txn->unrouted : "");
 		smtp_session_reset_txn(s);
 		smtp_session_enter_idle(s);
 		return;
@@ -637,19 +642,19 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	if (check_line_ends && smtp_txn_bare_line_ends(body, body_len)) {
 		smtp_delivery_free(dlv);
 		smtp_txn_refuse(s, "bare-line-end",
-				"554 5.6.0 Message refused: bare LF or CR in "
-				"message data (line ends must be CRLF)");
+		                "554 5.6.0 Message refused: bare LF or CR in "
+		                "message data (line ends must be CRLF)");
 		return;
 	}
 	if (smtp_received_count(body, body_len) > SMTP_MAX_HOPS) {
 		smtp_delivery_free(dlv);
 		smtp_txn_refuse(s, "loop",
-				"554 5.4.6 Too many hops (mail loop?)");
+		                "554 5.4.6 Too many hops (mail loop?)");
 		return;
 	}
 	/* The store wants CRLF line ends to the last line. */
 	if (body_len > 0 && (body_len < 2 || body[body_len - 2] != '\r' ||
-			     body[body_len - 1] != '\n')) {
+	                     body[body_len - 1] != '\n')) {
 		memcpy(dlv->data + pos, "\r\n", 2);
 		pos += 2;
 	}
@@ -670,9 +675,9 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	dlv->sd.ctx = dlv;
 
 	log_info("smtp id=%" PRIu64 " event=data msgid=%s from=<%s> size=%zu "
-		 "rcpts=%zu accounts=%zu",
-		 s->id, dlv->id, txn->from_text, body_len, txn->rcpt_count,
-		 txn->account_count);
+	         "rcpts=%zu accounts=%zu",
+	         s->id, dlv->id, txn->from_text, body_len, txn->rcpt_count,
+	         txn->account_count);
 	smtp_session_wait(s, dlv);
 	/* Last: done() may run on the commit thread at once. */
 	store_deliver(s->store, &dlv->sd);
@@ -685,7 +690,7 @@ smtp_txn_commit_done(struct store_delivery *d, void *ctx)
 	struct smtp_delivery *dlv = ctx;
 
 	io_thread_post(dlv->thread, dlv->conn_id, smtp_txn_delivered, dlv,
-		       smtp_delivery_free);
+	               smtp_delivery_free);
 }
 
 static void
@@ -716,8 +721,8 @@ smtp_txn_delivered(struct conn *c, void *arg)
 	if (s->pending != dlv || s->state != SMTP_STATE_DELIVER) {
 		/* Not what this session waits for: a bug, not the peer. */
 		log_error("smtp id=%" PRIu64 " event=delivered msgid=%s "
-			  "error=\"unexpected result\"",
-			  s->id, dlv->id);
+		          "error=\"unexpected result\"",
+		          s->id, dlv->id);
 		smtp_delivery_free(dlv);
 		return;
 	}
@@ -741,23 +746,23 @@ smtp_txn_delivered(struct conn *c, void *arg)
 				perm_error = r->error;
 		}
 		log_info("smtp id=%" PRIu64 " event=delivered msgid=%s "
-			 "from=<%s> to=%s size=%zu result=%s%s%s%s",
-			 s->id, dlv->id, s->txn->from_text, r->account,
-			 dlv->size, result, r->result == 0 ? "" : " reason=\"",
-			 r->result == 0 ? "" : r->error,
-			 r->result == 0 ? "" : "\"");
+		         "from=<%s> to=%s size=%zu result=%s%s%s%s",
+		         s->id, dlv->id, s->txn->from_text, r->account,
+		         dlv->size, result, r->result == 0 ? "" : " reason=\"",
+		         r->result == 0 ? "" : r->error,
+		         r->result == 0 ? "" : "\"");
 	}
 	if (temp > 0) {
 		if (ok > 0)
 			log_warnx("smtp id=%" PRIu64 " event=partial msgid=%s "
-				  "delivered=%zu failed=%zu note=\"answered "
-				  "4xx: the delivered copies may come twice\"",
-				  s->id, dlv->id, ok, temp + perm);
+			          "delivered=%zu failed=%zu note=\"answered "
+			          "4xx: the delivered copies may come twice\"",
+			          s->id, dlv->id, ok, temp + perm);
 		if (disk_full)
 			smtp_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtp_reply(s, "451 4.3.0 Temporary failure storing "
-				      "the message, try again later");
+			              "the message, try again later");
 	} else if (perm > 0) {
 		smtp_reply(s, "554 5.3.0 Delivery failed: %s", perm_error);
 	} else {
