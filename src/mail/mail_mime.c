@@ -352,12 +352,26 @@ parse_part(struct ctx *c, struct mail_mime_part *part, size_t pos,
 			break;
 	}
 	part->hdr_len = p - pos;
-	part->body_offset = p;
+	if (hit >= 0 && p > pos) {
+		/* the line end before the boundary line is the boundary's */
+		part->hdr_len -= c->msg[p - 1] == '\n' ? 1 : 0;
+		if (p - pos >= 2 && c->msg[p - 1] == '\n' &&
+		    c->msg[p - 2] == '\r')
+			part->hdr_len--;
+	}
+	part->body_offset = pos + part->hdr_len;
 	parse_fields(c, part);
 
 	if (hit >= 0 && strcasecmp(part->type, "multipart") == 0) {
 		/* a boundary line ended the header: no body parts */
 		set_default_type(part, false);
+		end = p;
+	} else if (hit >= 0 && strcasecmp(part->type, "message") == 0 &&
+		   (child = new_part(c, part)) != NULL) {
+		/* nor an enclosed message: an empty one */
+		part->flags |= MAIL_MIME_MESSAGE;
+		child->hdr_offset = child->body_offset = part->body_offset;
+		parse_fields(c, child);
 		end = p;
 	} else if (strcasecmp(part->type, "multipart") == 0) {
 		boundary = mail_header_param_get(&part->params, "boundary");
@@ -400,6 +414,15 @@ parse_part(struct ctx *c, struct mail_mime_part *part, size_t pos,
 		    c->msg[end - 2] == '\r')
 			eol = 2;
 		part->body_len -= eol;
+	}
+	/* a line end shared by two boundary lines ("--inner" then "--outer")
+	   stays with the inner part, so children never overrun */
+	for (child = part->children; child != NULL; child = child->next) {
+		if (child->next == NULL &&
+		    child->body_offset + child->body_len >
+			    part->body_offset + part->body_len)
+			part->body_len = child->body_offset + child->body_len -
+					 part->body_offset;
 	}
 	mail_mime_count(c->msg + part->hdr_offset, part->hdr_len,
 			&part->hdr_vsize, &part->hdr_lines);
@@ -475,6 +498,7 @@ const struct mail_mime_part *
 mail_mime_section(const struct mail_mime_part *root, const char *section)
 {
 	const struct mail_mime_part *part = root, *ch;
+	bool top = true, message_body;
 	unsigned long n;
 	char *end;
 
@@ -487,16 +511,22 @@ mail_mime_section(const struct mail_mime_part *root, const char *section)
 		section = *end == '.' ? end + 1 : end;
 		if (*end == '.' && *section == '\0')
 			return NULL;
-		/* inside a message/rfc822 part, go to its message */
-		if (part != root && (part->flags & MAIL_MIME_MESSAGE))
+		/* below a message/rfc822 part, numbers go on inside its
+		   enclosed message */
+		message_body = top;
+		if (!top && (part->flags & MAIL_MIME_MESSAGE)) {
 			part = part->children;
+			message_body = true;
+		}
+		top = false;
 		if (part->flags & MAIL_MIME_MULTIPART) {
 			for (ch = part->children; ch != NULL && n > 1; n--)
 				ch = ch->next;
 			if (ch == NULL)
 				return NULL;
 			part = ch;
-		} else if (n != 1) {
+		} else if (n != 1 || !message_body) {
+			/* "1" is the body of a non-multipart message only */
 			return NULL;
 		}
 	}
