@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -528,6 +530,12 @@ client_line(struct client *cl, char *buf, size_t size)
 				    : (int)recv(cl->fd, &ch, 1, 0);
 		if (r <= 0) {
 			int eof;
+			/* setuid() in a threaded process signals every
+			   thread: a read with SO_RCVTIMEO is not restarted */
+			if (r < 0 && errno == EINTR) {
+				ERR_clear_error();
+				continue;
+			}
 			if (cl->ssl != NULL) {
 				int e = SSL_get_error(cl->ssl, r);
 				eof = e == SSL_ERROR_ZERO_RETURN ||
@@ -1132,6 +1140,92 @@ test_unknown_run_user(void **state)
 	rmdir(dir);
 }
 
+/* The body of test_run_user_drop, in a child process (setuid cannot be
+   undone): returns 0 or the number of the check that failed. */
+static int
+drop_child(const char *dir, const char *conf, const struct passwd *pw)
+{
+	struct config *cfg;
+	struct config_listen plain;
+	struct harness h;
+	struct stat st;
+	struct client cl = {.fd = -1};
+	char *error = NULL, addr[64], path[160], buf[64];
+	FILE *f = fopen(conf, "w");
+
+	if (f == NULL)
+		return 1;
+	fprintf(f, "data_dir = %s\nrun_user = nobody\nio_threads = 1\n"
+		   "tls_cert = tls/cert.pem\ntls_key = tls/key.pem\n"
+		   "tls_self_signed = yes\nsmtp_listen =\n"
+		   "submission_listen =\nsubmissions_listen =\n",
+		dir);
+	fclose(f);
+	if (config_load(conf, &cfg, &error) < 0)
+		return 2;
+	memset(&h, 0, sizeof(h));
+	if (server_new(cfg, &h.server, &error) < 0)
+		return 3;
+	/* Still root, but what was made belongs to run_user. */
+	if (geteuid() != 0)
+		return 4;
+	snprintf(path, sizeof(path), "%s/tls/key.pem", dir);
+	if (stat(dir, &st) < 0 || st.st_uid != pw->pw_uid)
+		return 5;
+	if (stat(path, &st) < 0 || st.st_uid != pw->pw_uid)
+		return 6;
+	snprintf(path, sizeof(path), "%s/mail", dir); /* made by the store */
+	if (stat(path, &st) < 0 || st.st_uid != pw->pw_uid)
+		return 12;
+	h.plain_port = free_port();
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", h.plain_port);
+	if (config_parse_listen(addr, &plain, &error) < 0)
+		return 7;
+	server_listen(h.server, &plain, &echo_plain);
+	if (pthread_create(&h.tid, NULL, run_server, &h) != 0)
+		return 8;
+	cl.fd = client_connect_raw(h.plain_port);
+	if (client_line(&cl, buf, sizeof(buf)) < 0 ||
+	    strcmp(buf, "READY echo") != 0)
+		return 9;
+	/* The whole process runs as nobody now, for good. */
+	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
+	    getgid() != pw->pw_gid || setuid(0) == 0)
+		return 10;
+	client_close(&cl);
+	server_stop(h.server);
+	pthread_join(h.tid, NULL);
+	if (h.rc != 0)
+		return 11;
+	server_free(&h.server);
+	return 0;
+}
+
+/* As root with run_user: ports bound, then the process is run_user's, and
+   data_dir, the certificate and the store belong to it. */
+static void
+test_run_user_drop(void **state)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char dir[] = "/tmp/facteur-core-test-XXXXXX", conf[64];
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0 || pw == NULL)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s.conf", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(drop_child(dir, conf, pw));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unlink(conf);
+}
+
 int
 main(void)
 {
@@ -1152,6 +1246,7 @@ main(void)
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_stop_early),
 		cmocka_unit_test(test_unknown_run_user),
+		cmocka_unit_test(test_run_user_drop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
