@@ -278,7 +278,7 @@ def test_self_signed_certificate_created_and_kept(make_facteur):
     assert cert.exists() and key.exists()
     assert key.stat().st_mode & 0o077 == 0, oct(key.stat().st_mode)
     pem = cert.read_text()
-    with SMTPConn(f.ports["submissions"]) as c:
+    with f.smtp("submissions") as c:
         served = ssl.DER_cert_to_PEM_cert(c.sock.getpeercert(True))
     assert served.strip() == pem.strip()
     assert f.stop() == 0
@@ -290,7 +290,7 @@ def test_sighup_reloads_certificate(make_facteur, tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("no openssl tool to make a second certificate")
     f = make_facteur()
-    with SMTPConn(f.ports["submissions"]) as c:
+    with f.smtp("submissions") as c:
         old = c.sock.getpeercert(True)
     # a connection open across the reload
     keep = f.smtp("submission")
@@ -307,7 +307,7 @@ def test_sighup_reloads_certificate(make_facteur, tmp_path):
     f.sighup()
 
     def served():
-        with SMTPConn(f.ports["submissions"]) as c:
+        with f.smtp("submissions") as c:
             return c.sock.getpeercert(True) != old
     wait_until(served, T(10), "the new certificate after SIGHUP")
     # STARTTLS uses the new one too, and the old connection lives on
