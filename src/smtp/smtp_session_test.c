@@ -620,6 +620,28 @@ test_sequence(void **state)
 }
 
 static void
+test_vrfy_enabled(void **state)
+{
+	struct fixture *f = *state;
+	struct conn *c;
+
+	f->server.config->smtp_vrfy = true;
+	c = open_conn(f, SMTP_KIND_MX, "192.0.2.7");
+	discard(c);
+	send_str(c, "VRFY <" ALICE ">\r\nVRFY alice+x@example.test\r\n"
+	            "VRFY nobody@example.test\r\nVRFY x@remote.test\r\n"
+	            "VRFY Alice Liddell\r\nVRFY\r\n");
+	expect_out(c, "250 2.1.5 <" ALICE ">\r\n"
+	              "250 2.1.5 <alice+x@example.test>\r\n"
+	              "550 5.1.1 <nobody@example.test>: User unknown\r\n"
+	              "551 5.1.6 <x@remote.test>: Not a local domain\r\n"
+	              "252 2.5.0 Cannot VRFY user, but will accept message "
+	              "and attempt delivery\r\n"
+	              "501 5.5.4 Syntax: VRFY address\r\n");
+	f->server.config->smtp_vrfy = false;
+}
+
+static void
 test_rcpt(void **state)
 {
 	struct conn *c = open_conn(*state, SMTP_KIND_MX, "192.0.2.7");
@@ -1074,6 +1096,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_greeting_ehlo_helo, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_vrfy_enabled, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_rcpt, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pipelined_delivery, setup,
 	                                        teardown),
