@@ -64,6 +64,7 @@ struct imap_parser {
 	char *tok;
 	size_t tok_len, tok_cap;
 	unsigned int brackets; /* '[' depth inside an atom */
+	bool after_list, after_list_next; /* the last byte was a ')' */
 	uint64_t lit_size, lit_left;
 	bool lit_nonsync, lit8;
 	struct imap_arg *lit_arg;
@@ -410,6 +411,7 @@ again:
 					    "Unexpected ')'", c);
 			p->depth--;
 			p->state = S_AFTER;
+			p->after_list_next = true;
 			return IMAP_PARSE_NEED_MORE;
 		}
 		if ((r = count_token(p, c)) != IMAP_PARSE_NEED_MORE)
@@ -458,6 +460,8 @@ again:
 		tok_add(p, c);
 		return IMAP_PARSE_NEED_MORE;
 	case S_AFTER:
+		p->after_list = p->after_list_next;
+		p->after_list_next = false;
 		if (c == ' ') {
 			p->state = S_ARG;
 			return IMAP_PARSE_NEED_MORE;
@@ -467,6 +471,7 @@ again:
 				return fail(p, IMAP_PARSE_ERR_SYNTAX,
 					    "Unexpected ')'", c);
 			p->depth--;
+			p->after_list_next = true;
 			return IMAP_PARSE_NEED_MORE;
 		}
 		if (c == '\r') {
@@ -475,6 +480,11 @@ again:
 		}
 		if (c == '\n')
 			return end_line(p, c);
+		if (c == '(' && p->after_list) {
+			/* ")(" as in body-type-mpart: lists may touch */
+			p->state = S_ARG;
+			goto again;
+		}
 		return fail(p, IMAP_PARSE_ERR_SYNTAX,
 			    "Missing space between arguments", c);
 	case S_QUOTED:

@@ -40,7 +40,8 @@
  * 8-bit bytes (UTF8=ACCEPT) but not CR, LF or NUL, and only \" and \\ as
  * escapes. Literal bytes may be anything, NUL included. A bare LF is taken
  * as a line end. No space is allowed after '(' or before ')', nor two
- * spaces in a row, nor one before the line end.
+ * spaces in a row, nor one before the line end; two lists may touch, ")(",
+ * as in body-type-mpart, but nothing else may follow a token unspaced.
  *
  * Limits (struct imap_parser_limits): longest line (bytes between line
  * starts and literals), largest literal, largest non-synchronising literal

@@ -147,6 +147,7 @@ test_commands(void **state)
 	      "t STORE [a:1 a:+FLAGS (a:\\Seen a:\\Deleted a:$Junk)]");
 	CHECK("t X nil NIL (nil) ()\r\n", "t X [NIL NIL (NIL) ()]");
 	CHECK("t X ((a b) (c (d)) ())\r\n", "t X [((a:a a:b) (a:c (a:d)) ())]");
+	CHECK("t X ((a)(b) \"m\")()\r\n", "t X [((a:a) (a:b) \"m\") ()]");
 	CHECK("t SELECT \"caf\xc3\xa9\"\r\n", "t SELECT [\"caf\xc3\xa9\"]");
 	/* literals: synchronising, LITERAL+, literal8, empty, with NUL */
 	CHECK("a LOGIN {3}\r\njoe {6}\r\nsecret\r\n",
@@ -238,6 +239,10 @@ test_errors(void **state)
 	CHECK_ERROR("a X \"a\\qb\"\r\n", "Invalid escape in quoted string",
 		    "a");
 	CHECK_ERROR("a X \"a\"b\r\n", "Missing space between arguments", "a");
+	CHECK_ERROR("a X a(b)\r\n", "Invalid character", "a");
+	CHECK_ERROR("a X \"a\"(b)\r\n", "Missing space between arguments",
+		    "a");
+	CHECK_ERROR("a X (a) b(c)\r\n", "Invalid character", "a");
 	CHECK_ERROR("a X {abc}\r\n", "Invalid literal size", "a");
 	CHECK_ERROR("a X {3}x\r\n", "Literal must end the line", "a");
 	CHECK_ERROR("a X {3+x\r\n", "Invalid literal", "a");
