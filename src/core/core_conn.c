@@ -107,6 +107,7 @@ static void conn_timer_fixed(struct conn *c, int seconds);
 static void conn_dispatch(struct conn *c);
 static void conn_kick(struct conn *c);
 static void conn_kick_fn(struct conn *c, void *arg);
+static void conn_ssl_pump(struct conn *c);
 static void conn_tls_switch(struct conn *c);
 static void conn_tls_done(struct conn *c);
 static void conn_error_reason(struct conn *c, short what, char *buf,
@@ -393,18 +394,28 @@ conn_kick_fn(struct conn *c, void *arg)
 	case CONN_OPEN:
 		if (c->paused)
 			break;
-		if (c->tls) {
-			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-			if (ssl != NULL && SSL_pending(ssl) > 0)
-				/* Decrypted bytes wait inside OpenSSL and no
-				   socket event will say so. */
-				event_active(&c->bev->ev_read, EV_READ, 1);
-		}
+		conn_ssl_pump(c);
 		conn_dispatch(c);
 		break;
 	default:
 		break;
 	}
+}
+
+/* Bytes held inside OpenSSL (a decrypted record not read out, or records
+   read along with the handshake) are announced by no socket event: make
+   the read event active by hand, so that libevent's OpenSSL layer reads
+   them into the input buffer and calls conn_readcb. */
+static void
+conn_ssl_pump(struct conn *c)
+{
+	SSL *ssl;
+
+	if (!c->tls || c->state != CONN_OPEN || c->paused)
+		return;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl != NULL && (SSL_pending(ssl) > 0 || SSL_has_pending(ssl)))
+		event_active(&c->bev->ev_read, EV_READ, 1);
 }
 
 /* ------------------------------------------------------------ events */
@@ -677,12 +688,15 @@ conn_tls_done(struct conn *c)
 		c->state = CONN_OPEN;
 		event_del(c->ev_timer);
 		c->svc->start(c, c->svc);
-		return;
+	} else {
+		c->state = CONN_OPEN;
+		if (c->paused) /* paused before STARTTLS: stays so */
+			bufferevent_disable(c->bev, EV_READ);
+		conn_timer_restart(c);
+		if (c->handler != NULL && c->handler->on_tls_ready != NULL)
+			c->handler->on_tls_ready(c, c->ctx);
 	}
-	c->state = CONN_OPEN;
-	conn_timer_restart(c);
-	if (c->handler != NULL && c->handler->on_tls_ready != NULL)
-		c->handler->on_tls_ready(c, c->ctx);
+	conn_ssl_pump(c);
 }
 
 bool
@@ -852,6 +866,6 @@ conn_resume_read(struct conn *c)
 	conn_timer_restart(c);
 	ssl = c->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
-	    (ssl != NULL && SSL_pending(ssl) > 0))
+	    (ssl != NULL && (SSL_pending(ssl) > 0 || SSL_has_pending(ssl))))
 		conn_kick(c);
 }

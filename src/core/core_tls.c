@@ -234,6 +234,9 @@ core_tls_self_signed(const char *hostname, const char *cert_path,
 	BIO *key_bio = NULL, *cert_bio = NULL;
 	int ret = -1;
 
+	/* config_defaults() leaves the host name empty; a CN may not be. */
+	if (hostname == NULL || hostname[0] == '\0')
+		hostname = "localhost";
 	pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (pkey == NULL)
 		return core_tls_fail(error_r, "EC key generation");
