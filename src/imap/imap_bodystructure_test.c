@@ -540,6 +540,26 @@ test_envelope_edges(void **state)
 	env = imap_envelope("", 0);
 	assert_string_equal(env, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
 	free(env);
+
+	/* 1,600 addresses in two To fields: IMAP_ENVELOPE_MAX_ADDRS kept */
+	{
+		char *big = malloc(2 * (4 + 800 * 8) + 8), *w = big, *p;
+		size_t n = 0;
+		int i, f;
+
+		for (f = 0; f < 2; f++) {
+			w += sprintf(w, "To: ");
+			for (i = 0; i < 800; i++)
+				w += sprintf(w, "%sa%d@b", i ? "," : "", i);
+			w += sprintf(w, "\r\n");
+		}
+		env = imap_envelope(big, (size_t)(w - big));
+		for (p = env; (p = strstr(p, "(NIL NIL \"a")) != NULL; p++)
+			n++;
+		assert_int_equal(n, IMAP_ENVELOPE_MAX_ADDRS);
+		free(env);
+		free(big);
+	}
 }
 
 int

@@ -81,8 +81,10 @@ append_addresses(struct imap_str *out, const char *hdr, size_t len,
 	while (mail_header_next(hdr, len, &pos, &f)) {
 		if (!mail_header_field_is(&f, name))
 			continue;
+		if (n >= IMAP_ENVELOPE_MAX_ADDRS)
+			break;
 		list = mail_header_addr_parse(f.value, f.value_len,
-					      IMAP_ENVELOPE_MAX_ADDRS);
+					      IMAP_ENVELOPE_MAX_ADDRS - n);
 		for (a = list; a != NULL; a = a->next) {
 			if (n == 0)
 				imap_str_append_c(out, '(');

@@ -27,7 +27,7 @@
 
 struct imap_str;
 
-/* Most addresses read from one field. */
+/* Most addresses written for one envelope member (From, To...). */
 #define IMAP_ENVELOPE_MAX_ADDRS 1000
 
 /* Returns the ENVELOPE (with its parentheses) of the header block
