@@ -326,13 +326,15 @@ literal_announced(struct imap_parser *p)
 	p->lit_arg = new_arg(p, IMAP_ARG_LITERAL);
 	p->lit_arg->literal8 = p->lit8;
 	p->lit_arg->nonsync = p->lit_nonsync;
-	p->lit_arg->str = xmalloc((size_t)n + 1);
 	p->lit_arg->len = 0;
 	p->lit_left = n;
 	if (p->lit_nonsync) {
+		p->lit_arg->str = xmalloc((size_t)n + 1);
 		p->state = S_LIT_DATA;
 		return IMAP_PARSE_NEED_MORE;
 	}
+	/* the buffer comes with imap_parser_continue(): a refused literal
+	   costs no memory */
 	p->state = S_LIT_WAIT;
 	return IMAP_PARSE_NEED_CONTINUATION;
 }
@@ -732,11 +734,15 @@ imap_parser_read(struct imap_parser *p, struct evbuffer *in)
 void
 imap_parser_continue(struct imap_parser *p)
 {
-	if (p->state == S_LIT_WAIT)
-		p->state = p->lit_left > 0 ? S_LIT_DATA : S_AFTER;
-	if (p->state == S_AFTER && p->lit_arg != NULL) {
-		((char *)p->lit_arg->str)[0] = '\0';
+	if (p->state != S_LIT_WAIT)
+		return;
+	p->lit_arg->str = xmalloc((size_t)p->lit_left + 1);
+	((char *)p->lit_arg->str)[0] = '\0';
+	if (p->lit_left > 0) {
+		p->state = S_LIT_DATA;
+	} else {
 		p->lit_arg = NULL;
+		p->state = S_AFTER;
 	}
 }
 
