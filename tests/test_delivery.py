@@ -322,3 +322,101 @@ def test_too_many_recipients(make_facteur):
 
 def dot_stuff_end(msg):
     return msg.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+def test_size_limit_boundary(make_facteur):
+    """A message of exactly smtp_max_message_size bytes passes; one byte
+    more does not (the size is the message as sent, after unstuffing)."""
+    f = make_facteur(config={"smtp_max_message_size": "64K"})
+    head = make_message(SENDER, ALICE, body="")
+    # lines of dots: dot-stuffing makes the data on the wire longer than
+    # the message, and only the message counts (RFC 1870)
+    filler = 64 * 1024 - len(head)
+    body = (b"." * 76 + b"\r\n") * (filler // 78)
+    rem = filler % 78
+    if rem >= 2:
+        body += b"." * (rem - 2) + b"\r\n"
+    elif rem == 1:
+        body = body[:-2] + b".\r\n"
+    exact = head + body
+    assert len(exact) == 64 * 1024, len(exact)
+    over = exact[:-2] + b"x\r\n"
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE, exact))
+        expect(send_message(c, SENDER, ALICE, over), 552, "5.3.4")
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n"
+               f"BDAT {len(exact)} LAST\r\n".encode() + exact)
+        expect(c.reply(), 250)
+        expect(c.reply(), 250)
+        expect_queued(c.reply())
+    got = f.wait_messages(ALICE, 2)
+    assert len(got) == 2
+    assert_stored_intact(got[0][1], exact)
+    assert_stored_intact(got[1][1], exact)
+
+
+def test_postmaster_always_accepted(facteur):
+    """RFC 5321 4.5.1: <postmaster> (no domain) and postmaster@domain
+    are accepted; with an alias they reach its target."""
+    facteur.cli("alias", "add", "postmaster@example.test", BOB)
+    msg = make_message(SENDER, "postmaster")
+    with facteur.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ["postmaster"], msg))
+        expect_queued(send_message(c, SENDER, ["Postmaster@Example.Test"],
+                                   msg))
+    got = facteur.wait_messages(BOB, 2)
+    assert_stored_intact(got[0][1], msg)
+    assert_stored_intact(got[1][1], msg)
+
+
+def test_vrfy_when_enabled(make_facteur):
+    f = make_facteur(config={"smtp_vrfy": "yes"})
+    with f.smtp() as c:
+        c.ehlo()
+        expect(c.cmd(f"VRFY {ALICE}"), 250)
+        expect(c.cmd("VRFY nobody@example.test"), 550, "5.1.1")
+        expect(c.cmd("VRFY someone@elsewhere.test"), (551, 550, 252))
+
+
+def test_long_line_in_body(facteur):
+    """Body lines are not command lines: a 100,000-byte line in DATA is
+    stored as it came, or refused with a 5xx; never cut or split."""
+    msg = make_message(SENDER, ALICE, body=b"y" * 100000 + b"\r\nend\r\n")
+    with facteur.smtp() as c:
+        c.ehlo()
+        r = send_message(c, SENDER, ALICE, msg)
+        if r.code == 250:
+            (_, a), = facteur.wait_messages(ALICE, 1)
+            assert_stored_intact(a, msg)
+        else:
+            assert 500 <= r.code < 600, r
+            assert facteur.mailbox(ALICE) == []
+        expect(c.cmd("NOOP"), 250)
+
+
+def test_mail_loop_refused(facteur):
+    hops = [f"Received: from hop{i}.test by hop{i + 1}.test; "
+            "Mon, 01 Jan 2024 00:00:00 +0000" for i in range(60)]
+    msg = ("\r\n".join(hops) + "\r\n").encode() + \
+        make_message(SENDER, ALICE)
+    with facteur.smtp() as c:
+        c.ehlo()
+        r = send_message(c, SENDER, ALICE, msg)
+        expect(r, 554, "5.4.6")
+        # 20 hops are fine
+        msg = ("\r\n".join(hops[:20]) + "\r\n").encode() + \
+            make_message(SENDER, ALICE)
+        expect_queued(send_message(c, SENDER, ALICE, msg))
+    (_, a), = facteur.wait_messages(ALICE, 1)
+    assert a.endswith(msg)
+
+
+def test_smtp_max_line_configured(make_facteur):
+    f = make_facteur(config={"smtp_max_line": "512"})
+    with f.smtp() as c:
+        c.ehlo()
+        expect(c.cmd("NOOP " + "x" * 500), 250)
+        expect(c.cmd("NOOP " + "x" * 600), 500, "5.5.2")
+        expect(c.cmd("NOOP"), 250)

@@ -198,3 +198,94 @@ def test_sigterm_finishes_transaction_in_flight(facteur):
     assert f.proc.returncode == 0
     (_, a), = f.mailbox(ALICE)
     assert_stored_intact(a, msg)
+
+
+def test_client_gone_while_server_works(facteur):
+    """Clients that vanish while the server waits on a worker (the store
+    commit after the end of data, the password check of AUTH) must not
+    crash it or leak the connection (ASan checks the rest)."""
+    f = facteur
+    for i in range(30):
+        c = f.smtp()
+        c.ehlo()
+        msg = make_message(SENDER, ALICE, subject=f"gone {i}")
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        for _ in range(3):
+            c.reply()
+        c.send(msg + b".\r\nQUIT\r\n")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()  # RST at once
+    for i in range(20):
+        c = f.smtp("submissions")
+        c.ehlo()
+        c.send(c_auth_line(ALICE, "alice-pass-1" if i % 2 else "wrong"))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+    # the server is fine, and whatever it stored is whole
+    with f.smtp() as c:
+        c.ehlo()
+        ok = make_message(SENDER, BOB)
+        expect_queued(send_message(c, SENDER, BOB, ok))
+    assert len(f.wait_messages(BOB, 1)) == 1
+    for _, m in f.mailbox(ALICE):
+        assert b"Subject: gone " in m
+    assert store_problems(f.data_dir) == []
+
+
+def c_auth_line(user, password):
+    import base64
+    return "AUTH PLAIN " + base64.b64encode(
+        f"\0{user}\0{password}".encode()).decode() + "\r\n"
+
+
+def test_connection_slots_are_released(make_facteur):
+    """However a connection ends (QUIT, peer close, RST, failed TLS
+    handshake, garbage, idle timeout, too many errors), its slot in
+    max_connections_per_ip comes back."""
+    f = make_facteur(config={"max_connections_per_ip": "4",
+                             "smtp_timeout": "1s"})
+    port = f.ports
+
+    def rst(sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+
+    for _ in range(3):
+        with f.smtp() as c:
+            expect(c.cmd("QUIT"), 221)
+        f.smtp().close()
+        c = f.smtp()
+        rst(c.sock)
+        s = socket.create_connection(("127.0.0.1", port["submissions"]))
+        s.sendall(b"\x16\x03\x01\x00\x05hello")
+        s.close()
+        s = socket.create_connection(("127.0.0.1", port["submissions"]))
+        rst(s)
+        c = f.smtp()
+        c.send("BOGUS\r\n" * 12)
+        c.expect_eof()
+        c.close()
+    c = f.smtp()
+    c.expect_eof(T(10))  # idle timeout
+    c.close()
+    c = f.smtp("submission")
+    c.ehlo()
+    c.starttls()
+    rst(c.sock)
+
+    def four_greeted():
+        conns = []
+        try:
+            for _ in range(4):
+                conns.append(f.smtp(timeout=T(5)))
+            return True
+        except (AssertionError, EOFError, OSError):
+            return False
+        finally:
+            for c in conns:
+                c.close()
+    wait_until(four_greeted, T(10), "4 connections greeted (slots back)",
+               interval=0.2)

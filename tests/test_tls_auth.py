@@ -316,3 +316,82 @@ def test_sighup_reloads_certificate(make_facteur, tmp_path):
     keep.ehlo()
     expect(keep.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
     keep.close()
+
+
+def test_no_stall_after_tls_handshake(facteur):
+    """The first reply after a TLS handshake (the greeting on 465, the
+    EHLO answer after STARTTLS) comes at once. A write pattern that
+    leaves a small TLS record behind Nagle's algorithm waits for the
+    client's delayed ACK (40 ms on Linux) on every TLS session."""
+    import socket as _socket
+    import statistics
+    import time
+
+    def greeting_465():
+        s = _socket.create_connection(
+            ("127.0.0.1", facteur.ports["submissions"]), timeout=T(10))
+        s = client_tls_context().wrap_socket(s, server_hostname=HOSTNAME)
+        t0 = time.perf_counter()
+        data = s.recv(1000)
+        took = time.perf_counter() - t0
+        s.close()
+        assert data.startswith(b"220"), data
+        return took
+
+    def ehlo_after_starttls():
+        with facteur.smtp("submission") as c:
+            c.ehlo()
+            c.starttls()
+            t0 = time.perf_counter()
+            c.ehlo()
+            return time.perf_counter() - t0
+
+    limit = 0.025 * (2 if T(1) > 1 else 1)
+    for probe in (greeting_465, ehlo_after_starttls):
+        samples = [probe() for _ in range(5)]
+        med = statistics.median(samples)
+        assert med < limit, \
+            f"{probe.__name__}: median {med * 1000:.1f} ms over " \
+            f"{[round(x * 1000, 1) for x in samples]} ms"
+
+
+def test_auth_plain_as_another_user_refused(facteur):
+    """PLAIN with an authorization identity other than the authenticated
+    user (RFC 4616: authzid) must not let alice act as bob."""
+    with facteur.smtp("submissions") as c:
+        c.ehlo()
+        token = base64.b64encode(
+            f"{BOB}\0{ALICE}\0{PASSWORDS[ALICE]}".encode()).decode()
+        r = c.cmd("AUTH PLAIN " + token)
+        assert r.code != 235 or \
+            c.cmd(f"MAIL FROM:<{BOB}>").code != 250, \
+            "alice's password let her send as bob"
+        if r.code != 235:
+            assert 500 <= r.code < 600, r
+        # the same identity twice is fine
+        token = base64.b64encode(
+            f"{ALICE}\0{ALICE}\0{PASSWORDS[ALICE]}".encode()).decode()
+        expect(c.cmd("RSET"), 250)
+        r = c.cmd("AUTH PLAIN " + token)
+        assert r.code in (235, 503), r  # 503: already authenticated
+
+
+def test_auth_malformed_responses(facteur):
+    # at most two failures per session: auth_max_failures is 3
+    with facteur.smtp("submissions") as c:
+        c.ehlo()
+        expect(c.cmd("AUTH PLAIN !!!notbase64"), 501)
+        expect(c.cmd("AUTH CRAM-MD5"), 504)
+        expect(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+        expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
+    with facteur.smtp("submissions") as c:
+        c.ehlo()
+        expect(c.cmd("AUTH"), 501)
+        expect(c.cmd("AUTH LOGIN"), 334)
+        expect(c.cmd("%%%"), 501)
+        expect(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+        expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
+    with facteur.smtp("submissions") as c:
+        c.ehlo()
+        expect(c.cmd("AUTH PLAIN " + b64("no-nul-bytes")), (501, 535))
+        expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
