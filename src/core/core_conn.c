@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -192,6 +193,12 @@ core_conn_accept(struct io_thread *t, const struct core_accept *a)
 	else
 		snprintf(c->local_addr, sizeof(c->local_addr), "?");
 
+	/* Replies are batched per loop iteration already; Nagle would only
+	   hold a small record (the greeting after TLS 1.3's session tickets)
+	   until the client's delayed ACK, 40 ms later. */
+	if (setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+		       sizeof(int)) < 0)
+		log_debug("conn id=%" PRIu64 " event=nodelay-failed", c->id);
 	c->ev_timer = evtimer_new(base, conn_timer_cb, c);
 	if (a->svc->implicit_tls) {
 		SSL *ssl = core_server_ssl_new(c->server);
