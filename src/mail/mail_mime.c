@@ -291,6 +291,15 @@ free_children(struct mail_mime_part *part)
 	part->child_count = 0;
 }
 
+/* message/rfc822 and message/global enclose a message (RFC 2046 §5.2.1,
+   RFC 6532 §3.7). */
+static bool
+is_enclosing(const struct mail_mime_part *part)
+{
+	return mail_mime_is(part, "message", "rfc822") ||
+	       mail_mime_is(part, "message", "global");
+}
+
 /* Parses the body of a multipart from pos; returns where it ends. */
 static size_t
 parse_multipart(struct ctx *c, struct mail_mime_part *part, size_t pos,
@@ -366,7 +375,8 @@ parse_part(struct ctx *c, struct mail_mime_part *part, size_t pos,
 		/* a boundary line ended the header: no body parts */
 		set_default_type(part, false);
 		end = p;
-	} else if (hit >= 0 && strcasecmp(part->type, "message") == 0 &&
+	} else if (hit >= 0 && is_enclosing(part) &&
+		   part->depth < c->lim.max_depth &&
 		   (child = new_part(c, part)) != NULL) {
 		/* nor an enclosed message: an empty one */
 		part->flags |= MAIL_MIME_MESSAGE;
@@ -389,9 +399,7 @@ parse_part(struct ctx *c, struct mail_mime_part *part, size_t pos,
 				set_default_type(part, false);
 			}
 		}
-	} else if (strcasecmp(part->type, "message") == 0 &&
-		   (strcasecmp(part->subtype, "rfc822") == 0 ||
-		    strcasecmp(part->subtype, "global") == 0)) {
+	} else if (is_enclosing(part)) {
 		child = part->depth < c->lim.max_depth ? new_part(c, part)
 						       : NULL;
 		if (child == NULL) {

@@ -258,6 +258,20 @@ test_broken(void **state)
 	assert_int_equal(root->children->body_len, 0);
 	assert_true(mail_mime_is(root->children->next, "text", "x-two"));
 	mail_mime_free(&root);
+	/* a message/rfc822 part cut short by a boundary encloses an empty
+	   message; other message types enclose nothing */
+	root = parse("Content-Type: multipart/mixed; boundary=A\n\n"
+		     "--A\nContent-Type: message/rfc822\n"
+		     "--A\nContent-Type: message/delivery-status\n--A--\n");
+	assert_int_equal(root->child_count, 2);
+	assert_true(root->children->flags & MAIL_MIME_MESSAGE);
+	assert_int_equal(root->children->child_count, 1);
+	assert_int_equal(root->children->children->hdr_len, 0);
+	assert_int_equal(root->children->children->body_len, 0);
+	assert_int_equal(root->children->hdr_len,
+			 strlen("Content-Type: message/rfc822"));
+	assert_null(root->children->next->children);
+	mail_mime_free(&root);
 	/* NULs and 8-bit bytes: sizes are byte counts */
 	{
 		static const char bin[] = "Content-Type: application/x\n\n"
