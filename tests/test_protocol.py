@@ -10,6 +10,7 @@ empty mailbox.
 import random
 import socket
 import threading
+import time
 import uuid
 
 import pytest
@@ -309,3 +310,47 @@ def test_smtp_smuggling(shared_facteur, end):
     assert find(f, BOB, tag) == []
     got = find(f, ALICE, tag)
     assert len(got) == 1 and f"after {tag}".encode() in got[0], got
+
+
+def _rss_kb(pid):
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_client_that_never_reads_replies_is_bounded(facteur):
+    """A client that pipelines commands without ever reading the replies
+    must not make the server queue replies without limit: the server
+    stops reading while its output is backed up (TCP flow control then
+    stops the client). 24 MB of NOOPs would otherwise cost ~56 MB of
+    queued '250 2.0.0 OK' replies, and a few such clients the machine."""
+    from conftest import sanitized
+    if sanitized():
+        pytest.skip("ASan's quarantine makes RSS meaningless here")
+    pid = facteur.proc.pid
+    before = _rss_kb(pid)
+    chunk = b"NOOP\r\n" * 10000
+    sent = 0
+    with facteur.smtp() as c:
+        c.ehlo()
+        c.sock.settimeout(T(2))
+        try:
+            for _ in range(400):
+                c.sock.sendall(chunk)
+                sent += len(chunk)
+        except socket.timeout:
+            pass  # the server stopped reading: flow control works
+        peak = before
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            peak = max(peak, _rss_kb(pid))
+            time.sleep(0.05)
+        # others are still served meanwhile
+        with facteur.smtp() as other:
+            other.ehlo()
+    grown_mb = (peak - before) / 1024
+    assert grown_mb < 16, \
+        f"server RSS grew by {grown_mb:.0f} MB while a client sent " \
+        f"{sent / 1e6:.0f} MB of NOOPs without reading a reply"
