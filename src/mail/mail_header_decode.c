@@ -15,6 +15,10 @@
 
 #include "lib/str.h"
 
+/* RFC 2047 §2 says 75 octets; broken mailers write longer ones. The bound
+   keeps a header full of "=?" from costing quadratic time. */
+#define MAX_ENCODED_WORD 1024
+
 /* Length of the valid UTF-8 character at s[0..len), or 0. */
 static size_t
 utf8_len(const unsigned char *s, size_t len)
@@ -252,7 +256,8 @@ encoded_word(const char *s, size_t len, size_t pos, char **text_r,
 
 	if (pos + 2 > len || s[pos] != '=' || s[pos + 1] != '?')
 		return false;
-	while (i < len && s[i] != '?' && (unsigned char)s[i] > ' ')
+	while (i < len && s[i] != '?' && (unsigned char)s[i] > ' ' &&
+	       i - pos < MAX_ENCODED_WORD)
 		i++;
 	if (i >= len || s[i] != '?' || i == cs_start)
 		return false;
@@ -266,7 +271,8 @@ encoded_word(const char *s, size_t len, size_t pos, char **text_r,
 	for (i = text_start; i + 1 < len; i++) {
 		if (s[i] == '?' && s[i + 1] == '=')
 			break;
-		if ((unsigned char)s[i] <= ' ')
+		if ((unsigned char)s[i] <= ' ' ||
+		    i - pos > MAX_ENCODED_WORD)
 			return false;
 	}
 	if (i + 1 >= len)

@@ -112,6 +112,24 @@ test_rfc2047(void **state)
 	check_decode("Gr\xfc\xdf" "e", "Gr\xc3\xbc\xc3\x9f" "e");
 	/* a NUL decoded from Q is dropped */
 	check_decode("=?utf-8?q?a=00b?=", "ab");
+	/* an encoded word over 1024 bytes is left alone, and a value full
+	   of "=?" costs linear time */
+	{
+		size_t n = 200000 * 6, i, len;
+		char *big = malloc(n + 1), *out;
+
+		memcpy(big, "=?utf-8?q?", 10);
+		memset(big + 10, 'a', 1100);
+		memcpy(big + 1110, "?=", 3);
+		check_decode(big, big);
+		for (i = 0; i < n; i += 6)
+			memcpy(big + i, "=?x?q?", 6);
+		big[n] = '\0';
+		out = mail_header_decode_words(big, n, &len);
+		assert_int_equal(len, n);
+		free(out);
+		free(big);
+	}
 }
 
 static void
