@@ -210,7 +210,8 @@ core_conn_accept(struct io_thread *t, const struct core_accept *a)
 					    BEV_OPT_CLOSE_ON_FREE);
 	} else {
 		c->state = CONN_OPEN;
-		bev = bufferevent_socket_new(base, a->fd, BEV_OPT_CLOSE_ON_FREE);
+		bev = bufferevent_socket_new(base, a->fd,
+					     BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (bev == NULL || c->ev_timer == NULL) {
 		log_error("conn id=%" PRIu64 " event=error service=%s ip=%s "

@@ -35,19 +35,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		evbuffer_add(in, data + pos, piece);
 		pos += piece;
 		for (;;) {
-			enum line_status st = line_reader_next(&r, in, out, &len);
+			enum line_status st;
+			st = line_reader_next(&r, in, out, &len);
 			if (st == LINE_NEED_MORE)
 				break;
-			if (st == LINE_DONE) {
-				if (len > max || memchr(out, '\n', len) != NULL ||
-				    out[len] != '\0')
-					abort();
-				/* A line starting with '{' takes the next byte
-				   count as a literal, like IMAP. */
-				if (len > 0 && out[0] == '{')
-					line_reader_bytes(in, lit,
-							  (unsigned char)out[len - 1]);
-			}
+			if (st != LINE_DONE)
+				continue;
+			if (len > max || out[len] != '\0' ||
+			    memchr(out, '\n', len) != NULL)
+				abort();
+			/* A line starting with '{' takes the count in its
+			   last byte as a literal, like IMAP. */
+			if (len > 0 && out[0] == '{')
+				line_reader_bytes(in, lit,
+						  (unsigned char)out[len - 1]);
 		}
 		if (evbuffer_get_length(in) > max + 1)
 			abort();

@@ -68,6 +68,7 @@ unsigned core_thread_index(const struct io_thread *t);
 /* The thread's table of open connections (used on that thread only). */
 void core_thread_conn_add(struct io_thread *t, struct conn *c, uint64_t id);
 void core_thread_conn_remove(struct io_thread *t, uint64_t id);
+struct conn *core_thread_conn_find(struct io_thread *t, uint64_t id);
 /* Starts `fn` in a new thread with every signal blocked. */
 int core_thread_spawn(pthread_t *tid, void *(*fn)(void *), void *arg);
 

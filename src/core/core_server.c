@@ -46,7 +46,6 @@
 
 #define CORE_IP_BUCKETS 1024
 #define CORE_WORKERS 2
-#define CORE_MAX_IO_THREADS 64
 
 struct core_listener {
 	struct server *server;
@@ -320,8 +319,8 @@ core_server_bind(struct core_listener *l)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&l->addr.ss;
 	int one = 1;
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
+	int fd = socket(sa->sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		goto fail;
@@ -376,8 +375,6 @@ core_server_start_threads(struct server *s)
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n <= 0)
 		n = 1;
-	if (n > CORE_MAX_IO_THREADS)
-		n = CORE_MAX_IO_THREADS;
 	s->workers = core_workers_new(CORE_WORKERS, &why);
 	if (s->workers == NULL)
 		goto fail;

@@ -96,7 +96,6 @@ static void core_thread_drop_item(struct io_thread *t,
 				  struct core_item *item);
 static void *core_thread_main(void *arg);
 static size_t core_thread_slot(const struct io_thread *t, uint64_t id);
-static struct conn *core_thread_conn_find(struct io_thread *t, uint64_t id);
 static void core_thread_grow(struct io_thread *t);
 static uint64_t *core_thread_ids(struct io_thread *t, size_t *n_r);
 static void *core_workers_main(void *arg);
@@ -416,7 +415,7 @@ core_thread_slot(const struct io_thread *t, uint64_t id)
 	       (t->nslots - 1);
 }
 
-static struct conn *
+struct conn *
 core_thread_conn_find(struct io_thread *t, uint64_t id)
 {
 	size_t i = core_thread_slot(t, id);
@@ -485,7 +484,9 @@ core_thread_conn_remove(struct io_thread *t, uint64_t id)
 			break;
 		home = core_thread_slot(t, t->slots[j].id);
 		/* Move j into the hole i unless its home lies in (i, j]. */
-		if ((i < j) ? (home <= i || home > j) : (home <= i && home > j)) {
+		bool keep = i < j ? (home > i && home <= j)
+				  : (home > i || home <= j);
+		if (!keep) {
 			t->slots[i] = t->slots[j];
 			i = j;
 		}
