@@ -479,7 +479,9 @@ smtp_txn_cmd_bdat(struct smtp_session *s, const char *args)
 		smtp_reply(s, "%s", reply);
 		return;
 	}
-	if (txn == NULL)
+	if (!s->esmtp)
+		refusal = "503 5.5.1 Error: BDAT needs EHLO (CHUNKING)";
+	else if (txn == NULL)
 		refusal = "503 5.5.1 Error: need MAIL command";
 	else if (txn->rcpt_count == 0)
 		refusal = "503 5.5.1 Error: need RCPT command";
