@@ -312,6 +312,8 @@ struct harness {
 
 struct options {
 	const char *hostname;
+	const char *cert; /* file names under data_dir/tls: NAME.pem and
+			     NAME.key; NULL: "cert" */
 	bool tls;
 	int per_ip;
 	int shutdown_timeout;
@@ -348,9 +350,13 @@ write_config(struct harness *h, const struct options *o)
 		"shutdown_timeout = %d\n"
 		"smtp_listen =\nsubmission_listen =\nsubmissions_listen =\n",
 		o->hostname, h->dir, o->per_ip, o->shutdown_timeout);
-	if (o->tls)
-		fprintf(f, "tls_cert = tls/cert.pem\ntls_key = tls/key.pem\n"
-			   "tls_self_signed = yes\n");
+	if (o->tls) {
+		const char *name = o->cert != NULL ? o->cert : "cert";
+		fprintf(f,
+			"tls_cert = tls/%s.pem\ntls_key = tls/%s.key\n"
+			"tls_self_signed = yes\n",
+			name, name);
+	}
 	fclose(f);
 }
 
@@ -396,7 +402,8 @@ start_server(struct harness *h, const struct options *o)
 		char *ca;
 		h->client_ctx = SSL_CTX_new(TLS_client_method());
 		assert_non_null(h->client_ctx);
-		assert_true(asprintf(&ca, "%s/tls/cert.pem", h->dir) > 0);
+		assert_true(asprintf(&ca, "%s/tls/%s.pem", h->dir,
+				     o->cert != NULL ? o->cert : "cert") > 0);
 		assert_int_equal(SSL_CTX_load_verify_locations(h->client_ctx,
 							       ca, NULL),
 				 1);
@@ -758,7 +765,7 @@ test_self_signed_files(void **state)
 
 	start_server(&h, &tls_options);
 	assert_true(server_tls_available(h.server));
-	snprintf(path, sizeof(path), "%s/tls/key.pem", h.dir);
+	snprintf(path, sizeof(path), "%s/tls/cert.key", h.dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	snprintf(path, sizeof(path), "%s/tls/cert.pem", h.dir);
@@ -1002,8 +1009,9 @@ test_per_ip_limit(void **state)
 	stop_server(&h);
 }
 
-/* SIGHUP: the new configuration is in force, the old one still readable,
-   connections open before and after work; a broken file changes nothing. */
+/* SIGHUP: the new configuration is in force, the old one still readable;
+   new TLS connections get the new certificate while one opened before
+   keeps its session; a broken file changes nothing. */
 static void
 test_reload(void **state)
 {
@@ -1011,6 +1019,8 @@ test_reload(void **state)
 	struct harness h;
 	struct client before, after;
 	const struct config *old;
+	X509 *old_cert, *new_cert;
+	char path[160];
 	bool changed = false;
 
 	start_server(&h, &o);
@@ -1020,6 +1030,7 @@ test_reload(void **state)
 	assert_string_equal(old->hostname, "one.test");
 
 	o.hostname = "two.test";
+	o.cert = "cert2"; /* does not exist yet: made by the reload */
 	write_config(&h, &o);
 	kill(getpid(), SIGHUP);
 	for (int i = 0; i < 500 && !changed; i++) {
@@ -1033,9 +1044,22 @@ test_reload(void **state)
 
 	client_sendf(&before, "still\r\n");
 	expect_line(&before, "ECHO still");
+	snprintf(path, sizeof(path), "%s/tls/cert2.pem", h.dir);
+	assert_int_equal(
+		SSL_CTX_load_verify_locations(h.client_ctx, path, NULL), 1);
 	after = client_open(&h, h.tls_port, true);
 	expect_line(&after, "READY echos");
+	old_cert = SSL_get1_peer_certificate(before.ssl);
+	new_cert = SSL_get1_peer_certificate(after.ssl);
+	assert_non_null(old_cert);
+	assert_non_null(new_cert);
+	assert_int_not_equal(X509_cmp(old_cert, new_cert), 0);
+	assert_int_equal(X509_check_host(new_cert, "two.test", 0, 0, NULL), 1);
+	X509_free(old_cert);
+	X509_free(new_cert);
 	client_close(&after);
+	client_sendf(&before, "and still\r\n");
+	expect_line(&before, "ECHO and still");
 
 	FILE *f = fopen(h.conf, "w");
 	fprintf(f, "no_such_key = 1\n");
