@@ -8,6 +8,8 @@ flight finishes, exit 0).
 import socket
 import time
 
+import pytest
+
 from conftest import (ALICE, BOB, T, assert_stored_intact, expect,
                       expect_queued, make_message, send_message,
                       store_problems, wait_until)
@@ -94,7 +96,17 @@ def test_disconnect_mid_data_stores_nothing(facteur):
 
 def test_connection_limit_per_address(make_facteur):
     f = make_facteur(config={"max_connections_per_ip": "3"})
-    conns = [f.smtp() for _ in range(3)]
+    conns = []
+
+    def three_open():
+        # the start-up probes of the fixture may not be closed yet
+        try:
+            while len(conns) < 3:
+                conns.append(f.smtp())
+            return True
+        except AssertionError:
+            return False
+    wait_until(three_open, T(5), "3 connections greeted", interval=0.1)
     try:
         s = socket.create_connection(("127.0.0.1", f.ports["smtp"]),
                                      timeout=T(15))
@@ -289,3 +301,59 @@ def test_connection_slots_are_released(make_facteur):
                 c.close()
     wait_until(four_greeted, T(10), "4 connections greeted (slots back)",
                interval=0.2)
+
+
+def _leave_during_auth(f, service):
+    c = f.smtp(service)
+    c.ehlo()
+    if service == "submission":
+        c.starttls()
+        c.ehlo()
+    c.send(c_auth_line(ALICE, "alice-pass-1"))
+    c.close()
+
+
+def _leave_during_delivery(f, service):
+    c = f.smtp(service)
+    c.ehlo()
+    c.starttls()
+    c.ehlo()
+    c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+    for _ in range(3):
+        c.reply()
+    c.send(make_message(SENDER, ALICE) + b".\r\n")
+    c.close()
+
+
+LEAVE = {
+    "465-auth": (_leave_during_auth, "submissions"),
+    "587-starttls-auth": (_leave_during_auth, "submission"),
+    "25-starttls-data": (_leave_during_delivery, "smtp"),
+}
+
+
+@pytest.mark.parametrize("mode", list(LEAVE), ids=list(LEAVE))
+def test_tls_client_leaving_during_pending_work_is_closed(make_facteur,
+                                                          mode):
+    """A TLS client that closes while the server checks its password or
+    commits its message must still be seen gone: its connection is closed
+    and its slot (max_connections_per_ip) given back, not held until
+    SIGTERM."""
+    f = make_facteur(config={"max_connections_per_ip": "4"})
+    action, service = LEAVE[mode]
+    for _ in range(4):
+        action(f, service)
+
+    def greeted():
+        try:
+            f.smtp(timeout=T(5)).close()
+            return True
+        except (AssertionError, EOFError, OSError):
+            return False
+    wait_until(greeted, T(5), "a connection slot to come back after 4 "
+               "clients left", interval=0.2)
+    start = time.monotonic()
+    assert f.stop() == 0
+    took = time.monotonic() - start
+    assert took < 3, f"SIGTERM took {took:.1f}s: connections were left " \
+        "open (shutdown_timeout is 5s)"
