@@ -79,6 +79,42 @@ struct imap_parser {
 	uint64_t skip_left;
 };
 
+const char *
+imap_parse_result_str(enum imap_parse_result r)
+{
+	switch (r) {
+	case IMAP_PARSE_DONE:
+		return "done";
+	case IMAP_PARSE_NEED_MORE:
+		return "need-more";
+	case IMAP_PARSE_NEED_CONTINUATION:
+		return "need-continuation";
+	case IMAP_PARSE_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+const char *
+imap_parse_error_str(enum imap_parse_error e)
+{
+	switch (e) {
+	case IMAP_PARSE_ERR_NONE:
+		return "none";
+	case IMAP_PARSE_ERR_SYNTAX:
+		return "syntax";
+	case IMAP_PARSE_ERR_LINE_TOO_LONG:
+		return "line-too-long";
+	case IMAP_PARSE_ERR_LITERAL_TOO_BIG:
+		return "literal-too-big";
+	case IMAP_PARSE_ERR_TOO_DEEP:
+		return "too-deep";
+	case IMAP_PARSE_ERR_TOO_MANY_TOKENS:
+		return "too-many-tokens";
+	}
+	return "unknown";
+}
+
 void
 imap_parser_limits_default(struct imap_parser_limits *limits)
 {

@@ -111,6 +111,10 @@ struct imap_parser_limits {
 	unsigned int max_tokens;   /* default 100000 */
 };
 
+/* Names for logs: "done", "need-more", ...; "syntax", "line-too-long"... */
+const char *imap_parse_result_str(enum imap_parse_result r);
+const char *imap_parse_error_str(enum imap_parse_error e);
+
 /* Fills `limits` with the defaults above. */
 void imap_parser_limits_default(struct imap_parser_limits *limits);
 

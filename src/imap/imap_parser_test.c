@@ -292,6 +292,10 @@ test_limits(void **state)
 	assert_int_equal(imap_parser_feed(p, deep, sizeof(deep) - 1, &used),
 			 IMAP_PARSE_ERROR);
 	assert_int_equal(imap_parser_error_code(p), IMAP_PARSE_ERR_TOO_DEEP);
+	assert_string_equal(imap_parse_error_str(imap_parser_error_code(p)),
+			    "too-deep");
+	assert_string_equal(imap_parse_result_str(IMAP_PARSE_NEED_MORE),
+			    "need-more");
 	off = used;
 	assert_int_equal(imap_parser_feed(p, deep + off,
 					  sizeof(deep) - 1 - off, &used),
