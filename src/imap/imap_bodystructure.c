@@ -111,6 +111,11 @@ append_part(struct imap_str *out, const struct mail_mime_part *part,
 	    const char *msg, size_t len, bool extended)
 {
 	const struct mail_mime_part *ch;
+	/* body-type-msg is for message/rfc822 only (RFC 3501 media-message);
+	   message/global (RFC 6532) is written as a basic part, since the
+	   same string is sent to IMAP4rev1 clients */
+	bool rfc822 = (part->flags & MAIL_MIME_MESSAGE) &&
+		      strcasecmp(part->subtype, "rfc822") == 0;
 
 	imap_str_append_c(out, '(');
 	if (part->flags & MAIL_MIME_MULTIPART) {
@@ -126,14 +131,10 @@ append_part(struct imap_str *out, const struct mail_mime_part *part,
 		imap_str_append_c(out, ')');
 		return;
 	}
-	if (part->flags & MAIL_MIME_MESSAGE) {
+	if (rfc822) {
 		/* as Dovecot: the type that carries an envelope is always
 		   written in lower case */
-		imap_str_append_cstr(out, "\"message\" ");
-		if (strcasecmp(part->subtype, "rfc822") == 0)
-			imap_str_append_cstr(out, "\"rfc822\"");
-		else
-			imap_str_append_nstring(out, part->subtype);
+		imap_str_append_cstr(out, "\"message\" \"rfc822\"");
 	} else {
 		imap_str_append_nstring(out, part->type);
 		imap_str_append_c(out, ' ');
@@ -149,7 +150,7 @@ append_part(struct imap_str *out, const struct mail_mime_part *part,
 	imap_str_append_nstring(out, part->encoding != NULL ? part->encoding
 							    : "7bit");
 	imap_str_printf(out, " %zu", part->body_vsize);
-	if (part->flags & MAIL_MIME_MESSAGE) {
+	if (rfc822) {
 		ch = part->children;
 		imap_str_append_c(out, ' ');
 		imap_envelope_append(out, msg + ch->hdr_offset, ch->hdr_len);

@@ -8,7 +8,9 @@
  * part without a charset parameter gets ("charset" "us-ascii") added (the
  * RFC 2046 §4.1.2 default, made explicit); an empty parameter list is NIL.
  * Sizes count line ends as CRLF; lines are given for text and
- * message/rfc822 parts. BODYSTRUCTURE adds the extension data: for a
+ * message/rfc822 parts. message/global is written as a basic part (RFC
+ * 3501's body-type-msg is for message/rfc822 only; the string is stored
+ * once for every client). BODYSTRUCTURE adds the extension data: for a
  * single part md5, disposition, language and location; for a multipart its
  * parameters, disposition, language and location. Languages are always a
  * parenthesised list, even of one tag.

@@ -378,6 +378,53 @@ static const struct inline_case inline_cases[] = {
 		"\" \"silly.test\")) NIL NIL NIL)",
 		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit"
 		"\" 3 1 NIL NIL NIL NIL)"},
+	/* y01: empty fields: "" for ID, description, location; an empty
+	   transfer encoding is the 7bit default (as Dovecot); an empty
+	   disposition has no type (RFC 2183), so NIL where Dovecot writes (""
+	   NIL); repeated parameters kept */
+	{"From: a@b.c\r\nContent-Type: text/plain; name=\"\"; charset=us"
+		"-ascii; charset=utf-8;\r\nContent-Transfer-Encoding:\r\nConten"
+		"t-ID:\r\nContent-Description:\r\nContent-Disposition:\r\nConte"
+		"nt-Language:\r\nContent-Location:\r\n\r\nx\r\n",
+		"(NIL NIL ((NIL NIL \"a\" \"b.c\")) ((NIL NIL \"a\" \"b.c\")) ("
+		"(NIL NIL \"a\" \"b.c\")) NIL NIL NIL NIL NIL)",
+		"(\"text\" \"plain\" (\"name\" \"\" \"charset\" \"us-ascii\" \""
+		"charset\" \"utf-8\") \"\" \"\" \"7bit\" 3 1 NIL NIL NIL \"\")"},
+	/* y02: upper-case parameter names kept; message/global written as a
+	   basic part (RFC 3501 media-message is message/rfc822 only), as
+	   Dovecot; two quotes in the subject stay a quoted string (Dovecot
+	   sends a literal) */
+	{"From: a@b.c\r\nSubject: =?utf-8?q?caf=C3=A9?= \"quoted\"\r\nCo"
+		"ntent-Type: multipart/mixed; boundary=X; Charset=utf-8\r\n\r\n"
+		"--X\r\nContent-Type: text/plain; CHARSET=UTF-8\r\nContent-Disp"
+		"osition: INLINE; FILENAME=a.txt\r\n\r\na\r\n--X\r\nContent-Typ"
+		"e: message/global\r\n\r\nFrom: x@y\r\nSubject: glob\r\n\r\ng\r"
+		"\n--X--\r\n",
+		"(NIL \"=?utf-8?q?caf=C3=A9?= \\\"quoted\\\"\" ((NIL NIL \"a\" "
+		"\"b.c\")) ((NIL NIL \"a\" \"b.c\")) ((NIL NIL \"a\" \"b.c\")) "
+		"NIL NIL NIL NIL NIL)",
+		"((\"text\" \"plain\" (\"CHARSET\" \"UTF-8\") NIL NIL \"7bit\" "
+		"1 0 NIL (\"INLINE\" (\"FILENAME\" \"a.txt\")) NIL NIL)(\"messa"
+		"ge\" \"global\" NIL NIL NIL \"7bit\" 29 NIL NIL NIL NIL) \"mix"
+		"ed\" (\"boundary\" \"X\" \"Charset\" \"utf-8\") NIL NIL NIL)"},
+	/* y03: display names with commas, "<a@b> (comment)" has no name (as
+	   Dovecot), a quoted local part with "@", an empty Reply-To defaults to
+	   From, an empty group; the Date is trimmed (Dovecot keeps trailing
+	   blanks) */
+	{"From: \"Last, First\" <a@b.c>, <c@d.e> (comment), Name With Sp"
+		"aces <f@g.h>\r\nSender: s@t.u\r\nReply-To:\r\nTo: group: ;\r\n"
+		"Cc: a@b.c, \"quoted@at\"@x.y, \"a\\\\b\" <x@y>\r\nIn-Reply-To:"
+		" <a@b> <c@d>\r\nMessage-ID: <mid@x>\r\nDate:    Mon, 2 Jan 200"
+		"6 15:04:05 -0700   \r\n\r\nx\r\n",
+		"(\"Mon, 2 Jan 2006 15:04:05 -0700\" NIL ((\"Last, First\" NIL "
+		"\"a\" \"b.c\")(NIL NIL \"c\" \"d.e\")(\"Name With Spaces\" NIL"
+		" \"f\" \"g.h\")) ((NIL NIL \"s\" \"t.u\")) ((\"Last, First\" N"
+		"IL \"a\" \"b.c\")(NIL NIL \"c\" \"d.e\")(\"Name With Spaces\" "
+		"NIL \"f\" \"g.h\")) ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL))"
+		" ((NIL NIL \"a\" \"b.c\")(NIL NIL \"quoted@at\" \"x.y\")(\"a\\"
+		"\\b\" NIL \"x\" \"y\")) NIL \"<a@b> <c@d>\" \"<mid@x>\")",
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit"
+		"\" 3 1 NIL NIL NIL NIL)"},
 };
 
 static void

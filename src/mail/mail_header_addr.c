@@ -336,6 +336,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 	struct mail_header_addr *a = NULL;
 	struct tok t;
 	size_t words;
+	bool bare = false; /* a bare addr-spec, "a@b (Name)" */
 
 	free(p->comment);
 	p->comment = NULL;
@@ -383,6 +384,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		}
 		a->mailbox = take_nonempty(&local);
 		a->domain = take_nonempty(&domain);
+		bare = true;
 	} else if (words > 0) {
 		/* a bare word: a mailbox without a domain */
 		a = new_addr(p, tail, MAIL_HEADER_ADDR_MAILBOX);
@@ -392,7 +394,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		}
 		a->mailbox = sb_take(&display);
 	}
-	/* skip junk up to the next separator; trailing comments count */
+	/* skip junk up to the next separator (trailing comments are read) */
 	for (;;) {
 		peek_token(p, &t);
 		if (t.type == TOK_END || is_special(p, &t, ',') ||
@@ -400,7 +402,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 			break;
 		next_token(p, &t);
 	}
-	if (a != NULL && a->name == NULL && p->comment != NULL &&
+	if (bare && a->name == NULL && p->comment != NULL &&
 	    p->comment[0] != '\0') {
 		a->name = p->comment;
 		p->comment = NULL;

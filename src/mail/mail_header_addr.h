@@ -12,9 +12,10 @@
  *
  * Strings are as found in the header (encoded words are not decoded; IMAP
  * returns them raw), with quotes and backslash quoting removed, comments
- * removed, and blank runs inside a display name reduced to one space. When
- * a mailbox has no display name, its last comment stands for it (the old
- * "local@domain (Full Name)" form).
+ * removed, and blank runs inside a display name reduced to one space. A
+ * bare addr-spec followed by a comment, the old "local@domain (Full Name)"
+ * form, takes the comment as its display name (as Dovecot and UW do); an
+ * angle address does not ("<a@b> (x)").
  *
  * Pure: no I/O, no global state. The list is malloc'd.
  */

@@ -235,6 +235,7 @@ test_addresses(void **state)
 	/* the comment as name; quoted local part; domain literal */
 	check_addr("aperson@dom.ain (Anne P. Erson)",
 		   "Anne P. Erson|-|aperson|dom.ain;");
+	check_addr("<c@d.e> (comment)", "-|-|c|d.e;");
 	check_addr("\"john doe\"@example.com, x@[192.0.2.1]",
 		   "-|-|john doe|example.com;-|-|x|[192.0.2.1];");
 	/* broken: no domain, empty path, junk, unclosed bracket */

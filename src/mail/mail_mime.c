@@ -235,6 +235,11 @@ parse_fields(struct ctx *c, struct mail_mime_part *part)
 						"content-transfer-encoding") &&
 			   part->encoding == NULL) {
 			part->encoding = field_value(&f);
+			if (part->encoding[0] == '\0') {
+				/* empty is invalid: the 7bit default */
+				free(part->encoding);
+				part->encoding = NULL;
+			}
 		} else if (mail_header_field_is(&f, "content-md5") &&
 			   part->md5 == NULL) {
 			part->md5 = field_value(&f);

@@ -82,7 +82,8 @@ struct mail_mime_part {
 	struct mail_header_params params;
 	char *id;	   /* Content-ID */
 	char *description; /* Content-Description, raw (encoded words kept) */
-	char *encoding;	   /* Content-Transfer-Encoding as written */
+	char *encoding;	   /* Content-Transfer-Encoding as written, NULL
+			      when absent or empty (7bit) */
 	char *md5;	   /* Content-MD5 */
 	char *disposition; /* Content-Disposition token */
 	struct mail_header_params disposition_params;
