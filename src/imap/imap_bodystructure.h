@@ -24,6 +24,14 @@
  * Strings are quoted, or literals when they hold CR, LF or 8-bit bytes.
  * The result is computed once at delivery and stored.
  *
+ * Where the output differs from Dovecot's (checked on the shared corpus),
+ * an RFC decides: an invalid Content-Type ("text", "image") takes the
+ * RFC 2045 §5.2 default text/plain; a multipart in which no body part is
+ * found is text/plain with its whole body (Dovecot invents an empty part);
+ * RFC 2231 parameters are decoded (so boundary*= works); the CRLF before a
+ * boundary line always belongs to the boundary (RFC 2046 §5.1.1), also
+ * after an enclosed message's close delimiter.
+ *
  * Pure: no I/O, no global state.
  */
 #ifndef FACTEUR_IMAP_BODYSTRUCTURE_H
