@@ -30,12 +30,17 @@
 
 /* The longest reply line, CRLF included (RFC 5321 §4.5.3.1.5). */
 #define SMTP_REPLY_MAX 512
+/* Replies waiting to be written past which no more commands are run: a
+   client that pipelines without reading its replies is held back by TCP
+   flow control instead of growing our output buffer. */
+#define SMTP_OUTPUT_MAX (64 * 1024)
 
 static void smtp_session_io(struct conn *c, void *ctx);
 static void smtp_session_tls_ready(struct conn *c, void *ctx);
 static void smtp_session_timeout(struct conn *c, void *ctx);
 static void smtp_session_closed(struct conn *c, void *ctx, const char *reason);
 static void smtp_session_shutdown(struct conn *c, void *ctx);
+static void smtp_session_drained(struct conn *c, void *ctx);
 static void smtp_session_free(struct smtp_session **sp);
 static bool smtp_session_read_command(struct smtp_session *s,
                                       struct evbuffer *in);
@@ -48,6 +53,7 @@ static const struct conn_handler smtp_session_handler = {
         .on_timeout = smtp_session_timeout,
         .on_close = smtp_session_closed,
         .on_shutdown = smtp_session_shutdown,
+        .on_drained = smtp_session_drained,
 };
 
 static const char *const smtp_state_names[] = {
@@ -279,8 +285,10 @@ smtp_session_resume(struct smtp_session *s)
 		return;
 	smtp_session_set_timeout(s);
 	/* smtp_session_io() runs from the event loop if commands are waiting
-	   in the input. */
-	conn_resume_read(s->conn);
+	   in the input; with the output backed up, smtp_session_drained()
+	   will resume. */
+	if (!s->output_full)
+		conn_resume_read(s->conn);
 }
 
 /* One command line (or SASL line) from the input; false when no complete
@@ -345,6 +353,12 @@ smtp_session_io(struct conn *c, void *ctx)
 		if (s->state == SMTP_STATE_CLOSING ||
 		    s->state == SMTP_STATE_TLS)
 			break;
+		if (conn_output_pending(c) > SMTP_OUTPUT_MAX) {
+			/* smtp_session_drained() goes on. */
+			s->output_full = true;
+			conn_pause_read(c);
+			break;
+		}
 		if (s->state == SMTP_STATE_DATA) {
 			if (smtp_data_read(&s->data_reader, in, s->body) ==
 			    SMTP_DATA_NEED_MORE)
@@ -414,6 +428,20 @@ smtp_session_shutdown(struct conn *c, void *ctx)
 	if (s->waiting || s->auth != NULL || s->state == SMTP_STATE_TLS)
 		return;
 	smtp_session_check_shutdown(s);
+}
+
+/* The output was written out: commands held back can run again. */
+static void
+smtp_session_drained(struct conn *c, void *ctx)
+{
+	struct smtp_session *s = ctx;
+
+	if (!s->output_full)
+		return;
+	s->output_full = false;
+	if (!s->waiting && s->state != SMTP_STATE_CLOSING &&
+	    s->state != SMTP_STATE_TLS)
+		conn_resume_read(c);
 }
 
 static void

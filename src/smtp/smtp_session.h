@@ -109,6 +109,7 @@ struct smtp_session {
 	bool waiting : 1;       /* an asynchronous operation is pending */
 	bool in_io : 1;         /* inside smtp_session_io() */
 	bool shutdown_sent : 1; /* 421 for shutdown already said */
+	bool output_full : 1;   /* reading paused until the output drains */
 
 	struct smtp_txn *txn;
 	struct evbuffer *body; /* message data of DATA or BDAT */

@@ -570,6 +570,39 @@ test_errors_and_limits(void **state)
 }
 
 static void
+test_output_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	struct conn *c = open_conn(f, SMTP_KIND_MX, "192.0.2.7");
+	size_t n = 10000, lines = 0;
+	char *noops = xmalloc(6 * n + 1), *got;
+
+	discard(c);
+	for (size_t i = 0; i < n; i++)
+		memcpy(noops + 6 * i, "NOOP\r\n", 6);
+	/* a client that pipelines and never reads */
+	c->stalled = true;
+	evbuffer_add(c->in, noops, 6 * n);
+	c->h->on_data(c, c->ctx);
+	fake_loop_once();
+	/* the session stopped at 64 KB of replies, reading paused */
+	assert_true(c->paused);
+	assert_true(evbuffer_get_length(c->out) <= 64 * 1024 + 512);
+	assert_true(evbuffer_get_length(c->in) > 0);
+	/* the client reads again: the rest runs */
+	c->stalled = false;
+	settle(c);
+	assert_false(c->paused);
+	assert_int_equal(evbuffer_get_length(c->in), 0);
+	got = output(c);
+	for (char *p = got; (p = strstr(p, "250 2.0.0 OK\r\n")) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, n);
+	free(got);
+	free(noops);
+}
+
+static void
 test_shutdown(void **state)
 {
 	struct fixture *f = *state;
@@ -783,6 +816,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_bdat, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_errors_and_limits, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_output_backpressure, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_gone_during_delivery,

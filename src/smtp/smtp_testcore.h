@@ -47,6 +47,11 @@ struct conn {
 	struct evbuffer *in, *out;
 	const char *peer;
 	bool tls, tls_pending, paused, closing, closed, want_data;
+	/* `out` is what the peer received; `unflushed` bytes of it are still
+	   "in the output buffer" until the loop writes them out, which it
+	   does not while the peer is `stalled` (it does not read). */
+	size_t unflushed;
+	bool stalled;
 	int timeout;
 	char reason[80];
 };
@@ -151,8 +156,16 @@ conn_input(struct conn *c)
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (!c->closing && !c->tls_pending)
+	if (!c->closing && !c->tls_pending) {
 		evbuffer_add(c->out, data, len);
+		c->unflushed += len;
+	}
+}
+
+size_t
+conn_output_pending(struct conn *c)
+{
+	return c->unflushed;
 }
 
 void
@@ -311,6 +324,14 @@ fake_loop_once(void)
 
 		if (c == NULL || c->closed)
 			continue;
+		if (c->unflushed > 0 && !c->stalled) {
+			/* written out: the core calls on_drained */
+			c->unflushed = 0;
+			if (!c->closing && !c->tls_pending &&
+			    c->h->on_drained != NULL)
+				c->h->on_drained(c, c->ctx);
+			ran = true;
+		}
 		if (c->closing) {
 			fake_close(c, c->reason);
 			ran = true;
