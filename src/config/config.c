@@ -94,6 +94,33 @@ static const struct config_key config_keys[] = {
 	    "per block, 10m at the end)"),
 	KEY(smtp_vrfy, CONFIG_BOOL, "no", 0, 0,
 	    "Answer VRFY with the mailbox (no: 252, as most servers do)"),
+
+	KEY(quota_storage, CONFIG_SIZE, "0", 0, 1LL << 50,
+	    "Most bytes of mail one user may keep, enforced on delivery and "
+	    "APPEND (0: no limit)"),
+
+	KEY(imap_listen, CONFIG_LISTEN, "0.0.0.0:143", 0, 0,
+	    "IMAP for users' clients, with STARTTLS (RFC 9051, 3501)"),
+	KEY(imaps_listen, CONFIG_LISTEN, "0.0.0.0:993", 0, 0,
+	    "IMAP over implicit TLS (RFC 8314)"),
+	KEY(imap_max_line, CONFIG_SIZE, "64K", 1024, 16777216,
+	    "Longest IMAP command line, literals excluded"),
+	KEY(imap_max_message_size, CONFIG_SIZE, "25M", 1024, 1LL << 31,
+	    "Largest message APPEND accepts, advertised as APPENDLIMIT"),
+	KEY(imap_timeout, CONFIG_DURATION, "30m", 60, 86400,
+	    "Idle time allowed to an IMAP client, IDLE included (RFC 9051: "
+	    "at least 30m)"),
+	KEY(imap_max_connections_per_user, CONFIG_INT, "50", 1, 100000,
+	    "Most IMAP connections open at once for one user"),
+
+	KEY(pop3_listen, CONFIG_LISTEN, "0.0.0.0:110", 0, 0,
+	    "POP3 for users' clients, with STLS (RFC 1939, 2595)"),
+	KEY(pop3s_listen, CONFIG_LISTEN, "0.0.0.0:995", 0, 0,
+	    "POP3 over implicit TLS (RFC 8314)"),
+	KEY(pop3_timeout, CONFIG_DURATION, "10m", 600, 86400,
+	    "Idle time allowed to a POP3 client (RFC 1939: at least 10m)"),
+	KEY(pop3_mark_seen, CONFIG_BOOL, "no", 0, 0,
+	    "Mark messages \\Seen when a POP3 client retrieves them"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -65,6 +65,23 @@ struct config {
 	long long smtp_timeout;
 	long long smtp_data_timeout;
 	bool smtp_vrfy;
+
+	/* mailboxes */
+	long long quota_storage;
+
+	/* IMAP */
+	struct config_listen imap_listen;
+	struct config_listen imaps_listen;
+	long long imap_max_line;
+	long long imap_max_message_size;
+	long long imap_timeout;
+	long long imap_max_connections_per_user;
+
+	/* POP3 */
+	struct config_listen pop3_listen;
+	struct config_listen pop3s_listen;
+	long long pop3_timeout;
+	bool pop3_mark_seen;
 };
 
 /* Reads and checks `path`. On error returns -1 and a malloc'd
