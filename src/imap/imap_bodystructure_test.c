@@ -38,7 +38,8 @@ static const struct corpus_case corpus_cases[] = {
 		"61304.110929.45684@aaa.zzz.org>\")",
 		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit"
 		"\" 43 6 NIL NIL NIL NIL)"},
-	/* multipart/mixed, dispositions with parameters; equal to Dovecot */
+	/* multipart/mixed, dispositions with parameters, name from a comment;
+	   checked by hand (50 octets, 2 lines each) and equal to Dovecot */
 	{"msg_04.txt",
 		"(\"Tue, 11 Sep 2001 00:05:05 -0400\" \"a simple multipart\" (("
 		"\"Barry A. Warsaw\" NIL \"barry\" \"python.org\")) ((\"Barry A"
