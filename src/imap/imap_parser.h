@@ -48,6 +48,13 @@
  * (4096 for LITERAL-, or the same as max_literal for LITERAL+), list depth,
  * number of tokens (lists included).
  *
+ * For the caller: "UID FETCH ..." comes as name "UID" with the atom FETCH
+ * as first argument. The lines that are not commands (the client's answers
+ * during AUTHENTICATE, "DONE" ending IDLE) are read with the line reader,
+ * not with this parser. Literal bytes are kept in memory, up to
+ * max_literal: an APPEND of a big message that should go straight to a
+ * file needs a streaming mode this parser does not have yet.
+ *
  * Pure: no I/O, no global state. Memory is owned by the parser.
  */
 #ifndef FACTEUR_IMAP_PARSER_H
