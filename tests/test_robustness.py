@@ -357,3 +357,79 @@ def test_tls_client_leaving_during_pending_work_is_closed(make_facteur,
     took = time.monotonic() - start
     assert took < 3, f"SIGTERM took {took:.1f}s: connections were left " \
         "open (shutdown_timeout is 5s)"
+
+
+def test_global_connection_limit(make_facteur):
+    """max_connections counts all services together."""
+    f = make_facteur(config={"max_connections": "3",
+                             "max_connections_per_ip": "100"})
+    conns = []
+    services = ["submissions", "submission", "smtp"]
+
+    def three_open():
+        try:
+            while len(conns) < 3:
+                conns.append(f.smtp(services[len(conns)]))
+            return True
+        except (AssertionError, OSError):
+            return False
+    wait_until(three_open, T(5), "3 connections greeted", interval=0.1)
+    try:
+        s = socket.create_connection(("127.0.0.1", f.ports["smtp"]),
+                                     timeout=T(10))
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        assert data == b"" or data.startswith(b"421"), \
+            f"a 4th connection past max_connections got {data!r}"
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_sigterm_closes_idle_sessions_at_once(facteur):
+    f = facteur
+    conns = [f.smtp() for _ in range(5)]
+    for c in conns:
+        c.ehlo()
+    start = time.monotonic()
+    f.proc.send_signal(15)
+    for c in conns:
+        r = c.reply_or_eof()
+        assert r is not None and r.code == 421 and r.enhanced == "4.3.2", r
+        c.expect_eof()
+        c.close()
+    f.proc.wait(timeout=T(10))
+    took = time.monotonic() - start
+    f.exits.append((f.proc.returncode, "SIGTERM"))
+    assert f.proc.returncode == 0
+    assert took < 3, f"idle sessions kept the server {took:.1f}s"
+
+
+def test_log_lines_say_what_happened(facteur):
+    """Issue 2: one line per event with a connection id: client address,
+    TLS version and cipher, authenticated user, message id, size,
+    result."""
+    f = facteur
+    msg = make_message(ALICE, BOB)
+    with f.submission(ALICE) as c:
+        r = expect_queued(send_message(c, ALICE, BOB, msg))
+    qid = r.lines[-1].split("queued as", 1)[1].strip()
+    wait_until(lambda: qid in f.log(), T(5), "the message id in the log")
+    lines = f.log().splitlines()
+    tls = [ln for ln in lines if "TLSv1." in ln]
+    assert any("cipher=" in ln and " id=" in ln for ln in tls), tls
+    assert any(ALICE in ln and "auth" in ln and " id=" in ln
+               for ln in lines), "no log line of the AUTH"
+    assert any("127.0.0.1" in ln and " id=" in ln for ln in lines)
+    mine = [ln for ln in lines if qid in ln]
+    assert any(f"size={len(msg)}" in ln or "size=" in ln for ln in mine), \
+        mine
+    assert any("result=ok" in ln for ln in mine), mine

@@ -395,3 +395,45 @@ def test_auth_malformed_responses(facteur):
         c.ehlo()
         expect(c.cmd("AUTH PLAIN " + b64("no-nul-bytes")), (501, 535))
         expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
+
+
+def test_sighup_during_tls_sessions(facteur):
+    """Reloads (configuration and certificate) while TLS handshakes and
+    AUTH checks are in flight: no session fails."""
+    import threading
+    import time
+    f = facteur
+    stop = threading.Event()
+    done, errors = [0], []
+
+    def worker(i):
+        while not stop.is_set():
+            try:
+                svc = ("submissions", "submission", "smtp")[i % 3]
+                with f.smtp(svc) as c:
+                    c.ehlo()
+                    if svc != "submissions":
+                        c.starttls()
+                        c.ehlo()
+                    if svc != "smtp":
+                        expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235)
+                    expect(c.cmd("QUIT"), 221)
+                done[0] += 1
+            except Exception as e:  # noqa: B902 - reported below
+                errors.append(repr(e))
+    threads = [threading.Thread(target=worker, args=(i,))
+               for i in range(15)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(15):
+            time.sleep(0.05)  # pacing of the reloads, not a wait
+            f.sighup()
+        wait_until(lambda: done[0] >= 100 or errors, T(30),
+                   "100 TLS sessions")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(T(30))
+    assert not errors, errors[:5]
+    assert f.running()
