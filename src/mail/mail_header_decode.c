@@ -245,13 +245,15 @@ decode_text(char enc, const char *s, size_t len, char *out)
 }
 
 /* Tries to read an encoded word at s[pos]; on success returns true with
-   the decoded UTF-8 (malloc'd) in *text_r, *n_r, and *end_r past "?=". */
+   its decoded bytes (not yet converted: malloc'd) in *bytes_r, *n_r, its
+   charset (malloc'd, RFC 2231 language removed) in *charset_r, and *end_r
+   past "?=". */
 static bool
-encoded_word(const char *s, size_t len, size_t pos, char **text_r,
-	     size_t *n_r, size_t *end_r)
+encoded_word(const char *s, size_t len, size_t pos, char **bytes_r,
+	     size_t *n_r, char **charset_r, size_t *end_r)
 {
 	size_t i = pos + 2, cs_start = i, cs_end, text_start;
-	char enc, *charset, *buf, *star;
+	char enc, *buf, *star;
 	long dlen;
 
 	if (pos + 2 > len || s[pos] != '=' || s[pos + 1] != '?')
@@ -283,14 +285,12 @@ encoded_word(const char *s, size_t len, size_t pos, char **text_r,
 		free(buf);
 		return false;
 	}
-	charset = xstrndup(s + cs_start, cs_end - cs_start);
-	star = strchr(charset, '*'); /* RFC 2231 language */
+	*charset_r = xstrndup(s + cs_start, cs_end - cs_start);
+	star = strchr(*charset_r, '*'); /* RFC 2231 language */
 	if (star != NULL)
 		*star = '\0';
-	(void)mail_header_decode_charset(charset, buf, (size_t)dlen, text_r,
-					 n_r);
-	free(charset);
-	free(buf);
+	*bytes_r = buf;
+	*n_r = (size_t)dlen;
 	*end_r = i + 2;
 	return true;
 }
@@ -318,35 +318,66 @@ out_plain(struct outbuf *b, const char *s, size_t n)
 	b->len += copy_utf8_or_latin1(b->p + b->len, s, n, false, &clean);
 }
 
+/* Converts the bytes of adjacent encoded words gathered so far. */
+static void
+flush_words(struct outbuf *b, struct outbuf *pending, char **charset)
+{
+	char *text;
+	size_t n;
+
+	if (*charset == NULL)
+		return;
+	(void)mail_header_decode_charset(*charset, pending->p, pending->len,
+					 &text, &n);
+	out_reserve(b, n);
+	memcpy(b->p + b->len, text, n);
+	b->len += n;
+	free(text);
+	free(*charset);
+	*charset = NULL;
+	pending->len = 0;
+}
+
 char *
 mail_header_decode_words(const char *value, size_t len, size_t *len_r)
 {
-	struct outbuf b = {NULL, 0, 0};
+	struct outbuf b = {NULL, 0, 0}, pending = {NULL, 0, 0};
 	size_t i = 0, plain = 0, end, j, n;
-	bool after_word = false, blanks;
-	char *text;
+	bool blanks;
+	char *bytes, *charset, *pending_charset = NULL;
 
 	out_reserve(&b, len);
 	while (i < len) {
 		if (value[i] != '=' || i + 1 >= len || value[i + 1] != '?' ||
-		    !encoded_word(value, len, i, &text, &n, &end)) {
+		    !encoded_word(value, len, i, &bytes, &n, &charset, &end)) {
 			i++;
 			continue;
 		}
 		/* blanks alone between two encoded words are dropped */
-		blanks = after_word;
+		blanks = pending_charset != NULL;
 		for (j = plain; j < i && blanks; j++)
 			blanks = value[j] == ' ' || value[j] == '\t';
-		if (!blanks)
+		if (!blanks) {
+			flush_words(&b, &pending, &pending_charset);
 			out_plain(&b, value + plain, i - plain);
-		out_reserve(&b, n);
-		memcpy(b.p + b.len, text, n);
-		b.len += n;
-		free(text);
+		} else if (strcasecmp(charset, pending_charset) != 0) {
+			flush_words(&b, &pending, &pending_charset);
+		}
+		/* adjacent words in one charset are converted together: a
+		   character split across two words comes out whole */
+		if (pending_charset == NULL)
+			pending_charset = charset;
+		else
+			free(charset);
+		out_reserve(&pending, n);
+		memcpy(pending.p + pending.len, bytes, n);
+		pending.len += n;
+		free(bytes);
 		i = plain = end;
-		after_word = true;
 	}
+	flush_words(&b, &pending, &pending_charset);
 	out_plain(&b, value + plain, len - plain);
+	free(pending.p);
 	b.p[b.len] = '\0';
 	if (len_r != NULL)
 		*len_r = b.len;

@@ -28,7 +28,9 @@ bool mail_header_decode_charset(const char *charset, const char *in,
    "=?charset*lang?Q?...?=") in an unfolded header value and converts the
    whole to UTF-8 (unencoded 8-bit text as in mail_header_decode_charset()
    with no charset). Blanks between two adjacent encoded words are dropped
-   (RFC 2047 §6.2). An encoded word glued to other text is decoded too, as
+   (RFC 2047 §6.2), and adjacent words in the same charset are converted
+   together, so that a character split across two words (which RFC 2047
+   forbids but mailers do) comes out whole. An encoded word glued to other text is decoded too, as
    most mail readers do; one longer than 1024 bytes is not. Malformed encoded words stay as they are. Returns a
    malloc'd NUL-terminated string, its length in *len_r if not NULL. */
 char *mail_header_decode_words(const char *value, size_t len, size_t *len_r);

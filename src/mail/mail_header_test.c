@@ -97,6 +97,11 @@ test_rfc2047(void **state)
 	check_decode("=?US-ASCII*EN?Q?Keith_Moore?=", "Keith Moore");
 	check_decode("=?KOI8-R?B?8NLJ18XU?=", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2"
 					      "\xd0\xb5\xd1\x82");
+	/* a UTF-8 character split across two words; charsets switching */
+	check_decode("=?UTF-8?B?w6k=?= =?UTF-8?Q?t=C3?= =?utf-8?q?=A9!?=",
+		     "\xc3\xa9t\xc3\xa9!");
+	check_decode("=?utf-8?q?=C3?= =?iso-8859-1?q?=E9?= x =?utf-8?q?y?=",
+		     "\xc3\x83\xc3\xa9 x y");
 	/* glued to text: decoded anyway */
 	check_decode("Re:=?utf-8?q?caf=C3=A9?=", "Re:caf\xc3\xa9");
 	/* malformed ones stay */
