@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 
 #include "core/core_conn.h"
@@ -72,6 +73,8 @@ static bool smtp_txn_bare_line_ends(const char *data, size_t len);
 static void smtp_txn_commit_done(struct store_delivery *d, void *ctx);
 static void smtp_txn_delivered(struct conn *c, void *arg);
 static void smtp_delivery_free(void *arg);
+static bool smtp_txn_disk_full(struct smtp_session *s, const char *error,
+                               size_t len);
 
 void
 smtp_txn_free(struct smtp_txn **txnp)
@@ -710,6 +713,26 @@ smtp_delivery_free(void *arg)
 	free(dlv);
 }
 
+/* Whether a temporary failure came from a full disk: the store says so,
+   or the file system of data_dir has no room left for this message (an
+   index that cannot be opened on a full disk is reported by SQLite as an
+   I/O error). */
+static bool
+smtp_txn_disk_full(struct smtp_session *s, const char *error, size_t len)
+{
+	struct statvfs st;
+	unsigned long long avail;
+
+	if (strstr(error, "disk full") != NULL ||
+	    strstr(error, "No space") != NULL ||
+	    strstr(error, "database or disk is full") != NULL)
+		return true;
+	if (statvfs(store_data_dir(s->store), &st) < 0)
+		return false;
+	avail = (unsigned long long)st.f_bavail * st.f_frsize;
+	return avail < 2 * (unsigned long long)len + 1024 * 1024;
+}
+
 /* On the IO thread, the connection still open. */
 static void
 smtp_txn_delivered(struct conn *c, void *arg)
@@ -738,8 +761,8 @@ smtp_txn_delivered(struct conn *c, void *arg)
 		} else if (r->temporary) {
 			temp++;
 			result = "temporary";
-			if (strstr(r->error, "disk full") != NULL ||
-			    strstr(r->error, "No space") != NULL)
+			if (!disk_full &&
+			    smtp_txn_disk_full(s, r->error, dlv->sd.len))
 				disk_full = true;
 		} else {
 			perm++;
