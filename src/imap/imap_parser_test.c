@@ -271,6 +271,34 @@ test_errors(void **state)
 		    "a");
 }
 
+/* Errors byte by byte: ERROR comes at the offending byte, the rest of the
+   bad line (and the {n+} literal that ends it) gives NEED_MORE, and the
+   next command is parsed. */
+static void
+test_errors_bytewise(void **state)
+{
+	static const char in[] = "a X ) y {3+}\r\n)))\r\nb NOOP\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	enum imap_parse_result r;
+	size_t i, used, bad = 4, end = sizeof(in) - 1;
+
+	(void)state;
+	for (i = 0; i < end; i++) {
+		r = imap_parser_feed(p, in + i, 1, &used);
+		assert_int_equal(used, 1);
+		if (i == bad) {
+			assert_int_equal(r, IMAP_PARSE_ERROR);
+			assert_string_equal(imap_parser_tag(p), "a");
+		} else if (i + 1 == end) {
+			assert_int_equal(r, IMAP_PARSE_DONE);
+		} else {
+			assert_int_equal(r, IMAP_PARSE_NEED_MORE);
+		}
+	}
+	assert_string_equal(imap_parser_command(p)->tag, "b");
+	imap_parser_free(&p);
+}
+
 static void
 test_limits(void **state)
 {
@@ -588,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_errors_bytewise),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_evbuffer),
