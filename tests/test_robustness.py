@@ -313,11 +313,12 @@ def _leave_during_auth(f, service):
     c.close()
 
 
-def _leave_during_delivery(f, service):
+def _leave_during_delivery(f, service, tls=True):
     c = f.smtp(service)
     c.ehlo()
-    c.starttls()
-    c.ehlo()
+    if tls:
+        c.starttls()
+        c.ehlo()
     c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
     for _ in range(3):
         c.reply()
@@ -329,6 +330,8 @@ LEAVE = {
     "465-auth": (_leave_during_auth, "submissions"),
     "587-starttls-auth": (_leave_during_auth, "submission"),
     "25-starttls-data": (_leave_during_delivery, "smtp"),
+    "25-plain-data": (lambda f, svc: _leave_during_delivery(f, svc, False),
+                      "smtp"),
 }
 
 
