@@ -528,6 +528,12 @@ conn_eof(struct conn *c)
 {
 	bool output = evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
 
+	/* libevent's TLS bufferevent stops writing as well as reading once it
+	   sees the end of the stream, so pending output would never drain:
+	   a TLS peer that closed is gone for good. */
+	if (conn_is_tls(c))
+		output = false;
+
 	switch (c->state) {
 	case CONN_OPEN:
 		if (!output) {
