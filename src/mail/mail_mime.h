@@ -24,10 +24,11 @@
  *  - a multipart without a usable boundary, or in which no body part is
  *    found, is treated as text/plain; charset=us-ascii (flag
  *    MAIL_MIME_DEFAULT_TYPE), so that its content stays reachable;
- *  - past the nesting or part-count limit, a multipart or message part is
- *    kept as a leaf of type application/octet-stream (flag
- *    MAIL_MIME_TRUNCATED); header bytes past max_header_len are not read
- *    for MIME fields.
+ *  - past the nesting limit, a multipart or message part is kept as a leaf
+ *    of type application/octet-stream (flag MAIL_MIME_TRUNCATED); past the
+ *    part-count limit no part is made any more: a multipart keeps the
+ *    children it has (text/plain if none), a message part becomes such a
+ *    leaf; header bytes past max_header_len are not read for MIME fields.
  *
  * Strings in parts are as written in the header (unfolded, trimmed), with
  * type, subtype and parameter names keeping their case, as IMAP servers
