@@ -185,8 +185,10 @@ def check_acked_stored(f, floods):
 def test_kill9_during_flood_loses_nothing_acknowledged(facteur):
     f = facteur
     floods = []
-    for round_ in range(3):
-        fl = Flood(f, 40).start()
+    # the second round with 64 KB messages: a wider window for a file
+    # caught half-written
+    for size in (2000, 64 * 1024, 2000):
+        fl = Flood(f, 40, size=size).start()
         floods.append(fl)
         fl.wait_acked(150, T(60))
         f.kill9()

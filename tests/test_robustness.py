@@ -436,3 +436,53 @@ def test_log_lines_say_what_happened(facteur):
     assert any(f"size={len(msg)}" in ln or "size=" in ln for ln in mine), \
         mine
     assert any("result=ok" in ln for ln in mine), mine
+
+
+@pytest.fixture
+def nobody_dir():
+    """A data directory owned by `nobody`, under a directory `nobody` can
+    traverse (pytest's own temporary directories are 0700 root)."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+    if os.geteuid() != 0:
+        pytest.skip("dropping privileges needs root")
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    base = Path(tempfile.mkdtemp(prefix="facteur-drop-"))
+    os.chmod(base, 0o755)
+    data = base / "data"
+    data.mkdir()
+    os.chown(data, pw.pw_uid, pw.pw_gid)
+    yield data, pw
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_drops_privileges_to_run_user(nobody_dir, make_facteur):
+    """Started as root, the server binds its ports, then runs as run_user
+    (real, effective and saved ids, no supplementary root group); the
+    CLI, run as root, leaves files that user owns."""
+    data, pw = nobody_dir
+    f = make_facteur(config={"run_user": "nobody"}, data_dir=data,
+                     own_cert=True)
+    status = open(f"/proc/{f.proc.pid}/status").read()
+    uids = next(ln for ln in status.splitlines() if ln.startswith("Uid:"))
+    gids = next(ln for ln in status.splitlines() if ln.startswith("Gid:"))
+    groups = next(ln for ln in status.splitlines()
+                  if ln.startswith("Groups:"))
+    assert uids.split()[1:] == [str(pw.pw_uid)] * 4, uids
+    assert gids.split()[1:] == [str(pw.pw_gid)] * 4, gids
+    assert "0" not in groups.split()[1:], groups
+    msg = make_message(SENDER, ALICE)
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE, msg))
+    (_, a), = f.wait_messages(ALICE, 1)
+    assert_stored_intact(a, msg)
+    for p in [data / "accounts.db", data / "tls" / "key.pem"] + \
+            list((data / "mail").rglob("*")):
+        assert p.stat().st_uid == pw.pw_uid, f"{p} is not owned by nobody"
