@@ -420,3 +420,18 @@ def test_smtp_max_line_configured(make_facteur):
         expect(c.cmd("NOOP " + "x" * 500), 250)
         expect(c.cmd("NOOP " + "x" * 600), 500, "5.5.2")
         expect(c.cmd("NOOP"), 250)
+
+
+def test_trace_fields_do_not_reveal_other_recipients(facteur):
+    """With several recipients, a copy's Received: must not name the
+    others (a Bcc recipient would be revealed)."""
+    msg = make_message(SENDER, ALICE, subject="bcc")
+    with facteur.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, [ALICE, BOB], msg))
+    (_, a), = facteur.wait_messages(ALICE, 1)
+    (_, b), = facteur.wait_messages(BOB, 1)
+    fa, _ = split_trace(a)
+    fb, _ = split_trace(b)
+    assert BOB.encode() not in b"".join(fa), fa
+    assert ALICE.encode() not in b"".join(fb), fb
