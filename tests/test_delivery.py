@@ -10,6 +10,8 @@ import re
 import smtplib
 import socket
 
+import pytest
+
 from conftest import (ALICE, BOB, HOSTNAME, assert_stored_intact, expect,
                       expect_queued, make_message, send_message,
                       split_trace, store_problems)
@@ -435,3 +437,26 @@ def test_trace_fields_do_not_reveal_other_recipients(facteur):
     fb, _ = split_trace(b)
     assert BOB.encode() not in b"".join(fa), fa
     assert ALICE.encode() not in b"".join(fb), fb
+
+
+def test_ipv6_loopback(make_facteur):
+    """A listener on [::1] works; Received: writes the client address as
+    an RFC 5321 IPv6 address literal."""
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        s.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    from conftest import SMTPConn, free_ports
+    p6 = free_ports(1)[0]
+    f = make_facteur(start=False)
+    f.write_config(smtp_listen=f"127.0.0.1:{f.ports['smtp']} [::1]:{p6}")
+    f.start()
+    msg = make_message(SENDER, ALICE)
+    with SMTPConn(p6, host="::1") as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE, msg))
+    (_, a), = f.wait_messages(ALICE, 1)
+    assert_stored_intact(a, msg)
+    assert b"[IPv6:::1]" in b"".join(split_trace(a)[0])
