@@ -469,6 +469,10 @@ def test_drops_privileges_to_run_user(nobody_dir, make_facteur):
     data, pw = nobody_dir
     f = make_facteur(config={"run_user": "nobody"}, data_dir=data,
                      own_cert=True)
+    # the listening sockets accept (into the backlog) from bind() on,
+    # before the drop: wait for it rather than read the ids at once
+    wait_until(lambda: f"\t{pw.pw_uid}\t" in open(
+        f"/proc/{f.proc.pid}/status").read(), T(5), "the privilege drop")
     status = open(f"/proc/{f.proc.pid}/status").read()
     uids = next(ln for ln in status.splitlines() if ln.startswith("Uid:"))
     gids = next(ln for ln in status.splitlines() if ln.startswith("Gid:"))
