@@ -121,6 +121,66 @@ static const struct config_key config_keys[] = {
 	    "Idle time allowed to a POP3 client (RFC 1939: at least 10m)"),
 	KEY(pop3_mark_seen, CONFIG_BOOL, "no", 0, 0,
 	    "Mark messages \\Seen when a POP3 client retrieves them"),
+
+	KEY(dns_resolver, CONFIG_STRING, "", 0, 0,
+	    "DNS servers for MX and address lookups, as address:port or "
+	    "[v6]:port, separated by commas (empty: those of "
+	    "/etc/resolv.conf)"),
+	KEY(dns_timeout, CONFIG_DURATION, "5s", 1, 60,
+	    "Time to wait for one DNS answer before asking again (two tries "
+	    "per query)"),
+	KEY(relay_port, CONFIG_INT, "25", 1, 65535,
+	    "TCP port of the mail exchangers that mail to other domains is "
+	    "handed to (RFC 5321: 25; another one for tests)"),
+	KEY(relay_helo_name, CONFIG_STRING, "", 0, 0,
+	    "Name given in EHLO/HELO to other servers (empty: hostname)"),
+	KEY(relay_source_address, CONFIG_STRING, "", 0, 0,
+	    "Local IP address outgoing SMTP connections come from (empty: "
+	    "chosen by the system)"),
+	KEY(relay_max_connections, CONFIG_INT, "100", 1, 100000,
+	    "Most outgoing SMTP connections open at once"),
+	KEY(relay_max_per_destination, CONFIG_INT, "10", 1, 10000,
+	    "Most outgoing SMTP connections open at once to one destination "
+	    "(a domain, or the smarthost)"),
+	KEY(relay_require_tls_domains, CONFIG_STRING, "", 0, 0,
+	    "Domains whose mail is sent only over TLS (STARTTLS), separated "
+	    "by spaces or commas: without TLS the message waits and is "
+	    "retried, never sent in clear"),
+	KEY(relay_connect_timeout, CONFIG_DURATION, "30s", 1, 600,
+	    "Time allowed to open an outgoing SMTP connection"),
+	KEY(relay_timeout, CONFIG_DURATION, "5m", 1, 3600,
+	    "Time to wait for a reply to the greeting, EHLO, MAIL and RCPT "
+	    "(RFC 5321 4.5.3.2: 5m); the others follow in proportion: "
+	    "DATA 2/5 of it, each data block 3/5, the final dot twice it"),
+	KEY(relay_connection_cache_time, CONFIG_DURATION, "5s", 0, 300,
+	    "How long an outgoing connection stays open after a message, "
+	    "waiting for another one to the same destination (0: close at "
+	    "once)"),
+	KEY(smarthost, CONFIG_STRING, "", 0, 0,
+	    "Send all mail for other domains through this relay, host:port, "
+	    "[v6]:port or name:port, without MX lookup (empty: deliver to "
+	    "each domain's MX)"),
+	KEY(smarthost_tls, CONFIG_STRING, "starttls", 0, 0,
+	    "TLS to the smarthost: starttls (required), opportunistic "
+	    "(STARTTLS when offered), implicit (TLS from the start, port "
+	    "465) or none"),
+	KEY(smarthost_user, CONFIG_STRING, "", 0, 0,
+	    "User name for AUTH PLAIN/LOGIN at the smarthost (empty: no "
+	    "AUTH); sent only over TLS unless smarthost_tls = none"),
+	KEY(smarthost_password_file, CONFIG_STRING, "", 0, 0,
+	    "File holding the smarthost password on its first line "
+	    "(relative paths: under data_dir)"),
+	KEY(queue_retry_first, CONFIG_DURATION, "5m", 1, 86400,
+	    "Wait before the first retry of a deferred message; each later "
+	    "wait doubles"),
+	KEY(queue_retry_max, CONFIG_DURATION, "1h", 1, 604800,
+	    "Longest wait between two tries of a deferred message"),
+	KEY(queue_max_lifetime, CONFIG_DURATION, "5d", 1, 5184000,
+	    "How long a message is retried before it is bounced to its "
+	    "sender"),
+	KEY(queue_delay_warning, CONFIG_DURATION, "4h", 0, 5184000,
+	    "After this long in the queue the sender gets a delay notice "
+	    "(DSN, Action: delayed) once (0: never)"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -339,6 +399,70 @@ config_find(const char *name)
 	return NULL;
 }
 
+/* The relay keys whose syntax is more than a type: resolver and source
+   addresses, the smarthost and its TLS mode. */
+static int
+config_check_relay(struct config *c, char **why_r)
+{
+	static const char *const tls_modes[] = {"starttls", "opportunistic",
+						"implicit", "none"};
+	struct config_listen l;
+	struct in6_addr a6;
+	struct in_addr a4;
+	char *why = NULL, *copy, *save = NULL;
+	bool ok = false;
+
+	if (c->dns_resolver[0] != '\0') {
+		copy = xstrdup(c->dns_resolver);
+		for (char *tok = strtok_r(copy, " \t,", &save); tok != NULL;
+		     tok = strtok_r(NULL, " \t,", &save)) {
+			if (config_parse_listen(tok, &l, &why) < 0) {
+				*why_r = xasprintf("dns_resolver: %s", why);
+				free(why);
+				free(copy);
+				return -1;
+			}
+		}
+		free(copy);
+	}
+	if (c->relay_source_address[0] != '\0' &&
+	    inet_pton(AF_INET, c->relay_source_address, &a4) != 1 &&
+	    inet_pton(AF_INET6, c->relay_source_address, &a6) != 1) {
+		*why_r = xasprintf("relay_source_address: not a numeric IP "
+				   "address: %s",
+				   c->relay_source_address);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(tls_modes) / sizeof(*tls_modes); i++)
+		if (strcmp(c->smarthost_tls, tls_modes[i]) == 0)
+			ok = true;
+	if (!ok) {
+		*why_r = xasprintf("smarthost_tls: expected starttls, "
+				   "opportunistic, implicit or none, got '%s'",
+				   c->smarthost_tls);
+		return -1;
+	}
+	if (c->smarthost[0] != '\0') {
+		const char *colon = strrchr(c->smarthost, ':');
+		unsigned long long port;
+		if (colon == NULL || colon == c->smarthost ||
+		    str_to_ull(colon + 1, &port) < 0 || port == 0 ||
+		    port > 65535) {
+			*why_r = xasprintf("smarthost: expected host:port, got "
+					   "'%s'",
+					   c->smarthost);
+			return -1;
+		}
+	}
+	if (c->smarthost_user[0] != '\0' &&
+	    c->smarthost_password_file[0] == '\0') {
+		*why_r = xstrdup("smarthost_user needs "
+				 "smarthost_password_file");
+		return -1;
+	}
+	return 0;
+}
+
 /* Checks that concern several keys at once. */
 static int
 config_check_whole(struct config *c, char **why_r)
@@ -363,6 +487,8 @@ config_check_whole(struct config *c, char **why_r)
 				 "(where to create them)");
 		return -1;
 	}
+	if (config_check_relay(c, why_r) < 0)
+		return -1;
 	if (c->hostname[0] == '\0') {
 		char name[256];
 		if (gethostname(name, sizeof(name)) < 0)

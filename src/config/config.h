@@ -82,6 +82,27 @@ struct config {
 	struct config_listen pop3s_listen;
 	long long pop3_timeout;
 	bool pop3_mark_seen;
+
+	/* relay: DNS, the SMTP client and the queue */
+	char *dns_resolver;
+	long long dns_timeout;
+	long long relay_port;
+	char *relay_helo_name;
+	char *relay_source_address;
+	long long relay_max_connections;
+	long long relay_max_per_destination;
+	char *relay_require_tls_domains;
+	long long relay_connect_timeout;
+	long long relay_timeout;
+	long long relay_connection_cache_time;
+	char *smarthost;
+	char *smarthost_tls;
+	char *smarthost_user;
+	char *smarthost_password_file;
+	long long queue_retry_first;
+	long long queue_retry_max;
+	long long queue_max_lifetime;
+	long long queue_delay_warning;
 };
 
 /* Reads and checks `path`. On error returns -1 and a malloc'd
