@@ -296,6 +296,15 @@ def test_message_over_actual_size_refused(make_facteur):
         c.send(f"BDAT {len(big)} LAST\r\n".encode() + big)
         expect(c.reply(), 552, "5.3.4")
         expect(c.cmd("RSET"), 250)
+        # BDAT chunks that pass the limit only together
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+        half = big[:40000]
+        c.send(f"BDAT {len(half)}\r\n".encode() + half)
+        expect(c.reply(), 250)
+        c.send(f"BDAT {len(half)} LAST\r\n".encode() + half)
+        expect(c.reply(), 552, "5.3.4")
+        expect(c.cmd("RSET"), 250)
         expect(c.cmd("NOOP"), 250)
     got = f.wait_messages(ALICE, 1)
     assert len(got) == 1

@@ -490,3 +490,30 @@ def test_drops_privileges_to_run_user(nobody_dir, make_facteur):
     for p in [data / "accounts.db", data / "tls" / "key.pem"] + \
             list((data / "mail").rglob("*")):
         assert p.stat().st_uid == pw.pw_uid, f"{p} is not owned by nobody"
+
+
+def test_data_phase_uses_smtp_data_timeout(make_facteur):
+    """Inside DATA and BDAT chunks the idle limit is smtp_data_timeout,
+    not smtp_timeout (RFC 5321 4.5.3.2: 3 minutes per data block)."""
+    f = make_facteur(config={"smtp_timeout": "1s",
+                             "smtp_data_timeout": "30s"})
+    msg = make_message(SENDER, ALICE, subject="slow")
+    with f.smtp() as c:
+        c.ehlo()
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+        expect(c.cmd("DATA"), 354)
+        head, rest = msg[:40], msg[40:]
+        c.send(head)
+        time.sleep(2.5)  # pacing: longer than smtp_timeout
+        c.send(rest + b".\r\n")
+        expect_queued(c.reply())
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+        c.send(f"BDAT {len(msg)} LAST\r\n".encode() + head)
+        time.sleep(2.5)
+        c.send(rest)
+        expect_queued(c.reply())
+    got = f.wait_messages(ALICE, 2)
+    assert_stored_intact(got[0][1], msg)
+    assert_stored_intact(got[1][1], msg)
