@@ -346,7 +346,8 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		next_token(p, &t);
 		a = new_addr(p, tail, MAIL_HEADER_ADDR_GROUP_START);
 		if (a != NULL)
-			a->mailbox = xstrdup(words > 0 ? display.p : "");
+			a->mailbox = xstrdup(display.p != NULL ? display.p
+							       : "");
 		for (;;) {
 			peek_token(p, &t);
 			if (t.type == TOK_END)

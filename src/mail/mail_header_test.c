@@ -217,6 +217,9 @@ test_addresses(void **state)
 		   "[A Group:Ed Jones|-|c|a.test;-|-|joe|where.test;"
 		   "John|-|jdoe|one.test;]");
 	check_addr("Undisclosed recipients:;", "[Undisclosed recipients:]");
+	/* found by fuzzing: a group named by an empty quoted string */
+	check_addr("\"\": \"o,\n\t long", "[:-|-|o,\t long|-;]");
+	check_addr(": a@b;", "[:-|-|a|b;]");
 	/* A.5: comments and folding */
 	check_addr("Pete(A nice \\) chap) <pete(his account)@silly.test(his "
 		   "host)>",
