@@ -494,8 +494,11 @@ smtp_txn_cmd_bdat(struct smtp_session *s, const char *args)
 	                        txn->bdat_size) {
 		refusal = "552 5.3.4 Message size exceeds fixed maximum "
 		          "message size";
-		txn->bdat_failed = true;
 	}
+	/* RFC 3030 §2: once a chunk of a transaction is refused, the message
+	   is incomplete, so every later chunk is refused until RSET. */
+	if (refusal != NULL && txn != NULL)
+		txn->bdat_failed = true;
 
 	s->bdat_remaining = size;
 	s->bdat_chunk = size;
