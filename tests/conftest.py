@@ -502,14 +502,17 @@ class Facteur:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "facteur.conf"
         self.log_path = self.dir / "facteur.log"
-        p = free_ports(3)
-        self.ports = {"smtp": p[0], "submission": p[1], "submissions": p[2]}
+        p = free_ports(5)
+        self.ports = {"smtp": p[0], "submission": p[1], "submissions": p[2],
+                      "imap": p[3], "imaps": p[4]}
         self.config = dict(BASE_CONFIG)
         self.config.update({
             "data_dir": str(self.data_dir),
             "smtp_listen": f"127.0.0.1:{p[0]}",
             "submission_listen": f"127.0.0.1:{p[1]}",
             "submissions_listen": f"127.0.0.1:{p[2]}",
+            "imap_listen": f"127.0.0.1:{p[3]}",
+            "imaps_listen": f"127.0.0.1:{p[4]}",
         })
         self.config.update(config or {})
         self.write_config()

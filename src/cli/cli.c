@@ -21,6 +21,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "core/core_server.h"
+#include "imap/imap.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "mail/mail_address.h"
@@ -202,6 +203,7 @@ cmd_serve(struct cli_ctx *ctx, char **args, int nargs)
 	}
 	ctx->config = NULL; /* the server owns it now */
 	smtp_services_register(server);
+	imap_services_register(server);
 	ret = server_run(server);
 	server_free(&server);
 	return ret;

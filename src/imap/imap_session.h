@@ -1,0 +1,308 @@
+/*
+ * imap_session — internal header of the IMAP server, shared by its files:
+ *
+ *   imap_service.c       the two listeners (143 STARTTLS, 993 implicit TLS)
+ *   imap_session.c       the session: states, the IO loop that feeds the
+ *                        command parser, responses, BAD limit, timeouts,
+ *                        long outputs (jobs), connections per user
+ *   imap_session_mbox.c  the selected mailbox: sequence numbers, sync with
+ *                        the store, untagged EXISTS/EXPUNGE/FETCH
+ *   imap_cmd.c           the command table and dispatch; CAPABILITY, NOOP,
+ *                        LOGOUT, STARTTLS, ID, ENABLE
+ *   imap_cmd_auth.c      LOGIN and AUTHENTICATE PLAIN (SASL-IR)
+ *   imap_cmd_mailbox.c   SELECT, EXAMINE, CREATE, DELETE, RENAME,
+ *                        SUBSCRIBE, UNSUBSCRIBE, STATUS, NAMESPACE
+ *   imap_cmd_list.c      LIST and LSUB (LIST-EXTENDED, LIST-STATUS)
+ *   imap_cmd_msg.c       CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE
+ *   imap_cmd_fetch.c     FETCH (imap_fetch.h parses, this runs it)
+ *   imap_cmd_search.c    SEARCH, SORT, THREAD (imap_search.h evaluates)
+ *
+ * Nothing outside src/imap/ includes this header: the rest of the program
+ * sees imap.h only.
+ */
+#ifndef FACTEUR_IMAP_SESSION_H
+#define FACTEUR_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "core/core_line.h"
+#include "imap/imap_parser.h"
+
+struct auth_delay;
+struct conn;
+struct event;
+struct imap_cmd_def;
+struct imap_mbox;
+struct imap_seqset;
+struct imap_session;
+struct imap_str;
+struct server;
+struct service;
+struct store;
+
+/* Most BAD responses in one session before "* BYE" and close. */
+#define IMAP_MAX_BAD 20
+/* Output waiting to be written past which no more commands are run and
+   long outputs pause until it drains. */
+#define IMAP_OUTPUT_MAX (256 * 1024)
+/* Largest literal before authentication (a LOGIN password). */
+#define IMAP_PREAUTH_MAX_LITERAL 8192
+
+/* RFC 3501 §3: the protocol state. */
+enum imap_state {
+	IMAP_STATE_NOT_AUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+
+/* What the session reads from the client now. */
+enum imap_io {
+	IMAP_IO_COMMAND, /* commands, through the parser */
+	IMAP_IO_SASL,	 /* an AUTHENTICATE response line */
+	IMAP_IO_IDLE,	 /* IDLE: "DONE" */
+	IMAP_IO_WAIT,	 /* an asynchronous operation: reading paused */
+	IMAP_IO_TLS,	 /* STARTTLS handshake */
+	IMAP_IO_CLOSING, /* the last response is being written */
+};
+
+/* The command being run. `args` are the parser's and valid during the
+   handler call only; the tag is a copy that lives until the tagged
+   response. */
+struct imap_cmd {
+	const struct imap_cmd_def *def;
+	char *tag;
+	const char *name; /* the table's name ("FETCH"), "UID FETCH" style
+			     prefix not included */
+	const struct imap_arg *args;
+	size_t arg_count;
+	bool uid; /* given as "UID <name>" */
+};
+
+/* A long output (FETCH of many messages), produced a piece at a time:
+   step() writes some output and returns true when it is done (it wrote
+   the tagged response), false to be called again once the output has
+   drained. free() releases it (also when the session ends first). */
+struct imap_job {
+	bool (*step)(struct imap_session *s, void *ctx);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+
+struct imap_session {
+	struct conn *conn;
+	uint64_t id;
+	const struct service *svc;
+	struct server *server;
+	const struct config *config;
+	struct store *store;
+
+	enum imap_state state;
+	enum imap_io io;
+	struct imap_parser *parser;
+	struct line_reader lr; /* SASL responses and IDLE's DONE */
+	char *line;	       /* their buffer: IMAP_SASL_LINE_MAX + 1 */
+
+	char *user; /* the authenticated account, lower case */
+	unsigned bad_count;
+	unsigned auth_failures;
+	bool counted : 1; /* in the per-user connection count */
+
+	/* ENABLEd (RFC 5161) */
+	bool utf8 : 1;	   /* UTF8=ACCEPT: names in UTF-8 */
+	bool condstore : 1;
+	bool qresync : 1;
+	bool rev2 : 1; /* IMAP4rev2 */
+
+	bool in_io : 1;
+	bool output_full : 1;
+	bool shutdown_sent : 1;
+	bool cmd_active : 1;
+
+	struct imap_cmd cmd;	/* the command in progress (cmd_active) */
+	struct imap_job job;	/* job.step != NULL while one runs */
+	struct imap_mbox *mbox; /* the selected mailbox (SELECTED) */
+
+	/* AUTHENTICATE in progress (imap_cmd_auth.c) */
+	char *sasl_mech;
+	struct auth_delay *auth_delay;
+
+	/* IDLE in progress */
+	struct event *idle_timer;
+};
+
+/* Longest AUTHENTICATE response or IDLE line. */
+#define IMAP_SASL_LINE_MAX 8192
+
+/* ------------------------------------------------------------ session */
+/* Starts a session on a new connection (imap_service.c calls it). */
+void imap_session_start(struct conn *c, const struct service *svc);
+void imap_session_enter_state(struct imap_session *s, enum imap_state state);
+void imap_session_enter_io(struct imap_session *s, enum imap_io io);
+const char *imap_state_str(enum imap_state state);
+const char *imap_io_str(enum imap_io io);
+
+/* Writes raw bytes. */
+void imap_write(struct imap_session *s, const void *data, size_t len);
+/* "* <text>\r\n". */
+void imap_untagged(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "<tag> <text>\r\n"; tag NULL writes "*". A text starting with "BAD"
+   counts toward IMAP_MAX_BAD: past it the session says BYE and closes. */
+void imap_tagged(struct imap_session *s, const char *tag, const char *fmt,
+		 ...) __attribute__((format(printf, 3, 4)));
+
+/* Ends the command in progress with "<tag> OK|NO <text>": pending mailbox
+   updates are sent first (without EXPUNGE for the commands flagged
+   NO_EXPUNGE). */
+void imap_cmd_ok(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void imap_cmd_no(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "<tag> BAD <text>", no updates. */
+void imap_cmd_bad(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Forgets the command in progress without a response (the handler wrote
+   it). */
+void imap_cmd_end(struct imap_session *s);
+
+/* "* BYE <text>" and close after the output is written. */
+void imap_session_bye(struct imap_session *s, const char *reason,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Closes after the output is written; no further command is read. */
+void imap_session_close(struct imap_session *s, const char *reason);
+/* Pauses reading (and the idle timeout) for an asynchronous operation. */
+void imap_session_wait(struct imap_session *s);
+/* The operation is over: back to reading commands; buffered commands run
+   from the event loop. */
+void imap_session_resume(struct imap_session *s);
+/* Installs a long output; it runs from the IO loop (also right after the
+   handler returns). */
+void imap_session_job(struct imap_session *s, const struct imap_job *job);
+
+/* Whether LOGIN/AUTHENTICATE are allowed now (TLS, or loopback with
+   auth_plaintext_loopback). */
+bool imap_session_auth_allowed(const struct imap_session *s);
+/* Logged in: registers the user (connections per user) and enters AUTH.
+   Returns -1 if the user has too many connections already. */
+int imap_session_login(struct imap_session *s, const char *user);
+/* The parser limits for the session's state. */
+void imap_session_parser_limits(const struct imap_session *s,
+				struct imap_parser_limits *lim);
+
+/* ------------------------------------------------------------ commands */
+#define IMAP_CMD_NOT_AUTH 0x01u	 /* allowed in Not Authenticated */
+#define IMAP_CMD_AUTH 0x02u	 /* allowed in Authenticated */
+#define IMAP_CMD_SELECTED 0x04u	 /* allowed in Selected */
+#define IMAP_CMD_UID 0x08u	 /* may be prefixed by UID */
+#define IMAP_CMD_NO_EXPUNGE 0x10u /* no EXPUNGE responses (RFC 3501
+				     §7.4.1), unless given as UID */
+#define IMAP_CMD_ANY (IMAP_CMD_NOT_AUTH | IMAP_CMD_AUTH | IMAP_CMD_SELECTED)
+#define IMAP_CMD_LOGGED (IMAP_CMD_AUTH | IMAP_CMD_SELECTED)
+
+struct imap_cmd_def {
+	const char *name;
+	unsigned flags;
+	void (*handler)(struct imap_session *s, struct imap_cmd *cmd);
+};
+
+/* The row of `name` (any case), or NULL. */
+const struct imap_cmd_def *imap_cmd_lookup(const char *name);
+/* Runs one parsed command: state checks, UID prefix, then the handler. */
+void imap_cmd_run(struct imap_session *s, const struct imap_command *c);
+/* The CAPABILITY list for the session now (without "* CAPABILITY "),
+   written into buf. */
+void imap_cmd_capability(const struct imap_session *s, char *buf,
+			 size_t size);
+/* Writes a mailbox name as an astring in the session's encoding (modified
+   UTF-7, or UTF-8 once UTF8=ACCEPT is enabled), quoted or literal. */
+void imap_write_mailbox(struct imap_session *s, const char *utf8_name);
+/* Same, into a malloc'd string. */
+char *imap_format_mailbox(const struct imap_session *s, const char *utf8_name);
+
+void imap_cmd_capability_run(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_noop(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_id(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd);
+
+/* imap_cmd_auth.c */
+void imap_cmd_login(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd);
+/* A line received in IMAP_IO_SASL. */
+void imap_cmd_auth_input(struct imap_session *s, const char *line,
+			 size_t len);
+/* Frees an AUTHENTICATE in progress (session end, STARTTLS). */
+void imap_cmd_auth_free(struct imap_session *s);
+
+/* imap_cmd_idle.c */
+void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd);
+/* A line received in IMAP_IO_IDLE. */
+void imap_cmd_idle_input(struct imap_session *s, const char *line,
+			 size_t len);
+/* Frees what an IDLE in progress holds (session end). */
+void imap_cmd_idle_free(struct imap_session *s);
+
+/* ------------------------------------------------------------ mailbox */
+/* A message of the selected mailbox, as the session knows it. Its index in
+   imap_mbox.msgs plus one is its sequence number. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t flags; /* STORE_FLAG_* */
+	uint64_t modseq;
+	char *keywords; /* space-separated, or NULL */
+	uint64_t size;
+	time_t internal_date;
+	char blob[33];
+	uint64_t header_offset;
+	bool recent : 1;      /* \Recent for this session */
+	bool expunged : 1;    /* gone from the store, EXPUNGE not sent yet */
+	bool flags_dirty : 1; /* flags changed, FETCH not sent yet */
+};
+
+/* The selected mailbox (imap_session_mbox.c). */
+struct imap_mbox {
+	char *name; /* UTF-8, as stored */
+	bool readonly;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct imap_msg *msgs;
+	size_t count, cap;
+	size_t exists_sent; /* the number of messages the client knows */
+	size_t recent;	    /* how many are \Recent for this session */
+	char **keywords;    /* every keyword seen, for FLAGS */
+	size_t keyword_count;
+	size_t keywords_sent; /* how many the last FLAGS response had */
+};
+
+/* Opens `name` for the session: 1 and *mbox_r, 0 if there is no such
+   mailbox, -1 with a malloc'd reason. */
+int imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
+		   struct imap_mbox **mbox_r, char **error_r);
+/* Sends the updates of the selected mailbox that the store holds and the
+   session has not told yet: EXISTS, RECENT, FETCH FLAGS and, when
+   `expunge`, EXPUNGE. Does nothing when no mailbox is selected. */
+void imap_mbox_sync(struct imap_session *s, bool expunge);
+/* Frees the selected mailbox; accepts NULL; sets *mbox to NULL. */
+void imap_mbox_free(struct imap_mbox **mbox);
+/* The message with `uid`, or NULL; *seq_r gets its sequence number. */
+struct imap_msg *imap_mbox_find_uid(struct imap_mbox *mbox, uint32_t uid,
+				    uint32_t *seq_r);
+/* Appends "(\Seen kw ...)" for the message (with \Recent if so). */
+void imap_mbox_append_flags(const struct imap_msg *msg, struct imap_str *out);
+/* Appends the mailbox's flag list "(\Answered ... kw)" for FLAGS; with
+   `permanent`, "\*" too (PERMANENTFLAGS). */
+void imap_mbox_append_flag_list(const struct imap_mbox *mbox, bool permanent,
+				struct imap_str *out);
+/* Resolves a sequence-set argument into sequence numbers of the view:
+   message numbers past the last one are refused (-1 with a static
+   reason); UIDs without a message are left out. "$" is refused. */
+int imap_mbox_seqset(const struct imap_mbox *mbox, const char *text,
+		     bool uid, struct imap_seqset *set_r, const char **error_r);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * imap_session_mbox — the selected mailbox as a session sees it: the
+ * messages in sequence-number order with their UIDs and flags, kept in step
+ * with the store, and the untagged responses that tell the client what
+ * changed (RFC 3501 §5.2, §7.3, §7.4.1).
+ *
+ * The view changes only at sync points (imap_mbox_sync(), called before a
+ * tagged response and while idling): messages added by others become
+ * "* n EXISTS"; flags changed by others "* n FETCH (FLAGS ...)"; messages
+ * expunged by others are marked and stay in the view, with their sequence
+ * numbers, until an EXPUNGE may be sent: not while a FETCH, STORE or SEARCH
+ * by sequence number completes (§7.4.1), since the client could not tell
+ * which message its numbers meant.
+ *
+ * \Recent (RFC 3501 §2.3.2) belongs to one session: the first one to see a
+ * message in its mailbox. A table shared by the sessions of this process
+ * keeps, per account, mailbox and UIDVALIDITY, the highest UID already
+ * claimed; it is not persistent (after a restart the messages already
+ * stored are recent to nobody).
+ *
+ * The store is read with store_message_list() and compared with the view.
+ */
+#include "imap/imap_session.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/imap_seqset.h"
+#include "imap/imap_str.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "store/store.h"
+
+struct imap_recent {
+	struct imap_recent *next;
+	char *key; /* account NUL-free "account/mailbox/uidvalidity" */
+	uint32_t last_uid;
+};
+
+static pthread_mutex_t imap_recent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct imap_recent *imap_recent_list;
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} imap_mbox_system_flags[] = {
+	{STORE_FLAG_ANSWERED, "\\Answered"}, {STORE_FLAG_FLAGGED, "\\Flagged"},
+	{STORE_FLAG_DELETED, "\\Deleted"},   {STORE_FLAG_SEEN, "\\Seen"},
+	{STORE_FLAG_DRAFT, "\\Draft"},
+};
+
+static uint32_t imap_mbox_claim_recent(const char *user,
+				       const struct imap_mbox *mbox,
+				       uint32_t last_uid);
+static void imap_mbox_msg_set(struct imap_msg *m,
+			      const struct store_message_info *info);
+static void imap_mbox_note_keywords(struct imap_mbox *mbox,
+				    const char *keywords);
+static int imap_mbox_load(struct imap_session *s, struct imap_mbox *mbox,
+			  struct store_message_info **list_r, size_t *count_r,
+			  char **error_r);
+
+/* ------------------------------------------------------------ recent */
+
+/* Claims the UIDs up to `last_uid` for the caller; returns the highest
+   UID claimed before (messages above it are recent to the caller). */
+static uint32_t
+imap_mbox_claim_recent(const char *user, const struct imap_mbox *mbox,
+		       uint32_t last_uid)
+{
+	struct imap_recent *r;
+	uint32_t before;
+	char *key = xasprintf("%s/%s/%" PRIu32, user, mbox->name,
+			      mbox->uidvalidity);
+
+	pthread_mutex_lock(&imap_recent_lock);
+	for (r = imap_recent_list; r != NULL; r = r->next) {
+		if (strcmp(r->key, key) == 0)
+			break;
+	}
+	if (r == NULL) {
+		/* First sight since start: what is there is not new. */
+		r = xcalloc(1, sizeof(*r));
+		r->key = key;
+		key = NULL;
+		r->last_uid = last_uid;
+		r->next = imap_recent_list;
+		imap_recent_list = r;
+		before = last_uid;
+	} else {
+		before = r->last_uid;
+		if (last_uid > r->last_uid)
+			r->last_uid = last_uid;
+	}
+	pthread_mutex_unlock(&imap_recent_lock);
+	free(key);
+	return before;
+}
+
+/* ------------------------------------------------------------ loading */
+
+static void
+imap_mbox_msg_set(struct imap_msg *m, const struct store_message_info *info)
+{
+	m->uid = info->uid;
+	m->flags = info->flags;
+	m->modseq = info->modseq;
+	free(m->keywords);
+	m->keywords = info->keywords != NULL && info->keywords[0] != '\0'
+			      ? xstrdup(info->keywords)
+			      : NULL;
+	m->size = info->size;
+	m->internal_date = info->internal_date;
+	memcpy(m->blob, info->blob, sizeof(m->blob));
+	m->blob[sizeof(m->blob) - 1] = '\0';
+	m->header_offset = info->header_offset;
+}
+
+static void
+imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords)
+{
+	const char *p = keywords, *e;
+	size_t len, i;
+
+	if (keywords == NULL)
+		return;
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, ' ');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		for (i = 0; i < mbox->keyword_count; i++) {
+			if (strlen(mbox->keywords[i]) == len &&
+			    strncasecmp(mbox->keywords[i], p, len) == 0)
+				break;
+		}
+		if (i == mbox->keyword_count) {
+			mbox->keywords = xrealloc(
+				mbox->keywords,
+				(mbox->keyword_count + 1) * sizeof(char *));
+			mbox->keywords[mbox->keyword_count++] =
+				xstrndup(p, len);
+		}
+		p += len;
+	}
+}
+
+/* The store's list of the mailbox's messages and its counters. */
+static int
+imap_mbox_load(struct imap_session *s, struct imap_mbox *mbox,
+	       struct store_message_info **list_r, size_t *count_r,
+	       char **error_r)
+{
+	struct store_mailbox_info *boxes = NULL;
+	size_t nboxes = 0, i;
+	int r;
+
+	r = store_message_list(s->store, s->user, mbox->name, list_r, count_r,
+			       error_r);
+	if (r <= 0)
+		return r;
+	if (store_mailbox_list(s->store, s->user, &boxes, &nboxes, error_r) <
+	    0) {
+		store_message_list_free(list_r, *count_r);
+		return -1;
+	}
+	for (i = 0; i < nboxes; i++) {
+		if (strcmp(boxes[i].name, mbox->name) == 0)
+			break;
+	}
+	if (i == nboxes) {
+		store_mailbox_list_free(&boxes, nboxes);
+		store_message_list_free(list_r, *count_r);
+		return 0;
+	}
+	if (mbox->uidvalidity != 0 &&
+	    mbox->uidvalidity != boxes[i].uidvalidity) {
+		/* Deleted and made again: the view means nothing now. */
+		store_mailbox_list_free(&boxes, nboxes);
+		store_message_list_free(list_r, *count_r);
+		return 0;
+	}
+	mbox->uidvalidity = boxes[i].uidvalidity;
+	mbox->uidnext = boxes[i].uidnext;
+	mbox->highestmodseq = boxes[i].highestmodseq;
+	store_mailbox_list_free(&boxes, nboxes);
+	return 1;
+}
+
+int
+imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
+	       struct imap_mbox **mbox_r, char **error_r)
+{
+	struct imap_mbox *mbox = xcalloc(1, sizeof(*mbox));
+	struct store_message_info *list = NULL;
+	size_t count = 0, i;
+	uint32_t claimed;
+	int r;
+
+	mbox->name = xstrdup(name);
+	mbox->readonly = readonly;
+	r = imap_mbox_load(s, mbox, &list, &count, error_r);
+	if (r <= 0) {
+		imap_mbox_free(&mbox);
+		return r;
+	}
+	mbox->cap = count > 0 ? count : 16;
+	mbox->msgs = xcalloc(mbox->cap, sizeof(*mbox->msgs));
+	for (i = 0; i < count; i++) {
+		imap_mbox_msg_set(&mbox->msgs[i], &list[i]);
+		imap_mbox_note_keywords(mbox, list[i].keywords);
+	}
+	mbox->count = count;
+	mbox->exists_sent = count;
+	mbox->keywords_sent = mbox->keyword_count;
+	store_message_list_free(&list, count);
+	if (!readonly) {
+		claimed = imap_mbox_claim_recent(
+			s->user, mbox, count > 0 ? mbox->msgs[count - 1].uid : 0);
+		for (i = count; i > 0 && mbox->msgs[i - 1].uid > claimed; i--) {
+			mbox->msgs[i - 1].recent = true;
+			mbox->recent++;
+		}
+	}
+	*mbox_r = mbox;
+	return 1;
+}
+
+void
+imap_mbox_free(struct imap_mbox **mboxp)
+{
+	struct imap_mbox *mbox = *mboxp;
+	size_t i;
+
+	if (mbox == NULL)
+		return;
+	for (i = 0; i < mbox->count; i++)
+		free(mbox->msgs[i].keywords);
+	free(mbox->msgs);
+	for (i = 0; i < mbox->keyword_count; i++)
+		free(mbox->keywords[i]);
+	free(mbox->keywords);
+	free(mbox->name);
+	free(mbox);
+	*mboxp = NULL;
+}
+
+/* ------------------------------------------------------------ lookups */
+
+struct imap_msg *
+imap_mbox_find_uid(struct imap_mbox *mbox, uint32_t uid, uint32_t *seq_r)
+{
+	size_t lo = 0, hi = mbox->count, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (mbox->msgs[mid].uid == uid) {
+			if (seq_r != NULL)
+				*seq_r = (uint32_t)(mid + 1);
+			return &mbox->msgs[mid];
+		}
+		if (mbox->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Index of the first message with a UID >= uid. */
+static size_t
+imap_mbox_lower_bound(const struct imap_mbox *mbox, uint32_t uid)
+{
+	size_t lo = 0, hi = mbox->count, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (mbox->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+imap_mbox_seqset(const struct imap_mbox *mbox, const char *text, bool uid,
+		 struct imap_seqset *set_r, const char **error_r)
+{
+	struct imap_seqset uids;
+	struct imap_seq_range *out;
+	size_t n = 0, i, a, b;
+	uint32_t max;
+
+	memset(set_r, 0, sizeof(*set_r));
+	if (strcmp(text, "$") == 0) {
+		*error_r = "Search result variable ($) is not supported";
+		return -1;
+	}
+	if (!uid) {
+		max = (uint32_t)mbox->count;
+		if (imap_seqset_parse(text, strlen(text), max, 0, set_r,
+				      error_r) < 0)
+			return -1;
+		if (imap_seqset_last(set_r) > max) {
+			imap_seqset_free(set_r);
+			*error_r = "Invalid message sequence number";
+			return -1;
+		}
+		return 0;
+	}
+	max = mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0;
+	if (imap_seqset_parse(text, strlen(text), max, 0, &uids, error_r) < 0)
+		return -1;
+	out = xcalloc(uids.count > 0 ? uids.count : 1, sizeof(*out));
+	for (i = 0; i < uids.count; i++) {
+		a = imap_mbox_lower_bound(mbox, uids.ranges[i].lo);
+		b = imap_mbox_lower_bound(mbox, uids.ranges[i].hi);
+		if (b < mbox->count && mbox->msgs[b].uid == uids.ranges[i].hi)
+			b++;
+		if (a >= b)
+			continue;
+		/* index a..b-1 → sequence numbers a+1..b */
+		if (n > 0 && out[n - 1].hi + 1 >= a + 1) {
+			if (b > out[n - 1].hi)
+				out[n - 1].hi = (uint32_t)b;
+			continue;
+		}
+		out[n].lo = (uint32_t)(a + 1);
+		out[n].hi = (uint32_t)b;
+		n++;
+	}
+	set_r->ranges = out;
+	set_r->count = n;
+	set_r->has_star = uids.has_star;
+	imap_seqset_free(&uids);
+	return 0;
+}
+
+/* ------------------------------------------------------------ flags */
+
+void
+imap_mbox_append_flags(const struct imap_msg *msg, struct imap_str *out)
+{
+	size_t i, start = out->len;
+
+	imap_str_append_c(out, '(');
+	for (i = 0; i < sizeof(imap_mbox_system_flags) /
+				sizeof(imap_mbox_system_flags[0]);
+	     i++) {
+		if (!(msg->flags & imap_mbox_system_flags[i].bit))
+			continue;
+		if (out->len > start + 1)
+			imap_str_append_c(out, ' ');
+		imap_str_append_cstr(out, imap_mbox_system_flags[i].name);
+	}
+	if (msg->recent) {
+		if (out->len > start + 1)
+			imap_str_append_c(out, ' ');
+		imap_str_append_cstr(out, "\\Recent");
+	}
+	if (msg->keywords != NULL) {
+		if (out->len > start + 1)
+			imap_str_append_c(out, ' ');
+		imap_str_append_cstr(out, msg->keywords);
+	}
+	imap_str_append_c(out, ')');
+}
+
+void
+imap_mbox_append_flag_list(const struct imap_mbox *mbox, bool permanent,
+			   struct imap_str *out)
+{
+	size_t i;
+
+	imap_str_append_cstr(out, "(\\Answered \\Flagged \\Deleted \\Seen "
+				  "\\Draft");
+	for (i = 0; i < mbox->keyword_count; i++) {
+		imap_str_append_c(out, ' ');
+		imap_str_append_cstr(out, mbox->keywords[i]);
+	}
+	if (permanent)
+		imap_str_append_cstr(out, " \\*");
+	imap_str_append_c(out, ')');
+}
+
+/* ------------------------------------------------------------ sync */
+
+/* Writes "* n FETCH (FLAGS (...))" for one message. */
+static void
+imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
+		     uint32_t seq)
+{
+	struct imap_str out = {0};
+
+	imap_str_printf(&out, "* %" PRIu32 " FETCH (", seq);
+	if (s->cmd.uid)
+		imap_str_printf(&out, "UID %" PRIu32 " ", m->uid);
+	imap_str_append_cstr(&out, "FLAGS ");
+	imap_mbox_append_flags(m, &out);
+	if (s->condstore)
+		imap_str_printf(&out, " MODSEQ (%" PRIu64 ")", m->modseq);
+	imap_str_append_cstr(&out, ")\r\n");
+	imap_write(s, out.p, out.len);
+	imap_str_free(&out);
+}
+
+void
+imap_mbox_sync(struct imap_session *s, bool expunge)
+{
+	struct imap_mbox *mbox = s->mbox;
+	struct store_message_info *list = NULL;
+	size_t count = 0, i, j, old_count;
+	struct imap_str out = {0};
+	char *error = NULL;
+	uint32_t claimed;
+	size_t k;
+	int r;
+
+	if (mbox == NULL)
+		return;
+	r = imap_mbox_load(s, mbox, &list, &count, &error);
+	if (r < 0) {
+		log_warnx("imap id=%" PRIu64 " event=sync mailbox=\"%s\" "
+			  "error=\"%s\"",
+			  s->id, mbox->name, error);
+		free(error);
+		return;
+	}
+	if (r == 0) {
+		/* The mailbox was deleted (or made again) under us: nothing
+		   sensible can be said any more (RFC 3501 §7.1.5). */
+		log_info("imap id=%" PRIu64 " event=sync mailbox=\"%s\" "
+			 "result=gone",
+			 s->id, mbox->name);
+		imap_session_bye(s, "mailbox gone",
+				 "Selected mailbox was deleted, have to "
+				 "disconnect");
+		return;
+	}
+
+	/* Merge: both lists are in UID order. */
+	old_count = mbox->count;
+	for (i = 0, j = 0; i < old_count; i++) {
+		struct imap_msg *m = &mbox->msgs[i];
+
+		if (m->expunged)
+			continue;
+		while (j < count && list[j].uid < m->uid)
+			j++; /* cannot happen: UIDs only grow */
+		if (j == count || list[j].uid != m->uid) {
+			m->expunged = true;
+			continue;
+		}
+		if (list[j].flags != m->flags || list[j].modseq != m->modseq ||
+		    strcmp(list[j].keywords != NULL ? list[j].keywords : "",
+			   m->keywords != NULL ? m->keywords : "") != 0) {
+			if (list[j].flags != m->flags ||
+			    strcmp(list[j].keywords != NULL ? list[j].keywords
+							    : "",
+				   m->keywords != NULL ? m->keywords : "") !=
+				    0)
+				m->flags_dirty = true;
+			m->flags = list[j].flags;
+			m->modseq = list[j].modseq;
+			free(m->keywords);
+			m->keywords = list[j].keywords != NULL &&
+					      list[j].keywords[0] != '\0'
+					      ? xstrdup(list[j].keywords)
+					      : NULL;
+			imap_mbox_note_keywords(mbox, m->keywords);
+		}
+		j++;
+	}
+	/* New messages: UIDs above every one in the view. */
+	for (j = 0; j < count; j++) {
+		if (old_count > 0 && list[j].uid <= mbox->msgs[old_count - 1].uid)
+			continue;
+		if (mbox->count == mbox->cap) {
+			mbox->cap *= 2;
+			mbox->msgs = xrealloc(mbox->msgs,
+					      mbox->cap * sizeof(*mbox->msgs));
+		}
+		memset(&mbox->msgs[mbox->count], 0, sizeof(*mbox->msgs));
+		imap_mbox_msg_set(&mbox->msgs[mbox->count], &list[j]);
+		imap_mbox_note_keywords(mbox, list[j].keywords);
+		mbox->count++;
+	}
+	store_message_list_free(&list, count);
+
+	if (mbox->count > old_count && !mbox->readonly) {
+		claimed = imap_mbox_claim_recent(s->user, mbox,
+						 mbox->msgs[mbox->count - 1].uid);
+		for (k = mbox->count; k > old_count; k--) {
+			if (mbox->msgs[k - 1].uid <= claimed)
+				break;
+			mbox->msgs[k - 1].recent = true;
+			mbox->recent++;
+		}
+	}
+
+	/* EXPUNGE first, from the top, so that each number is right when
+	   the client reads it. */
+	if (expunge) {
+		for (k = mbox->count; k > 0; k--) {
+			if (mbox->msgs[k - 1].expunged)
+				imap_untagged(s, "%zu EXPUNGE", k);
+		}
+		for (i = 0, j = 0; i < mbox->count; i++) {
+			struct imap_msg *m = &mbox->msgs[i];
+
+			if (!m->expunged) {
+				if (i != j)
+					mbox->msgs[j] = *m;
+				j++;
+				continue;
+			}
+			if (m->recent && mbox->recent > 0)
+				mbox->recent--;
+			free(m->keywords);
+			if (i < old_count && mbox->exists_sent > 0)
+				mbox->exists_sent--;
+		}
+		mbox->count = j;
+	}
+	if (mbox->keyword_count != mbox->keywords_sent) {
+		imap_mbox_append_flag_list(mbox, false, &out);
+		imap_untagged(s, "FLAGS %s", out.p);
+		imap_str_free(&out);
+		imap_mbox_append_flag_list(mbox, true, &out);
+		imap_untagged(s, "OK [PERMANENTFLAGS %s] Flags permitted",
+			      out.p);
+		imap_str_free(&out);
+		mbox->keywords_sent = mbox->keyword_count;
+	}
+	if (mbox->count != mbox->exists_sent) {
+		imap_untagged(s, "%zu EXISTS", mbox->count);
+		if (!s->rev2)
+			imap_untagged(s, "%zu RECENT", mbox->recent);
+		mbox->exists_sent = mbox->count;
+	}
+	for (k = 0; k < mbox->count; k++) {
+		struct imap_msg *m = &mbox->msgs[k];
+
+		if (!m->flags_dirty)
+			continue;
+		m->flags_dirty = false;
+		if (!m->expunged)
+			imap_mbox_send_flags(s, m, (uint32_t)(k + 1));
+	}
+}
