@@ -502,9 +502,10 @@ class Facteur:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "facteur.conf"
         self.log_path = self.dir / "facteur.log"
-        p = free_ports(5)
+        p = free_ports(7)
         self.ports = {"smtp": p[0], "submission": p[1], "submissions": p[2],
-                      "imap": p[3], "imaps": p[4]}
+                      "imap": p[3], "imaps": p[4], "pop3": p[5],
+                      "pop3s": p[6]}
         self.config = dict(BASE_CONFIG)
         self.config.update({
             "data_dir": str(self.data_dir),
@@ -513,6 +514,8 @@ class Facteur:
             "submissions_listen": f"127.0.0.1:{p[2]}",
             "imap_listen": f"127.0.0.1:{p[3]}",
             "imaps_listen": f"127.0.0.1:{p[4]}",
+            "pop3_listen": f"127.0.0.1:{p[5]}",
+            "pop3s_listen": f"127.0.0.1:{p[6]}",
         })
         self.config.update(config or {})
         self.write_config()

@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "mail/mail_address.h"
+#include "pop3/pop3.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -204,6 +205,7 @@ cmd_serve(struct cli_ctx *ctx, char **args, int nargs)
 	ctx->config = NULL; /* the server owns it now */
 	smtp_services_register(server);
 	imap_services_register(server);
+	pop3_services_register(server);
 	ret = server_run(server);
 	server_free(&server);
 	return ret;
