@@ -279,8 +279,9 @@ int store_message_read(struct store *s, const char *account,
 
 struct store_account;
 
-/* Opens a session handle for `account` (a user, any case). Fails with
-   STORE_ERROR_NOACCOUNT if there is no such user. */
+/* Opens a session handle for `account` (a user, any case). Fails (no
+   handle, so no kind to ask: error_r says "no such account '...'") if
+   there is no such user. */
 int store_account_open(struct store *s, const char *account,
 		       struct store_account **a_r, char **error_r);
 /* Closes the handle (releasing its POP3 lock); accepts NULL. */

@@ -86,6 +86,15 @@
 struct store_queued {
 	struct store_delivery *d;
 	struct store_queued *next;
+	/* computed once for all the recipients of the delivery */
+	struct store_meta_data meta;
+	bool meta_done;
+};
+
+/* An account whose garbage table is to be emptied after a flush. */
+struct store_gc {
+	char *account;
+	struct store_gc *next;
 };
 
 /* An account's index.db as the commit thread keeps it open. */
@@ -95,7 +104,8 @@ struct store_handle {
 	int64_t user_id; /* the users row it belongs to */
 	sqlite3 *db;
 	sqlite3_stmt *find_mailbox, *mailbox_state, *insert_message,
-		*insert_row, *update_mailbox, *delete_row, *delete_message;
+		*insert_row, *update_mailbox, *delete_row, *delete_message,
+		*insert_fts, *quota, *garbage_list, *garbage_del;
 	uint64_t used; /* LRU clock */
 };
 
@@ -112,7 +122,11 @@ struct store_committer {
 /* One recipient's copy of one delivery, within a batch. */
 struct store_copy {
 	struct store_delivery *d;
+	struct store_queued *q;
 	struct store_delivery_rcpt *rcpt;
+	char *mailbox; /* the mailbox's name, once found */
+	char *keywords; /* normalised */
+	time_t internal_date;
 	char id[STORE_BLOB_ID_LEN + 1];
 	int64_t mailbox_id, message_row;
 	uint32_t uid;
@@ -120,10 +134,12 @@ struct store_copy {
 	bool failed:1;	  /* result decided: failure */
 	bool written:1;	  /* its file is in blobs/ */
 	bool committed:1; /* its rows are committed */
+	bool over_quota:1; /* refused by the quota in step 3 */
 };
 
 /* The copies of a batch for one account. */
 struct store_group {
+	struct store *s;
 	char *account; /* normalised, or NULL when invalid */
 	struct store_handle *h;
 	struct store_copy **copies;
@@ -138,15 +154,17 @@ struct store_waiter {
 
 static void *store_commit_main(void *arg);
 static void store_commit_batch(struct store_committer *c,
-			       struct store_queued *list);
+			       struct store_queued *list, struct store_gc *gc);
+static void store_commit_notify(struct store *s, struct store_group *g);
+static int store_commit_start_locked(struct store *s);
 static void store_commit_group(struct store_committer *c,
 			       struct store_group *g);
 static int store_commit_rows(struct store_group *g, char **error_r,
 			     bool *full_r);
 static void store_commit_undo(struct store_group *g);
 static void store_copy_fail(struct store_copy *copy, bool temporary,
-			    const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+			    enum store_error kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 static struct store_handle *store_handle_get(struct store_committer *c,
 					     const char *account,
 					     int64_t user_id, char **error_r);
@@ -157,7 +175,10 @@ static void store_handle_trim(struct store_committer *c, size_t max,
 			      uint64_t older_than);
 static void store_handle_clean_tmp(struct store_handle *h);
 static int store_handle_mailbox(struct store_handle *h, const char *name,
-				int64_t *id_r, char **name_r, char **error_r);
+				bool exact, int64_t *id_r, char **name_r,
+				char **error_r);
+static void store_commit_gc_run(struct store_committer *c,
+				struct store_gc *list);
 static int store_commit_sync(struct store *s, char **error_r);
 static void store_deliver_fail_now(struct store_delivery *d,
 				   const char *why);
@@ -179,6 +200,10 @@ store_handle_free(struct store_handle **hp)
 	sqlite3_finalize(h->update_mailbox);
 	sqlite3_finalize(h->delete_row);
 	sqlite3_finalize(h->delete_message);
+	sqlite3_finalize(h->insert_fts);
+	sqlite3_finalize(h->quota);
+	sqlite3_finalize(h->garbage_list);
+	sqlite3_finalize(h->garbage_del);
 	sqlite3_close(h->db);
 	free(h->account);
 	free(h->dir);
@@ -252,16 +277,29 @@ store_handle_get(struct store_committer *c, const char *account,
 		const char *sql;
 	} stmts[] = {
 		{offsetof(struct store_handle, find_mailbox),
-		 "SELECT id, name FROM mailboxes WHERE name = ?1"},
+		 "SELECT id, name, noselect FROM mailboxes WHERE name = ?1"},
 		{offsetof(struct store_handle, mailbox_state),
 		 "SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
 		 "WHERE id = ?1"},
 		{offsetof(struct store_handle, insert_message),
 		 "INSERT INTO messages (blob, header_offset, size, "
-		 "internal_date, saved_date) VALUES (?1, ?2, ?3, ?4, ?5)"},
+		 "internal_date, saved_date, envelope, body, bodystructure, "
+		 "h_from, h_to, h_cc, h_bcc, h_subject, h_date, h_message_id, "
+		 "h_in_reply_to, h_references, sent_date, meta_version) "
+		 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+		 "?13, ?14, ?15, ?16, ?17, ?18, ?19)"},
 		{offsetof(struct store_handle, insert_row),
 		 "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
-		 "flags, modseq) VALUES (?1, ?2, ?3, 0, ?4)"},
+		 "flags, modseq, keywords, size, internal_date) "
+		 "VALUES (?1, ?2, ?3, ?5, ?4, ?6, ?7, ?8)"},
+		{offsetof(struct store_handle, insert_fts),
+		 STORE_SQL_INSERT_FTS},
+		{offsetof(struct store_handle, quota),
+		 "SELECT storage FROM quota"},
+		{offsetof(struct store_handle, garbage_list),
+		 "SELECT blob FROM garbage"},
+		{offsetof(struct store_handle, garbage_del),
+		 "DELETE FROM garbage WHERE blob = ?1"},
 		{offsetof(struct store_handle, update_mailbox),
 		 "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 "
 		 "WHERE id = ?1"},
@@ -322,34 +360,50 @@ store_handle_get(struct store_committer *c, const char *account,
 	return h;
 }
 
-/* The mailbox called `name` (NULL or missing: INBOX); 0 or -1. */
+/* The mailbox called `name` (NULL: INBOX), selectable. A missing one is
+   INBOX for a delivery; with `exact` (APPEND) it is 1 (no such mailbox).
+   0, 1, or -1 on error. */
 static int
-store_handle_mailbox(struct store_handle *h, const char *name, int64_t *id_r,
-		     char **name_r, char **error_r)
+store_handle_mailbox(struct store_handle *h, const char *name, bool exact,
+		     int64_t *id_r, char **name_r, char **error_r)
 {
-	const char *want = name;
+	char *want = NULL, *why = NULL;
 	int rc;
 
+	if (store_mailbox_name_norm(name, &want, &why) < 0) {
+		free(why);
+		if (exact)
+			return 1;
+		want = xstrdup("INBOX");
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (want == NULL || strcasecmp(want, "INBOX") == 0)
-			want = "INBOX";
 		sqlite3_reset(h->find_mailbox);
 		sqlite3_bind_text(h->find_mailbox, 1, want, -1, SQLITE_STATIC);
 		rc = sqlite3_step(h->find_mailbox);
-		if (rc == SQLITE_ROW) {
+		if (rc == SQLITE_ROW &&
+		    sqlite3_column_int(h->find_mailbox, 2) == 0) {
 			*id_r = sqlite3_column_int64(h->find_mailbox, 0);
 			*name_r = xstrdup((const char *)sqlite3_column_text(
 				h->find_mailbox, 1));
 			sqlite3_reset(h->find_mailbox);
+			free(want);
 			return 0;
 		}
 		sqlite3_reset(h->find_mailbox);
-		if (rc != SQLITE_DONE)
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			free(want);
 			return store_sqlite_fail(h->db, h->account, error_r);
+		}
+		if (exact) {
+			free(want);
+			return 1;
+		}
 		if (strcmp(want, "INBOX") == 0)
 			break;
-		want = NULL;
+		free(want);
+		want = xstrdup("INBOX");
 	}
+	free(want);
 	*error_r = xasprintf("account %s has no INBOX", h->account);
 	return -1;
 }
@@ -357,25 +411,29 @@ store_handle_mailbox(struct store_handle *h, const char *name, int64_t *id_r,
 /* ------------------------------------------------------------ batches */
 
 static void
-store_copy_fail(struct store_copy *copy, bool temporary, const char *fmt,
-		...)
+store_copy_fail(struct store_copy *copy, bool temporary,
+		enum store_error kind, const char *fmt, ...)
 {
 	va_list ap;
 
 	copy->failed = true;
 	copy->rcpt->result = -1;
 	copy->rcpt->temporary = temporary;
+	copy->rcpt->kind = kind;
 	va_start(ap, fmt);
 	vsnprintf(copy->rcpt->error, sizeof(copy->rcpt->error), fmt, ap);
 	va_end(ap);
 }
 
-/* Inserts the rows of every written copy of the group in one transaction.
-   On failure nothing is committed; *full_r tells a full disk. */
+/* Inserts the rows of every written copy of the group in one transaction:
+   the message with its cached metadata, its FTS row, its mailbox row. A
+   copy that would pass the quota is left out (over_quota). On failure
+   nothing is committed; *full_r tells a full disk. */
 static int
 store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 {
 	struct store_handle *h = g->h;
+	uint64_t limit = atomic_load(&g->s->quota_storage), used = 0;
 	time_t now = time(NULL);
 	int rc = SQLITE_OK;
 
@@ -384,6 +442,12 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 		*full_r = store_sqlite_is_full(sqlite3_extended_errcode(h->db));
 		return -1;
 	}
+	sqlite3_reset(h->quota);
+	rc = sqlite3_step(h->quota);
+	if (rc != SQLITE_ROW)
+		goto fail;
+	used = (uint64_t)sqlite3_column_int64(h->quota, 0);
+	sqlite3_reset(h->quota);
 	for (size_t i = 0; i < g->count; i++) {
 		struct store_copy *copy = g->copies[i];
 		int64_t uidnext, modseq;
@@ -391,6 +455,11 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 
 		if (!copy->written)
 			continue;
+		if (limit > 0 && used + copy->d->len > limit) {
+			copy->over_quota = true;
+			continue;
+		}
+		used += copy->d->len;
 		sqlite3_reset(h->mailbox_state);
 		sqlite3_bind_int64(h->mailbox_state, 1, copy->mailbox_id);
 		rc = sqlite3_step(h->mailbox_state);
@@ -420,19 +489,45 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 		sqlite3_bind_int64(h->insert_message, 3,
 				   (sqlite3_int64)copy->d->len);
 		sqlite3_bind_int64(h->insert_message, 4,
-				   (sqlite3_int64)copy->d->internal_date);
+				   (sqlite3_int64)copy->internal_date);
 		sqlite3_bind_int64(h->insert_message, 5, (sqlite3_int64)now);
+		store_meta_bind(h->insert_message, 6, &copy->q->meta);
+		sqlite3_bind_int(h->insert_message, 19, STORE_META_VERSION);
 		rc = sqlite3_step(h->insert_message);
 		sqlite3_reset(h->insert_message);
 		if (rc != SQLITE_DONE)
 			goto fail;
 		copy->message_row = sqlite3_last_insert_rowid(h->db);
 
+		sqlite3_reset(h->insert_fts);
+		sqlite3_bind_int64(h->insert_fts, 1, copy->message_row);
+		store_meta_bind_fts(h->insert_fts, &copy->q->meta);
+		rc = sqlite3_step(h->insert_fts);
+		sqlite3_reset(h->insert_fts);
+		if (rc != SQLITE_DONE)
+			goto fail;
+
 		sqlite3_reset(h->insert_row);
 		sqlite3_bind_int64(h->insert_row, 1, copy->mailbox_id);
 		sqlite3_bind_int64(h->insert_row, 2, uidnext);
 		sqlite3_bind_int64(h->insert_row, 3, copy->message_row);
 		sqlite3_bind_int64(h->insert_row, 4, modseq);
+		sqlite3_bind_int64(h->insert_row, 5,
+				   copy->rcpt->flags &
+					   (STORE_FLAG_SEEN |
+					    STORE_FLAG_ANSWERED |
+					    STORE_FLAG_FLAGGED |
+					    STORE_FLAG_DELETED |
+					    STORE_FLAG_DRAFT));
+		if (copy->keywords != NULL)
+			sqlite3_bind_text(h->insert_row, 6, copy->keywords, -1,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(h->insert_row, 6);
+		sqlite3_bind_int64(h->insert_row, 7,
+				   (sqlite3_int64)copy->d->len);
+		sqlite3_bind_int64(h->insert_row, 8,
+				   (sqlite3_int64)copy->internal_date);
 		rc = sqlite3_step(h->insert_row);
 		sqlite3_reset(h->insert_row);
 		if (rc != SQLITE_DONE)
@@ -449,15 +544,31 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 		copy->uid = (uint32_t)uidnext;
 		copy->rcpt->uid = copy->uid;
 		copy->rcpt->uidvalidity = uidvalidity;
+		copy->rcpt->message_row = copy->message_row;
 	}
 	if (store_sqlite_exec(h->db, "COMMIT", error_r) < 0) {
 		*full_r = store_sqlite_is_full(sqlite3_extended_errcode(h->db));
 		store_sqlite_rollback(h->db);
 		return -1;
 	}
-	for (size_t i = 0; i < g->count; i++)
-		if (g->copies[i]->written)
-			g->copies[i]->committed = true;
+	for (size_t i = 0; i < g->count; i++) {
+		struct store_copy *copy = g->copies[i];
+
+		if (!copy->written)
+			continue;
+		if (copy->over_quota) {
+			char *path = xasprintf("%s/blobs/%s", h->dir, copy->id);
+
+			unlink(path);
+			free(path);
+			copy->written = false;
+			copy->rcpt->uid = copy->rcpt->uidvalidity = 0;
+			store_copy_fail(copy, false, STORE_ERROR_OVERQUOTA,
+					"mailbox full: quota exceeded");
+			continue;
+		}
+		copy->committed = true;
+	}
 	return 0;
 fail:
 	if (*error_r == NULL) {
@@ -465,6 +576,11 @@ fail:
 		store_sqlite_fail(h->db, h->account, error_r);
 	}
 	store_sqlite_rollback(h->db);
+	for (size_t i = 0; i < g->count; i++) {
+		g->copies[i]->over_quota = false;
+		g->copies[i]->rcpt->uid = g->copies[i]->rcpt->uidvalidity = 0;
+		g->copies[i]->rcpt->message_row = 0;
+	}
 	return -1;
 }
 
@@ -485,9 +601,11 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		for (size_t i = 0; i < g->count; i++)
 			if (ret == 0)
 				store_copy_fail(g->copies[i], false,
+						STORE_ERROR_NOACCOUNT,
 						"no such account");
 			else
 				store_copy_fail(g->copies[i], true,
+						STORE_ERROR_TEMP,
 						"accounts: %s", error);
 		free(error);
 		return;
@@ -497,7 +615,8 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		log_warnx("store event=index-failed account=%s error=\"%s\"",
 			  g->account, error);
 		for (size_t i = 0; i < g->count; i++)
-			store_copy_fail(g->copies[i], true, "index: %s", error);
+			store_copy_fail(g->copies[i], true, STORE_ERROR_TEMP,
+					"index: %s", error);
 		free(error);
 		return;
 	}
@@ -506,27 +625,44 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		struct store_copy *copy = g->copies[i];
 		char *header;
 
-		if (store_handle_mailbox(g->h, copy->rcpt->mailbox,
-					 &copy->mailbox_id, &mailbox,
-					 &error) < 0) {
-			store_copy_fail(copy, true, "index: %s", error);
+		ret = store_handle_mailbox(g->h, copy->rcpt->mailbox,
+					   copy->rcpt->append,
+					   &copy->mailbox_id, &mailbox, &error);
+		if (ret < 0) {
+			store_copy_fail(copy, true, STORE_ERROR_TEMP,
+					"index: %s", error);
 			free(error);
 			error = NULL;
 			continue;
 		}
+		if (ret > 0) {
+			store_copy_fail(copy, false, STORE_ERROR_NONEXISTENT,
+					"no such mailbox");
+			continue;
+		}
+		if (!copy->q->meta_done) {
+			store_meta_compute(copy->d->data, copy->d->len,
+					   &copy->q->meta);
+			copy->q->meta_done = true;
+		}
+		copy->internal_date = copy->rcpt->internal_date != 0
+					      ? copy->rcpt->internal_date
+					      : copy->d->internal_date;
+		copy->keywords = store_meta_keywords(copy->rcpt->keywords);
 		store_blob_new_id(copy->id);
 		header = store_blob_header(copy->id, g->account, mailbox,
-					   copy->d->internal_date,
-					   copy->d->len);
-		free(mailbox);
+					   copy->internal_date, copy->d->len);
+		copy->mailbox = mailbox;
 		copy->header_len = strlen(header);
 		if (store_blob_write(g->h->dir, copy->id, header,
 				     copy->header_len, copy->d->data,
 				     copy->d->len, &error) < 0) {
 			if (errno == ENOSPC || errno == EDQUOT)
-				store_copy_fail(copy, true, "disk full");
+				store_copy_fail(copy, true, STORE_ERROR_TEMP,
+						"disk full");
 			else
-				store_copy_fail(copy, true, "I/O error");
+				store_copy_fail(copy, true, STORE_ERROR_TEMP,
+						"I/O error");
 			log_warnx("store event=write-failed account=%s "
 				  "error=\"%s\"",
 				  g->account, error);
@@ -555,7 +691,7 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 			unlink(path);
 			free(path);
 			copy->written = false;
-			store_copy_fail(copy, true, "%s",
+			store_copy_fail(copy, true, STORE_ERROR_TEMP, "%s",
 					full ? "disk full" : "index error");
 		}
 		free(error);
@@ -629,15 +765,100 @@ store_commit_sync(struct store *s, char **error_r)
 	return 0;
 }
 
+/* Tells the watches of the group's account about its stored copies, once
+   per mailbox. */
 static void
-store_commit_batch(struct store_committer *c, struct store_queued *list)
+store_commit_notify(struct store *s, struct store_group *g)
+{
+	for (size_t i = 0; i < g->count; i++) {
+		struct store_copy *copy = g->copies[i];
+		bool seen = false;
+
+		if (!copy->committed)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = g->copies[j]->committed &&
+			       strcmp(g->copies[j]->mailbox, copy->mailbox) ==
+				       0;
+		if (!seen)
+			store_watch_notify(s, g->account, copy->mailbox,
+					   STORE_CHANGE_APPEND);
+	}
+}
+
+/* Removes the files listed in the garbage tables of the accounts of
+   `list` (after a flush: the rows that listed them are durable). */
+static void
+store_commit_gc_run(struct store_committer *c, struct store_gc *list)
+{
+	for (struct store_gc *gc = list; gc != NULL; gc = gc->next) {
+		struct store_handle *h;
+		char **blobs = NULL, *error = NULL;
+		size_t count = 0, alloc = 0;
+		int64_t user_id;
+		int rc;
+
+		if (store_accounts_user_id(c->s, gc->account, &user_id,
+					   &error) <= 0 ||
+		    (h = store_handle_get(c, gc->account, user_id, &error)) ==
+			    NULL) {
+			free(error);
+			continue;
+		}
+		sqlite3_reset(h->garbage_list);
+		while ((rc = sqlite3_step(h->garbage_list)) == SQLITE_ROW) {
+			if (count == alloc) {
+				alloc = alloc == 0 ? 16 : alloc * 2;
+				blobs = xrealloc(blobs, alloc * sizeof(*blobs));
+			}
+			blobs[count++] = xstrdup((const char *)sqlite3_column_text(
+				h->garbage_list, 0));
+		}
+		sqlite3_reset(h->garbage_list);
+		if (count > 0 &&
+		    store_sqlite_exec(h->db, "BEGIN IMMEDIATE", &error) == 0) {
+			for (size_t i = 0; i < count; i++) {
+				char *path = xasprintf("%s/blobs/%s", h->dir,
+						       blobs[i]);
+
+				if (unlink(path) < 0 && errno != ENOENT)
+					log_warnx("store event=unlink-failed "
+						  "path=%s error=\"%s\"",
+						  path, strerror(errno));
+				free(path);
+				sqlite3_reset(h->garbage_del);
+				sqlite3_bind_text(h->garbage_del, 1, blobs[i],
+						  -1, SQLITE_STATIC);
+				(void)sqlite3_step(h->garbage_del);
+				sqlite3_reset(h->garbage_del);
+			}
+			if (store_sqlite_exec(h->db, "COMMIT", &error) < 0)
+				store_sqlite_rollback(h->db);
+		}
+		if (error != NULL) {
+			log_warnx("store event=gc-failed account=%s "
+				  "error=\"%s\"",
+				  gc->account, error);
+			free(error);
+		}
+		log_debug("store event=gc account=%s files=%zu", gc->account,
+			  count);
+		for (size_t i = 0; i < count; i++)
+			free(blobs[i]);
+		free(blobs);
+	}
+}
+
+static void
+store_commit_batch(struct store_committer *c, struct store_queued *list,
+		   struct store_gc *gc)
 {
 	struct store_copy *copies;
 	struct store_group *groups = NULL;
 	size_t ncopies = 0, ngroups = 0, ndeliveries = 0, n, written = 0;
 	struct timespec t0, t1;
 	char *error = NULL;
-	bool synced = false;
+	bool synced = false, gc_ok = true;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c->batch_start = c->clock;
@@ -656,16 +877,20 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 			size_t g;
 
 			copy->d = q->d;
+			copy->q = q;
 			copy->rcpt = r;
 			r->result = -1;
 			r->temporary = false;
+			r->kind = STORE_ERROR_NONE;
 			r->error[0] = '\0';
 			r->uid = r->uidvalidity = 0;
+			r->message_row = 0;
 			if (r->account == NULL ||
 			    store_address_account(r->account, &account,
 						  &why) < 0) {
 				free(why);
 				store_copy_fail(copy, false,
+						STORE_ERROR_NOACCOUNT,
 						"no such account");
 				continue;
 			}
@@ -673,6 +898,7 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 				if (strcmp(groups[g].account, account) == 0)
 					break;
 			if (g == ngroups) {
+				groups[g].s = c->s;
 				groups[g].account = account;
 				ngroups++;
 			} else {
@@ -695,8 +921,9 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 	for (size_t i = 0; i < ncopies; i++)
 		if (copies[i].committed)
 			written++;
-	/* step 4 */
-	if (written > 0) {
+	/* step 4 (a flush also makes the expunges of sessions durable
+	   before their files go) */
+	if (written > 0 || gc != NULL) {
 		synced = true;
 		if (store_commit_sync(c->s, &error) < 0) {
 			log_error("store event=sync-failed error=\"%s\"",
@@ -707,11 +934,16 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 				if (copies[i].committed) {
 					copies[i].committed = false;
 					store_copy_fail(&copies[i], true,
+							STORE_ERROR_TEMP,
 							"I/O error");
 				}
 			free(error);
+			error = NULL;
+			gc_ok = false;
 		}
 	}
+	for (size_t g = 0; g < ngroups; g++)
+		store_commit_notify(c->s, &groups[g]);
 	/* step 5 */
 	for (size_t i = 0; i < ncopies; i++)
 		if (copies[i].committed) {
@@ -737,18 +969,34 @@ store_commit_batch(struct store_committer *c, struct store_queued *list)
 		free(groups[g].account);
 		free(groups[g].copies);
 	}
+	for (size_t i = 0; i < ncopies; i++) {
+		free(copies[i].mailbox);
+		free(copies[i].keywords);
+	}
 	free(groups);
 	free(copies);
-	store_handle_trim(c, STORE_INDEX_CACHE_MAX, UINT64_MAX);
 	while (list != NULL) {
 		struct store_queued *next = list->next;
 		struct store_delivery *d = list->d;
 
+		store_meta_data_free(&list->meta);
 		free(list);
 		if (d->done != NULL)
 			d->done(d, d->ctx);
 		list = next;
 	}
+	if (gc_ok)
+		store_commit_gc_run(c, gc);
+	/* after a failed flush the garbage tables keep the names: the next
+	   request for the account takes them */
+	while (gc != NULL) {
+		struct store_gc *next = gc->next;
+
+		free(gc->account);
+		free(gc);
+		gc = next;
+	}
+	store_handle_trim(c, STORE_INDEX_CACHE_MAX, UINT64_MAX);
 }
 
 static void *
@@ -757,18 +1005,22 @@ store_commit_main(void *arg)
 	struct store_committer c = {.s = arg};
 	struct store *s = c.s;
 	struct store_queued *list;
+	struct store_gc *gc;
 
 	pthread_mutex_lock(&s->queue_lock);
 	for (;;) {
-		while (s->queue_head == NULL && !s->stopping)
+		while (s->queue_head == NULL && s->gc_head == NULL &&
+		       !s->stopping)
 			pthread_cond_wait(&s->queue_cond, &s->queue_lock);
-		if (s->queue_head == NULL)
+		if (s->queue_head == NULL && s->gc_head == NULL)
 			break; /* stopping, and nothing left */
 		list = s->queue_head;
 		s->queue_head = NULL;
 		s->queue_tail = &s->queue_head;
+		gc = s->gc_head;
+		s->gc_head = NULL;
 		pthread_mutex_unlock(&s->queue_lock);
-		store_commit_batch(&c, list);
+		store_commit_batch(&c, list, gc);
 		pthread_mutex_lock(&s->queue_lock);
 	}
 	pthread_mutex_unlock(&s->queue_lock);
@@ -793,12 +1045,55 @@ store_deliver_fail_now(struct store_delivery *d, const char *why)
 		d->done(d, d->ctx);
 }
 
+/* Starts the commit thread if it is not running; under queue_lock. */
+static int
+store_commit_start_locked(struct store *s)
+{
+	sigset_t all, old;
+	int err;
+
+	if (s->commit_running)
+		return 0;
+	/* the commit thread takes no signal: they are the event loops'
+	   business */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&s->commit_thread, NULL, store_commit_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		log_error("store event=thread-failed error=\"%s\"",
+			  strerror(err));
+		return -1;
+	}
+	s->commit_running = true;
+	return 0;
+}
+
+void
+store_commit_gc(struct store *s, const char *account)
+{
+	struct store_gc *gc;
+
+	pthread_mutex_lock(&s->queue_lock);
+	for (gc = s->gc_head; gc != NULL; gc = gc->next)
+		if (strcmp(gc->account, account) == 0)
+			break;
+	/* when stopping or without a thread, the garbage table keeps the
+	   names for the next time */
+	if (gc == NULL && !s->stopping && store_commit_start_locked(s) == 0) {
+		gc = xcalloc(1, sizeof(*gc));
+		gc->account = xstrdup(account);
+		gc->next = s->gc_head;
+		s->gc_head = gc;
+		pthread_cond_signal(&s->queue_cond);
+	}
+	pthread_mutex_unlock(&s->queue_lock);
+}
+
 void
 store_deliver(struct store *s, struct store_delivery *d)
 {
 	struct store_queued *q;
-	sigset_t all, old;
-	int err;
 
 	pthread_mutex_lock(&s->queue_lock);
 	if (s->stopping) {
@@ -806,24 +1101,12 @@ store_deliver(struct store *s, struct store_delivery *d)
 		store_deliver_fail_now(d, "store closing");
 		return;
 	}
-	if (!s->commit_running) {
-		/* the commit thread takes no signal: they are the event
-		   loops' business */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		err = pthread_create(&s->commit_thread, NULL,
-				     store_commit_main, s);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (err != 0) {
-			pthread_mutex_unlock(&s->queue_lock);
-			log_error("store event=thread-failed error=\"%s\"",
-				  strerror(err));
-			store_deliver_fail_now(d, "no commit thread");
-			return;
-		}
-		s->commit_running = true;
+	if (store_commit_start_locked(s) < 0) {
+		pthread_mutex_unlock(&s->queue_lock);
+		store_deliver_fail_now(d, "no commit thread");
+		return;
 	}
-	q = xmalloc(sizeof(*q));
+	q = xcalloc(1, sizeof(*q));
 	q->d = d;
 	q->next = NULL;
 	*s->queue_tail = q;

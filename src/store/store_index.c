@@ -29,8 +29,9 @@
  *                    so a mailbox created again never reuses one
  *
  * The readers here open index.db per call (a few hundred microseconds);
- * the commit thread keeps its own handles (store_commit.c). An IMAP or
- * POP3 session that reads often should get a session handle API later.
+ * the commit thread keeps its own handles (store_commit.c), and IMAP and
+ * POP3 sessions theirs (store_account.c). Version 2 of the schema (below)
+ * adds what sessions need.
  */
 #include "store/store_private.h"
 
@@ -45,10 +46,13 @@
 #include <time.h>
 
 #include "lib/fs.h"
+#include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 1
+#define STORE_INDEX_VERSION 2
 
+/* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
+   new database after these, and on an old one by the upgrade). */
 static const char store_index_schema[] =
 	"CREATE TABLE mailboxes ("
 	" id INTEGER PRIMARY KEY,"
@@ -90,6 +94,126 @@ static const char store_index_schema[] =
 	" value"
 	") WITHOUT ROWID;";
 
+/*
+ * Version 2: sessions (store_account.c and the files after it).
+ *   mailboxes        + noselect, and counters kept by triggers: messages,
+ *                    unseen, deleted, size (STATUS without a scan);
+ *                    `subscribed` is no longer used (see subscriptions)
+ *   messages         + the decoded header fields h_* and sent_date for
+ *                    SEARCH/SORT, meta_version (0: caches not computed)
+ *   mailbox_messages + size and internal_date, copied from the message so
+ *                    that a SELECT reads one table in key order
+ *   expunged         tombstones (mailbox_id, uid, modseq) for QRESYNC
+ *   subscriptions    subscribed names, which need not exist
+ *   quota            one row: bytes and messages of every mailbox row
+ *   garbage          message files whose last row is gone, removed by the
+ *                    commit thread after its next flush
+ *   fts              FTS5 (trigram) over decoded headers and body text;
+ *                    rowid = messages.id
+ * The triggers keep the counters, the quota, and the life of a message
+ * (its messages row, FTS row and file go with its last mailbox row), so
+ * that no code path can forget them.
+ */
+static const char store_index_v2[] =
+	"ALTER TABLE mailboxes ADD COLUMN noselect INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN deleted INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN h_from TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_to TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_cc TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_bcc TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_subject TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_date TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_message_id TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_in_reply_to TEXT;"
+	"ALTER TABLE messages ADD COLUMN h_references TEXT;"
+	"ALTER TABLE messages ADD COLUMN sent_date INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN meta_version INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE mailbox_messages ADD COLUMN size INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE mailbox_messages ADD COLUMN internal_date INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"UPDATE mailbox_messages SET"
+	" size = (SELECT size FROM messages m WHERE m.id = message_id),"
+	" internal_date = (SELECT internal_date FROM messages m"
+	"  WHERE m.id = message_id);"
+	"UPDATE mailboxes SET"
+	" messages = (SELECT count(*) FROM mailbox_messages mm"
+	"  WHERE mm.mailbox_id = mailboxes.id),"
+	" unseen = (SELECT count(*) FROM mailbox_messages mm"
+	"  WHERE mm.mailbox_id = mailboxes.id AND (mm.flags & 1) = 0),"
+	" deleted = (SELECT count(*) FROM mailbox_messages mm"
+	"  WHERE mm.mailbox_id = mailboxes.id AND (mm.flags & 8) <> 0),"
+	" size = (SELECT coalesce(sum(size), 0) FROM mailbox_messages mm"
+	"  WHERE mm.mailbox_id = mailboxes.id);"
+	"CREATE TABLE expunged ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
+	"  ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);"
+	"CREATE TABLE subscriptions ("
+	" name TEXT PRIMARY KEY NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO subscriptions SELECT name FROM mailboxes"
+	" WHERE subscribed <> 0;"
+	"CREATE TABLE quota ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" storage INTEGER NOT NULL,"
+	" messages INTEGER NOT NULL"
+	");"
+	"INSERT INTO quota SELECT 1, coalesce(sum(size), 0), count(*)"
+	" FROM mailbox_messages;"
+	"CREATE TABLE garbage ("
+	" blob TEXT PRIMARY KEY NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE VIRTUAL TABLE fts USING fts5(headers, body, subject, from_,"
+	" to_, cc, bcc, tokenize = 'trigram');"
+	"CREATE TRIGGER mailbox_messages_insert AFTER INSERT ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET messages = messages + 1,"
+	"  unseen = unseen + ((NEW.flags & 1) = 0),"
+	"  deleted = deleted + ((NEW.flags & 8) <> 0),"
+	"  size = size + NEW.size WHERE id = NEW.mailbox_id;"
+	" UPDATE quota SET storage = storage + NEW.size,"
+	"  messages = messages + 1;"
+	" END;"
+	"CREATE TRIGGER mailbox_messages_flags AFTER UPDATE OF flags ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET"
+	"  unseen = unseen + ((NEW.flags & 1) = 0) - ((OLD.flags & 1) = 0),"
+	"  deleted = deleted + ((NEW.flags & 8) <> 0)"
+	"   - ((OLD.flags & 8) <> 0)"
+	"  WHERE id = NEW.mailbox_id;"
+	" END;"
+	"CREATE TRIGGER mailbox_messages_delete AFTER DELETE ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET messages = messages - 1,"
+	"  unseen = unseen - ((OLD.flags & 1) = 0),"
+	"  deleted = deleted - ((OLD.flags & 8) <> 0),"
+	"  size = size - OLD.size WHERE id = OLD.mailbox_id;"
+	" UPDATE quota SET storage = storage - OLD.size,"
+	"  messages = messages - 1;"
+	" INSERT OR IGNORE INTO garbage SELECT blob FROM messages"
+	"  WHERE id = OLD.message_id AND NOT EXISTS (SELECT 1 FROM"
+	"  mailbox_messages WHERE message_id = OLD.message_id);"
+	" DELETE FROM fts WHERE rowid = OLD.message_id AND NOT EXISTS"
+	"  (SELECT 1 FROM mailbox_messages WHERE message_id ="
+	"  OLD.message_id);"
+	" DELETE FROM messages WHERE id = OLD.message_id AND NOT EXISTS"
+	"  (SELECT 1 FROM mailbox_messages WHERE message_id ="
+	"  OLD.message_id);"
+	" END;";
+
 static const struct {
 	const char *name, *special_use;
 } store_index_default_mailboxes[] = {
@@ -103,6 +227,8 @@ static _Thread_local int store_index_rm_errno;
 static int store_index_schema_init(sqlite3 *db, bool create,
 				   const char *account, char **error_r);
 static int store_index_int(sqlite3 *db, const char *sql, int64_t *r);
+static int store_index_upgrade(sqlite3 *db, const char *account,
+			       char **error_r);
 static int store_index_rm_one(const char *path, const struct stat *st,
 			      int flag, struct FTW *ftw);
 static int store_index_open_existing(struct store *s, const char *account,
@@ -154,6 +280,36 @@ store_index_int(sqlite3 *db, const char *sql, int64_t *r)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Version 1 to 2, in one transaction. Messages stored before get their
+   caches computed when first asked for (store_message_meta()), but no
+   full-text index entry. */
+static int
+store_index_upgrade(sqlite3 *db, const char *account, char **error_r)
+{
+	int64_t version;
+	char sql[64];
+
+	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if (store_index_int(db, "PRAGMA user_version", &version) < 0) {
+		store_sqlite_fail(db, account, error_r);
+		goto fail;
+	}
+	if (version == STORE_INDEX_VERSION)
+		return store_sqlite_exec(db, "COMMIT", error_r);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
+		 STORE_INDEX_VERSION);
+	if (store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
+	    store_sqlite_exec(db, sql, error_r) < 0)
+		goto fail;
+	log_info("store event=index-upgraded account=%s version=%d", account,
+		 STORE_INDEX_VERSION);
+	return store_sqlite_exec(db, "COMMIT", error_r);
+fail:
+	store_sqlite_rollback(db);
+	return -1;
+}
+
 /* Creates the schema and the default mailboxes in an empty index.db, in
    one transaction. */
 static int
@@ -169,6 +325,8 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 		return store_sqlite_fail(db, account, error_r);
 	if (version == STORE_INDEX_VERSION)
 		return 0;
+	if (version == 1)
+		return store_index_upgrade(db, account, error_r);
 	if (version > STORE_INDEX_VERSION) {
 		*error_r = xasprintf("index.db of %s: schema version %lld is "
 				     "newer than this program's (%d)",
@@ -192,6 +350,7 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
 		 STORE_INDEX_VERSION);
 	if (store_sqlite_exec(db, store_index_schema, error_r) < 0 ||
+	    store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
 	    store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db,
@@ -225,6 +384,11 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	if (store_sqlite_exec(db,
+			      "INSERT INTO subscriptions SELECT name "
+			      "FROM mailboxes",
+			      error_r) < 0)
+		goto fail;
 	last = uidvalidity;
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO meta VALUES ('uidvalidity', %lld)",
@@ -399,9 +563,10 @@ store_mailbox_list(struct store *s, const char *account,
 	if (sqlite3_prepare_v2(
 		    db,
 		    "SELECT name, special_use, uidvalidity, uidnext, "
-		    "highestmodseq, subscribed, (SELECT count(*) FROM "
-		    "mailbox_messages mm WHERE mm.mailbox_id = m.id) "
-		    "FROM mailboxes m ORDER BY name <> 'INBOX', name",
+		    "highestmodseq, EXISTS (SELECT 1 FROM subscriptions s "
+		    "WHERE s.name = m.name), messages "
+		    "FROM mailboxes m WHERE noselect = 0 "
+		    "ORDER BY name <> 'INBOX', name",
 		    -1, &st, NULL) != SQLITE_OK) {
 		store_sqlite_fail(db, "index.db", error_r);
 		sqlite3_close(db);

@@ -9,20 +9,34 @@
  *   store_index.c     mail/<account>/index.db: schema, mailboxes, reading
  *   store_blob.c      mail/<account>/blobs/<id>: ids, writing, reading
  *   store_commit.c    the delivery queue and its commit thread
+ *   store_account.c   session handles: open/close, their statements,
+ *                     error kinds, quota, the POP3 lock
+ *   store_mailbox.c   mailbox names, LIST, CREATE, DELETE, RENAME,
+ *                     subscriptions, STATUS
+ *   store_message.c   views (SELECT), changes since a modseq, flags,
+ *                     expunge, copy and move, message bytes
+ *   store_meta.c      what is computed once per message: ENVELOPE,
+ *                     BODYSTRUCTURE, decoded header fields, search text
+ *   store_search.c    substring search through the FTS5 index
+ *   store_watch.c     change notification
  */
 #ifndef FACTEUR_STORE_PRIVATE_H
 #define FACTEUR_STORE_PRIVATE_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "store/store.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* per-account index.db handles kept open by the commit thread */
 #define STORE_INDEX_CACHE_MAX 64
+/* hash buckets of the watch table */
+#define STORE_WATCH_BUCKETS 256
 
 /* The prepared statements of an accounts.db connection. */
 enum store_stmt {
@@ -48,6 +62,8 @@ enum store_stmt {
 };
 
 struct store_queued;
+struct store_watch;
+struct store_gc;
 
 struct store {
 	char *data_dir;
@@ -70,6 +86,23 @@ struct store {
 	bool commit_running;
 	bool stopping;
 	struct store_stats stats; /* under queue_lock */
+	/* accounts whose garbage table may hold message files to remove
+	   after the next flush (store_commit_gc()), under queue_lock */
+	struct store_gc *gc_head;
+
+	/* storage limit per user in bytes, 0: none */
+	_Atomic uint64_t quota_storage;
+
+	/* change notification (store_watch.c) */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	struct store_watch *watches[STORE_WATCH_BUCKETS]; /* by account */
+	uint64_t watch_next_id;
+
+	/* accounts whose POP3 maildrop is locked, under pop3_lock */
+	pthread_mutex_t pop3_lock;
+	char **pop3_locked;
+	size_t pop3_count, pop3_alloc;
 };
 
 /* ---------------------------------------------------- store_sqlite.c */
@@ -146,5 +179,138 @@ int store_blob_read(const char *path, const char *id, uint64_t offset,
 /* ---------------------------------------------------- store_commit.c */
 /* Stops the commit thread after it has drained the queue. */
 void store_commit_stop(struct store *s);
+/* Asks the commit thread to remove, after its next flush, the message
+   files listed in the garbage table of `account` (normalised). Called
+   after a committed transaction that may have removed message rows. */
+void store_commit_gc(struct store *s, const char *account);
+
+/* ---------------------------------------------------- store_watch.c */
+/* Calls the watches of `account` (normalised); `mailbox` may be NULL. */
+void store_watch_notify(struct store *s, const char *account,
+			const char *mailbox, enum store_change change);
+/* Frees every watch (store_close). */
+void store_watch_free_all(struct store *s);
+
+/* ---------------------------------------------------- store_account.c */
+/* The prepared statements of a session handle (SQL in store_account.c). */
+enum store_astmt {
+	STORE_ASTMT_MAILBOX,
+	STORE_ASTMT_STATUS,
+	STORE_ASTMT_VIEW,
+	STORE_ASTMT_CHANGED,
+	STORE_ASTMT_EXPUNGED_SINCE,
+	STORE_ASTMT_RANGE,
+	STORE_ASTMT_BUMP_MODSEQ,
+	STORE_ASTMT_SET_FLAGS,
+	STORE_ASTMT_DELETE_ROW,
+	STORE_ASTMT_TOMBSTONE,
+	STORE_ASTMT_INSERT_ROW,
+	STORE_ASTMT_SET_UIDNEXT,
+	STORE_ASTMT_QUOTA,
+	STORE_ASTMT_MESSAGE_FILE,
+	STORE_ASTMT_MESSAGE_META,
+	STORE_ASTMT_META_UPDATE,
+	STORE_ASTMT_GARBAGE_ANY,
+	STORE_ASTMT_COUNT
+};
+
+struct store_account {
+	struct store *s;
+	char *name; /* normalised address */
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STORE_ASTMT_COUNT];
+	enum store_error error;
+	bool pop3_locked;
+};
+
+/* A mailbox as a session call finds it. */
+struct store_mbox {
+	int64_t id;
+	char *name; /* normalised */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	bool noselect;
+};
+
+/* A prepared statement of the handle, reset and unbound; NULL with
+   error_r (kind TEMP) on failure. */
+sqlite3_stmt *store_account_stmt(struct store_account *a,
+				 enum store_astmt id, char **error_r);
+/* Sets the handle's error kind and *error_r; returns -1. */
+int store_account_fail(struct store_account *a, enum store_error kind,
+		       char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The same with SQLite's message (kind TEMP). */
+int store_account_sqlite_fail(struct store_account *a, char **error_r);
+/* BEGIN IMMEDIATE (write) or BEGIN (a read snapshot); COMMIT; ROLLBACK. */
+int store_account_begin(struct store_account *a, bool write,
+			char **error_r);
+int store_account_commit(struct store_account *a, char **error_r);
+void store_account_rollback(struct store_account *a);
+/* Called after a committed write that may have left garbage: asks the
+   commit thread to remove the files (store_commit_gc()). */
+void store_account_gc(struct store_account *a);
+
+/* ---------------------------------------------------- store_mailbox.c */
+/* Finds mailbox `name` (normalised here): 1 with *box_r filled (free its
+   name with store_mbox_clear()), 0 if there is none, or it is \Noselect
+   and `selectable` is asked, or its UIDVALIDITY is not `uidvalidity`
+   (0: any); -1 on error. */
+int store_mbox_find(struct store_account *a, const char *name,
+		    uint32_t uidvalidity, bool selectable,
+		    struct store_mbox *box_r, char **error_r);
+void store_mbox_clear(struct store_mbox *box);
+/* Takes a new modseq of the mailbox (inside a write transaction). */
+int store_mbox_next_modseq(struct store_account *a, struct store_mbox *box,
+			   uint64_t *modseq_r, char **error_r);
+
+/* ---------------------------------------------------- store_mailbox.c */
+/* Checks a mailbox name (store.h) and returns it normalised: "INBOX" in
+   capitals as the first level. NULL is INBOX. 0, or -1 with error_r. */
+int store_mailbox_name_norm(const char *name, char **norm_r,
+			    char **error_r);
+
+/* ---------------------------------------------------- store_meta.c */
+/* What the commit thread computes once per message. */
+struct store_meta_data {
+	char *envelope, *body, *bodystructure;
+	char *fields[9]; /* STORE_META_FROM... decoded, or NULL */
+	time_t sent_date;
+	char *fts_headers, *fts_body; /* text for the FTS5 index */
+};
+enum {
+	STORE_META_FROM,
+	STORE_META_TO,
+	STORE_META_CC,
+	STORE_META_BCC,
+	STORE_META_SUBJECT,
+	STORE_META_DATE,
+	STORE_META_MESSAGE_ID,
+	STORE_META_IN_REPLY_TO,
+	STORE_META_REFERENCES,
+	STORE_META_FIELD_COUNT
+};
+/* Version of what store_meta_compute() fills: messages.meta_version. */
+#define STORE_META_VERSION 1
+/* Most bytes of decoded body text put in the FTS5 index per message. */
+#define STORE_META_FTS_MAX (1024 * 1024)
+void store_meta_compute(const char *msg, size_t len,
+			struct store_meta_data *m);
+void store_meta_data_free(struct store_meta_data *m);
+/* Binds the columns of `m` to parameters first.. of `st` in the order
+   envelope, body, bodystructure, the 9 fields, sent_date (13 values). */
+void store_meta_bind(sqlite3_stmt *st, int first,
+		     const struct store_meta_data *m);
+/* RFC 5322 date-time to a time; 0 when unreadable. */
+time_t store_meta_parse_date(const char *s);
+/* Keywords normalised: space-separated, no duplicates (ASCII case-
+   insensitive, first spelling kept); NULL when empty. */
+char *store_meta_keywords(const char *keywords);
+/* SQL shared by the commit thread and sessions. */
+#define STORE_SQL_INSERT_FTS                                                 \
+	"INSERT INTO fts (rowid, headers, body, subject, from_, to_, cc, "  \
+	"bcc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+/* Binds ?2.. of STORE_SQL_INSERT_FTS. */
+void store_meta_bind_fts(sqlite3_stmt *st, const struct store_meta_data *m);
 
 #endif

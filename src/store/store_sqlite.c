@@ -346,11 +346,18 @@ store_open(const char *data_dir, struct store **store_r, char **error_r)
 	pthread_mutex_init(&s->conns_lock, NULL);
 	pthread_mutex_init(&s->queue_lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
+	pthread_mutex_init(&s->watch_lock, NULL);
+	pthread_cond_init(&s->watch_cond, NULL);
+	pthread_mutex_init(&s->pop3_lock, NULL);
+	s->watch_next_id = 1;
 	if (pthread_key_create(&s->conn_key, store_conn_thread_exit) != 0) {
 		*error_r = xstrdup("store: no pthread key left");
 		pthread_mutex_destroy(&s->conns_lock);
 		pthread_mutex_destroy(&s->queue_lock);
 		pthread_cond_destroy(&s->queue_cond);
+		pthread_mutex_destroy(&s->watch_lock);
+		pthread_cond_destroy(&s->watch_cond);
+		pthread_mutex_destroy(&s->pop3_lock);
 		free(s->mail_dir);
 		free(s->data_dir);
 		free(s);
@@ -413,9 +420,16 @@ store_close(struct store **store)
 		close(s->data_fd);
 	if (s->mail_fd >= 0)
 		close(s->mail_fd);
+	store_watch_free_all(s);
+	for (size_t i = 0; i < s->pop3_count; i++)
+		free(s->pop3_locked[i]);
+	free(s->pop3_locked);
 	pthread_mutex_destroy(&s->conns_lock);
 	pthread_mutex_destroy(&s->queue_lock);
 	pthread_cond_destroy(&s->queue_cond);
+	pthread_mutex_destroy(&s->watch_lock);
+	pthread_cond_destroy(&s->watch_cond);
+	pthread_mutex_destroy(&s->pop3_lock);
 	free(s->mail_dir);
 	free(s->data_dir);
 	free(s);
