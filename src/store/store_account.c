@@ -22,58 +22,59 @@
 #include "lib/str.h"
 
 static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
-	[STORE_ASTMT_MAILBOX] =
-		"SELECT id, name, uidvalidity, uidnext, highestmodseq, "
-		"noselect FROM mailboxes WHERE name = ?1",
-	[STORE_ASTMT_STATUS] =
-		"SELECT uidvalidity, uidnext, highestmodseq, messages, unseen, "
-		"deleted, size FROM mailboxes WHERE name = ?1 AND noselect = 0",
-	[STORE_ASTMT_VIEW] =
-		"SELECT uid, flags, modseq, size, internal_date, message_id, "
-		"keywords FROM mailbox_messages WHERE mailbox_id = ?1 "
-		"ORDER BY uid",
-	[STORE_ASTMT_CHANGED] =
-		"SELECT uid, flags, modseq, size, internal_date, message_id, "
-		"keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
-		"modseq > ?2 ORDER BY uid",
-	[STORE_ASTMT_EXPUNGED_SINCE] =
-		"SELECT uid, modseq FROM expunged WHERE mailbox_id = ?1 AND "
-		"modseq > ?2 ORDER BY uid",
-	[STORE_ASTMT_RANGE] =
-		"SELECT uid, flags, modseq, size, internal_date, message_id, "
-		"keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
-		"uid BETWEEN ?2 AND ?3 ORDER BY uid",
-	[STORE_ASTMT_BUMP_MODSEQ] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 "
-		"WHERE id = ?1 RETURNING highestmodseq",
-	[STORE_ASTMT_SET_FLAGS] =
-		"UPDATE mailbox_messages SET flags = ?3, keywords = ?4, "
-		"modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
-	[STORE_ASTMT_DELETE_ROW] = "DELETE FROM mailbox_messages WHERE "
-				   "mailbox_id = ?1 AND uid = ?2",
-	[STORE_ASTMT_TOMBSTONE] = "INSERT OR REPLACE INTO expunged (mailbox_id, "
-				  "uid, modseq) VALUES (?1, ?2, ?3)",
-	[STORE_ASTMT_INSERT_ROW] =
-		"INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
-		"flags, keywords, modseq, size, internal_date) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[STORE_ASTMT_SET_UIDNEXT] = "UPDATE mailboxes SET uidnext = ?2, "
-				    "highestmodseq = ?3 WHERE id = ?1",
-	[STORE_ASTMT_QUOTA] = "SELECT storage, messages FROM quota",
-	[STORE_ASTMT_MESSAGE_FILE] =
-		"SELECT blob, header_offset, size FROM messages WHERE id = ?1",
-	[STORE_ASTMT_MESSAGE_META] =
-		"SELECT envelope, body, bodystructure, h_from, h_to, h_cc, "
-		"h_bcc, h_subject, h_date, h_message_id, h_in_reply_to, "
-		"h_references, sent_date, meta_version FROM messages "
-		"WHERE id = ?1",
-	[STORE_ASTMT_META_UPDATE] =
-		"UPDATE messages SET envelope = ?2, body = ?3, "
-		"bodystructure = ?4, h_from = ?5, h_to = ?6, h_cc = ?7, "
-		"h_bcc = ?8, h_subject = ?9, h_date = ?10, h_message_id = ?11, "
-		"h_in_reply_to = ?12, h_references = ?13, sent_date = ?14, "
-		"meta_version = ?15 WHERE id = ?1",
-	[STORE_ASTMT_GARBAGE_ANY] = "SELECT 1 FROM garbage LIMIT 1",
+        [STORE_ASTMT_MAILBOX] =
+                "SELECT id, name, uidvalidity, uidnext, highestmodseq, "
+                "noselect FROM mailboxes WHERE name = ?1",
+        [STORE_ASTMT_STATUS] =
+                "SELECT uidvalidity, uidnext, highestmodseq, messages, unseen, "
+                "deleted, size FROM mailboxes WHERE name = ?1 AND noselect = 0",
+        [STORE_ASTMT_VIEW] =
+                "SELECT uid, flags, modseq, size, internal_date, message_id, "
+                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 "
+                "ORDER BY uid",
+        [STORE_ASTMT_CHANGED] =
+                "SELECT uid, flags, modseq, size, internal_date, message_id, "
+                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
+                "modseq > ?2 ORDER BY uid",
+        [STORE_ASTMT_EXPUNGED_SINCE] =
+                "SELECT uid, modseq FROM expunged WHERE mailbox_id = ?1 AND "
+                "modseq > ?2 ORDER BY uid",
+        [STORE_ASTMT_RANGE] =
+                "SELECT uid, flags, modseq, size, internal_date, message_id, "
+                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
+                "uid BETWEEN ?2 AND ?3 ORDER BY uid",
+        [STORE_ASTMT_BUMP_MODSEQ] =
+                "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 "
+                "WHERE id = ?1 RETURNING highestmodseq",
+        [STORE_ASTMT_SET_FLAGS] =
+                "UPDATE mailbox_messages SET flags = ?3, keywords = ?4, "
+                "modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+        [STORE_ASTMT_DELETE_ROW] = "DELETE FROM mailbox_messages WHERE "
+                                   "mailbox_id = ?1 AND uid = ?2",
+        [STORE_ASTMT_TOMBSTONE] =
+                "INSERT OR REPLACE INTO expunged (mailbox_id, "
+                "uid, modseq) VALUES (?1, ?2, ?3)",
+        [STORE_ASTMT_INSERT_ROW] =
+                "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
+                "flags, keywords, modseq, size, internal_date) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        [STORE_ASTMT_SET_UIDNEXT] = "UPDATE mailboxes SET uidnext = ?2, "
+                                    "highestmodseq = ?3 WHERE id = ?1",
+        [STORE_ASTMT_QUOTA] = "SELECT storage, messages FROM quota",
+        [STORE_ASTMT_MESSAGE_FILE] =
+                "SELECT blob, header_offset, size FROM messages WHERE id = ?1",
+        [STORE_ASTMT_MESSAGE_META] =
+                "SELECT envelope, body, bodystructure, h_from, h_to, h_cc, "
+                "h_bcc, h_subject, h_date, h_message_id, h_in_reply_to, "
+                "h_references, sent_date, meta_version FROM messages "
+                "WHERE id = ?1",
+        [STORE_ASTMT_META_UPDATE] =
+                "UPDATE messages SET envelope = ?2, body = ?3, "
+                "bodystructure = ?4, h_from = ?5, h_to = ?6, h_cc = ?7, "
+                "h_bcc = ?8, h_subject = ?9, h_date = ?10, h_message_id = ?11, "
+                "h_in_reply_to = ?12, h_references = ?13, sent_date = ?14, "
+                "meta_version = ?15 WHERE id = ?1",
+        [STORE_ASTMT_GARBAGE_ANY] = "SELECT 1 FROM garbage LIMIT 1",
 };
 
 const char *
@@ -102,7 +103,7 @@ store_error_str(enum store_error e)
 
 int
 store_account_fail(struct store_account *a, enum store_error kind,
-		   char **error_r, const char *fmt, ...)
+                   char **error_r, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
@@ -122,20 +123,19 @@ int
 store_account_sqlite_fail(struct store_account *a, char **error_r)
 {
 	return store_account_fail(a, STORE_ERROR_TEMP, error_r,
-				  "index.db of %s: %s", a->name,
-				  sqlite3_errmsg(a->db));
+	                          "index.db of %s: %s", a->name,
+	                          sqlite3_errmsg(a->db));
 }
 
 sqlite3_stmt *
-store_account_stmt(struct store_account *a, enum store_astmt id,
-		   char **error_r)
+store_account_stmt(struct store_account *a, enum store_astmt id, char **error_r)
 {
 	sqlite3_stmt *st = a->stmts[id];
 
 	if (st == NULL) {
 		if (sqlite3_prepare_v3(a->db, store_astmt_sql[id], -1,
-				       SQLITE_PREPARE_PERSISTENT, &st,
-				       NULL) != SQLITE_OK) {
+		                       SQLITE_PREPARE_PERSISTENT, &st,
+		                       NULL) != SQLITE_OK) {
 			store_account_sqlite_fail(a, error_r);
 			return NULL;
 		}
@@ -152,9 +152,9 @@ store_account_begin(struct store_account *a, bool write, char **error_r)
 	char *why = NULL;
 
 	if (store_sqlite_exec(a->db, write ? "BEGIN IMMEDIATE" : "BEGIN",
-			      &why) < 0) {
+	                      &why) < 0) {
 		store_account_fail(a, STORE_ERROR_TEMP, error_r,
-				   "index.db of %s: %s", a->name, why);
+		                   "index.db of %s: %s", a->name, why);
 		free(why);
 		return -1;
 	}
@@ -168,7 +168,7 @@ store_account_commit(struct store_account *a, char **error_r)
 
 	if (store_sqlite_exec(a->db, "COMMIT", &why) < 0) {
 		store_account_fail(a, STORE_ERROR_TEMP, error_r,
-				   "index.db of %s: %s", a->name, why);
+		                   "index.db of %s: %s", a->name, why);
 		free(why);
 		store_sqlite_rollback(a->db);
 		return -1;
@@ -187,8 +187,8 @@ void
 store_account_gc(struct store_account *a)
 {
 	char *error = NULL;
-	sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_GARBAGE_ANY,
-					      &error);
+	sqlite3_stmt *st =
+	        store_account_stmt(a, STORE_ASTMT_GARBAGE_ANY, &error);
 
 	if (st == NULL) {
 		free(error);
@@ -202,7 +202,7 @@ store_account_gc(struct store_account *a)
 
 int
 store_account_open(struct store *s, const char *account,
-		   struct store_account **a_r, char **error_r)
+                   struct store_account **a_r, char **error_r)
 {
 	struct store_account *a;
 	char *norm = NULL, *why = NULL;
@@ -213,13 +213,13 @@ store_account_open(struct store *s, const char *account,
 	    store_address_account(account, &norm, &why) < 0) {
 		free(why);
 		*error_r = xasprintf("no such account '%s'",
-				     account != NULL ? account : "");
+		                     account != NULL ? account : "");
 		return -1;
 	}
 	ret = store_accounts_user_id(s, norm, &user_id, &why);
 	if (ret <= 0) {
 		*error_r = ret == 0 ? xasprintf("no such account '%s'", norm)
-				    : why;
+		                    : why;
 		if (ret == 0)
 			free(why);
 		free(norm);
@@ -275,7 +275,7 @@ store_set_quota_storage(struct store *s, uint64_t bytes)
 
 int
 store_quota(struct store_account *a, uint64_t *used_r, uint64_t *messages_r,
-	    uint64_t *limit_r, char **error_r)
+            uint64_t *limit_r, char **error_r)
 {
 	sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_QUOTA, error_r);
 	int rc;
@@ -312,9 +312,9 @@ store_pop3_lock(struct store_account *a)
 		}
 	if (s->pop3_count == s->pop3_alloc) {
 		s->pop3_alloc = s->pop3_alloc == 0 ? 16 : s->pop3_alloc * 2;
-		s->pop3_locked = xrealloc(s->pop3_locked,
-					  s->pop3_alloc *
-						  sizeof(*s->pop3_locked));
+		s->pop3_locked =
+		        xrealloc(s->pop3_locked,
+		                 s->pop3_alloc * sizeof(*s->pop3_locked));
 	}
 	s->pop3_locked[s->pop3_count++] = xstrdup(a->name);
 	pthread_mutex_unlock(&s->pop3_lock);

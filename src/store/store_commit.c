@@ -811,8 +811,9 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 				alloc = alloc == 0 ? 16 : alloc * 2;
 				blobs = xrealloc(blobs, alloc * sizeof(*blobs));
 			}
-			blobs[count++] = xstrdup((const char *)sqlite3_column_text(
-				h->garbage_list, 0));
+			blobs[count++] = xstrdup(
+				(const char *)sqlite3_column_text(
+					h->garbage_list, 0));
 		}
 		sqlite3_reset(h->garbage_list);
 		if (count > 0 &&

@@ -23,20 +23,20 @@
 
 #include "lib/str.h"
 
-static int store_mailbox_has_children(struct store_account *a,
-				      const char *name, char **error_r);
+static int store_mailbox_has_children(struct store_account *a, const char *name,
+                                      char **error_r);
 static int store_mailbox_new_uidvalidity(struct store_account *a,
-					 uint32_t *uidvalidity_r,
-					 char **error_r);
+                                         uint32_t *uidvalidity_r,
+                                         char **error_r);
 static int store_mailbox_insert(struct store_account *a, const char *name,
-				const char *special_use, char **error_r);
-static int store_mailbox_make_parents(struct store_account *a,
-				      const char *name, char **error_r);
+                                const char *special_use, char **error_r);
+static int store_mailbox_make_parents(struct store_account *a, const char *name,
+                                      char **error_r);
 static int store_mailbox_prune_parents(struct store_account *a,
-				       const char *name, char **error_r);
+                                       const char *name, char **error_r);
 static int store_mailbox_exec(struct store_account *a, const char *sql,
-			      const char *p1, const char *p2, int64_t i3,
-			      char **error_r);
+                              const char *p1, const char *p2, int64_t i3,
+                              char **error_r);
 static int store_mailbox_special_use_ok(const char *special_use);
 static int store_entry_cmp(const void *a, const void *b);
 
@@ -94,19 +94,19 @@ store_mailbox_name_norm(const char *name, char **norm_r, char **error_r)
 		*error_r = xstrdup("mailbox name too long");
 		return -1;
 	}
-	if (name[0] == STORE_MAILBOX_SEP || name[len - 1] == STORE_MAILBOX_SEP ||
-	    strstr(name, "//") != NULL) {
+	if (name[0] == STORE_MAILBOX_SEP ||
+	    name[len - 1] == STORE_MAILBOX_SEP || strstr(name, "//") != NULL) {
 		*error_r = xstrdup("mailbox name with an empty level");
 		return -1;
 	}
 	for (p = (const unsigned char *)name; *p != 0; p += n) {
 		if (*p < 0x20 || *p == 0x7f || *p == '*' || *p == '%') {
 			*error_r = xstrdup("mailbox name with a control "
-					   "character, '*' or '%'");
+			                   "character, '*' or '%'");
 			return -1;
 		}
-		n = store_mailbox_utf8_len(p, len - (size_t)(p -
-					   (const unsigned char *)name));
+		n = store_mailbox_utf8_len(
+		        p, len - (size_t)(p - (const unsigned char *)name));
 		if (n == 0) {
 			*error_r = xstrdup("mailbox name is not UTF-8");
 			return -1;
@@ -128,9 +128,8 @@ store_mbox_clear(struct store_mbox *box)
 }
 
 int
-store_mbox_find(struct store_account *a, const char *name,
-		uint32_t uidvalidity, bool selectable, struct store_mbox *box_r,
-		char **error_r)
+store_mbox_find(struct store_account *a, const char *name, uint32_t uidvalidity,
+                bool selectable, struct store_mbox *box_r, char **error_r)
 {
 	sqlite3_stmt *st;
 	char *norm, *why;
@@ -173,10 +172,10 @@ store_mbox_find(struct store_account *a, const char *name,
 
 int
 store_mbox_next_modseq(struct store_account *a, struct store_mbox *box,
-		       uint64_t *modseq_r, char **error_r)
+                       uint64_t *modseq_r, char **error_r)
 {
-	sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_BUMP_MODSEQ,
-					      error_r);
+	sqlite3_stmt *st =
+	        store_account_stmt(a, STORE_ASTMT_BUMP_MODSEQ, error_r);
 	int rc;
 
 	if (st == NULL)
@@ -198,7 +197,7 @@ store_mbox_next_modseq(struct store_account *a, struct store_mbox *box,
    (NULL text: not bound). */
 static int
 store_mailbox_exec(struct store_account *a, const char *sql, const char *p1,
-		   const char *p2, int64_t i3, char **error_r)
+                   const char *p2, int64_t i3, char **error_r)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -222,16 +221,16 @@ store_mailbox_exec(struct store_account *a, const char *sql, const char *p1,
 /* 1 if some mailbox (selectable or not) is below `name`, 0 if none. */
 static int
 store_mailbox_has_children(struct store_account *a, const char *name,
-			   char **error_r)
+                           char **error_r)
 {
 	char *lo = xasprintf("%s/", name), *hi = xasprintf("%s0", name);
 	sqlite3_stmt *st;
 	int rc;
 
 	if (sqlite3_prepare_v2(a->db,
-			       "SELECT 1 FROM mailboxes WHERE name >= ?1 AND "
-			       "name < ?2 LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	                       "SELECT 1 FROM mailboxes WHERE name >= ?1 AND "
+	                       "name < ?2 LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK) {
 		free(lo);
 		free(hi);
 		return store_account_sqlite_fail(a, error_r);
@@ -251,8 +250,8 @@ store_mailbox_has_children(struct store_account *a, const char *name,
 
 /* A new UIDVALIDITY, above every one this account gave (meta). */
 static int
-store_mailbox_new_uidvalidity(struct store_account *a,
-			      uint32_t *uidvalidity_r, char **error_r)
+store_mailbox_new_uidvalidity(struct store_account *a, uint32_t *uidvalidity_r,
+                              char **error_r)
 {
 	sqlite3_stmt *st;
 	int64_t last = 0;
@@ -260,11 +259,11 @@ store_mailbox_new_uidvalidity(struct store_account *a,
 	int rc;
 
 	if (sqlite3_prepare_v2(a->db,
-			       "SELECT max(coalesce((SELECT value FROM meta "
-			       "WHERE key = 'uidvalidity'), 0), "
-			       "coalesce((SELECT max(uidvalidity) FROM "
-			       "mailboxes), 0))",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT max(coalesce((SELECT value FROM meta "
+	                       "WHERE key = 'uidvalidity'), 0), "
+	                       "coalesce((SELECT max(uidvalidity) FROM "
+	                       "mailboxes), 0))",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_account_sqlite_fail(a, error_r);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -274,12 +273,12 @@ store_mailbox_new_uidvalidity(struct store_account *a,
 		return store_account_sqlite_fail(a, error_r);
 	if (last >= UINT32_MAX - 1)
 		return store_account_fail(a, STORE_ERROR_TEMP, error_r,
-					  "no UIDVALIDITY left");
+		                          "no UIDVALIDITY left");
 	v = store_index_new_uidvalidity((uint32_t)last);
 	if (store_mailbox_exec(a,
-			       "INSERT OR REPLACE INTO meta VALUES "
-			       "('uidvalidity', ?3)",
-			       NULL, NULL, v, error_r) < 0)
+	                       "INSERT OR REPLACE INTO meta VALUES "
+	                       "('uidvalidity', ?3)",
+	                       NULL, NULL, v, error_r) < 0)
 		return -1;
 	*uidvalidity_r = v;
 	return 0;
@@ -287,7 +286,7 @@ store_mailbox_new_uidvalidity(struct store_account *a,
 
 static int
 store_mailbox_insert(struct store_account *a, const char *name,
-		     const char *special_use, char **error_r)
+                     const char *special_use, char **error_r)
 {
 	uint32_t uidvalidity;
 	sqlite3_stmt *st;
@@ -296,9 +295,9 @@ store_mailbox_insert(struct store_account *a, const char *name,
 	if (store_mailbox_new_uidvalidity(a, &uidvalidity, error_r) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(a->db,
-			       "INSERT INTO mailboxes (name, uidvalidity, "
-			       "special_use) VALUES (?1, ?2, ?3)",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT INTO mailboxes (name, uidvalidity, "
+	                       "special_use) VALUES (?1, ?2, ?3)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_account_sqlite_fail(a, error_r);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uidvalidity);
@@ -314,7 +313,7 @@ store_mailbox_insert(struct store_account *a, const char *name,
 /* Creates the missing parents of `name` as selectable mailboxes. */
 static int
 store_mailbox_make_parents(struct store_account *a, const char *name,
-			   char **error_r)
+                           char **error_r)
 {
 	char *prefix = xstrdup(name);
 	struct store_mbox box;
@@ -340,7 +339,7 @@ store_mailbox_make_parents(struct store_account *a, const char *name,
    the deepest up. */
 static int
 store_mailbox_prune_parents(struct store_account *a, const char *name,
-			    char **error_r)
+                            char **error_r)
 {
 	char *prefix = xstrdup(name), *sep;
 	struct store_mbox box;
@@ -356,8 +355,8 @@ store_mailbox_prune_parents(struct store_account *a, const char *name,
 		ret = store_mailbox_has_children(a, prefix, error_r);
 		if (ret == 0)
 			ret = store_mailbox_exec(
-				a, "DELETE FROM mailboxes WHERE id = ?3", NULL,
-				NULL, box.id, error_r);
+			        a, "DELETE FROM mailboxes WHERE id = ?3", NULL,
+			        NULL, box.id, error_r);
 		store_mbox_clear(&box);
 		if (ret != 0)
 			break;
@@ -370,8 +369,8 @@ static int
 store_mailbox_special_use_ok(const char *special_use)
 {
 	static const char *const uses[] = {
-		"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
-		"\\Junk", "\\Sent",    "\\Trash",
+	        "\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+	        "\\Junk", "\\Sent",    "\\Trash",
 	};
 
 	for (size_t i = 0; i < sizeof(uses) / sizeof(*uses); i++)
@@ -382,17 +381,16 @@ store_mailbox_special_use_ok(const char *special_use)
 
 int
 store_mailbox_create(struct store_account *a, const char *name,
-		     const char *special_use, char **error_r)
+                     const char *special_use, char **error_r)
 {
 	struct store_mbox box;
 	char *norm, *why;
 	int ret, use = -1;
 
 	if (name == NULL || store_mailbox_name_norm(name, &norm, &why) < 0) {
-		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r,
-					 "%s",
-					 name == NULL ? "no mailbox name"
-						      : why);
+		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r, "%s",
+		                         name == NULL ? "no mailbox name"
+		                                      : why);
 		if (name != NULL)
 			free(why);
 		return ret;
@@ -401,13 +399,13 @@ store_mailbox_create(struct store_account *a, const char *name,
 	    (use = store_mailbox_special_use_ok(special_use)) < 0) {
 		free(norm);
 		return store_account_fail(a, STORE_ERROR_INVALID, error_r,
-					  "unknown special use %s",
-					  special_use);
+		                          "unknown special use %s",
+		                          special_use);
 	}
 	if (strcmp(norm, "INBOX") == 0) {
 		free(norm);
 		return store_account_fail(a, STORE_ERROR_EXISTS, error_r,
-					  "INBOX exists");
+		                          "INBOX exists");
 	}
 	if (store_account_begin(a, true, error_r) < 0) {
 		free(norm);
@@ -416,7 +414,7 @@ store_mailbox_create(struct store_account *a, const char *name,
 	ret = store_mbox_find(a, norm, 0, false, &box, error_r);
 	if (ret > 0 && !box.noselect) {
 		store_account_fail(a, STORE_ERROR_EXISTS, error_r,
-				   "mailbox %s exists", norm);
+		                   "mailbox %s exists", norm);
 		ret = -1;
 	} else if (ret > 0) {
 		/* a \Noselect name becomes a mailbox again */
@@ -426,18 +424,18 @@ store_mailbox_create(struct store_account *a, const char *name,
 		ret = store_mailbox_new_uidvalidity(a, &uidvalidity, error_r);
 		if (ret == 0 &&
 		    sqlite3_prepare_v2(a->db,
-				       "UPDATE mailboxes SET noselect = 0, "
-				       "uidvalidity = ?2, uidnext = 1, "
-				       "highestmodseq = 1, special_use = ?3 "
-				       "WHERE id = ?1",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "UPDATE mailboxes SET noselect = 0, "
+		                       "uidvalidity = ?2, uidnext = 1, "
+		                       "highestmodseq = 1, special_use = ?3 "
+		                       "WHERE id = ?1",
+		                       -1, &st, NULL) != SQLITE_OK)
 			ret = store_account_sqlite_fail(a, error_r);
 		if (ret == 0) {
 			sqlite3_bind_int64(st, 1, box.id);
 			sqlite3_bind_int64(st, 2, uidvalidity);
 			if (special_use != NULL)
 				sqlite3_bind_text(st, 3, special_use, -1,
-						  SQLITE_STATIC);
+				                  SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				ret = store_account_sqlite_fail(a, error_r);
 		}
@@ -446,7 +444,7 @@ store_mailbox_create(struct store_account *a, const char *name,
 		ret = store_mailbox_make_parents(a, norm, error_r);
 		if (ret == 0)
 			ret = store_mailbox_insert(a, norm, special_use,
-						   error_r);
+			                           error_r);
 	}
 	store_mbox_clear(&box);
 	if (ret == 0)
@@ -454,15 +452,13 @@ store_mailbox_create(struct store_account *a, const char *name,
 	else
 		store_account_rollback(a);
 	if (ret == 0)
-		store_watch_notify(a->s, a->name, norm,
-				   STORE_CHANGE_MAILBOXES);
+		store_watch_notify(a->s, a->name, norm, STORE_CHANGE_MAILBOXES);
 	free(norm);
 	return ret;
 }
 
 int
-store_mailbox_delete(struct store_account *a, const char *name,
-		     char **error_r)
+store_mailbox_delete(struct store_account *a, const char *name, char **error_r)
 {
 	struct store_mbox box = {0};
 	char *norm, *why;
@@ -473,12 +469,12 @@ store_mailbox_delete(struct store_account *a, const char *name,
 		if (name != NULL)
 			free(why);
 		return store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					  "no such mailbox");
+		                          "no such mailbox");
 	}
 	if (strcmp(norm, "INBOX") == 0) {
 		free(norm);
 		return store_account_fail(a, STORE_ERROR_NOTALLOWED, error_r,
-					  "INBOX cannot be deleted");
+		                          "INBOX cannot be deleted");
 	}
 	if (store_account_begin(a, true, error_r) < 0) {
 		free(norm);
@@ -487,7 +483,7 @@ store_mailbox_delete(struct store_account *a, const char *name,
 	ret = store_mbox_find(a, norm, 0, false, &box, error_r);
 	if (ret == 0) {
 		store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-				   "no such mailbox %s", norm);
+		                   "no such mailbox %s", norm);
 		ret = -1;
 		goto out;
 	}
@@ -500,18 +496,18 @@ store_mailbox_delete(struct store_account *a, const char *name,
 	}
 	if (children && box.noselect) {
 		ret = store_account_fail(a, STORE_ERROR_NOTALLOWED, error_r,
-					 "%s has children and is not a "
-					 "mailbox itself",
-					 norm);
+		                         "%s has children and is not a "
+		                         "mailbox itself",
+		                         norm);
 		goto out;
 	}
 	{
 		sqlite3_stmt *st;
 
 		if (sqlite3_prepare_v2(a->db,
-				       "SELECT 1 FROM mailbox_messages WHERE "
-				       "mailbox_id = ?1 LIMIT 1",
-				       -1, &st, NULL) != SQLITE_OK) {
+		                       "SELECT 1 FROM mailbox_messages WHERE "
+		                       "mailbox_id = ?1 LIMIT 1",
+		                       -1, &st, NULL) != SQLITE_OK) {
 			ret = store_account_sqlite_fail(a, error_r);
 			goto out;
 		}
@@ -520,24 +516,24 @@ store_mailbox_delete(struct store_account *a, const char *name,
 		sqlite3_finalize(st);
 	}
 	ret = store_mailbox_exec(a,
-				 "DELETE FROM mailbox_messages WHERE "
-				 "mailbox_id = ?3",
-				 NULL, NULL, box.id, error_r);
+	                         "DELETE FROM mailbox_messages WHERE "
+	                         "mailbox_id = ?3",
+	                         NULL, NULL, box.id, error_r);
 	if (ret == 0)
 		ret = store_mailbox_exec(a,
-					 "DELETE FROM expunged WHERE "
-					 "mailbox_id = ?3",
-					 NULL, NULL, box.id, error_r);
+		                         "DELETE FROM expunged WHERE "
+		                         "mailbox_id = ?3",
+		                         NULL, NULL, box.id, error_r);
 	if (ret == 0 && children)
 		ret = store_mailbox_exec(a,
-					 "UPDATE mailboxes SET noselect = 1, "
-					 "special_use = NULL, uidnext = 1, "
-					 "highestmodseq = 1 WHERE id = ?3",
-					 NULL, NULL, box.id, error_r);
+		                         "UPDATE mailboxes SET noselect = 1, "
+		                         "special_use = NULL, uidnext = 1, "
+		                         "highestmodseq = 1 WHERE id = ?3",
+		                         NULL, NULL, box.id, error_r);
 	else if (ret == 0)
 		ret = store_mailbox_exec(a,
-					 "DELETE FROM mailboxes WHERE id = ?3",
-					 NULL, NULL, box.id, error_r);
+		                         "DELETE FROM mailboxes WHERE id = ?3",
+		                         NULL, NULL, box.id, error_r);
 	if (ret == 0 && !children)
 		ret = store_mailbox_prune_parents(a, norm, error_r);
 out:
@@ -550,10 +546,9 @@ out:
 		if (had_messages) {
 			store_account_gc(a);
 			store_watch_notify(a->s, a->name, norm,
-					   STORE_CHANGE_EXPUNGE);
+			                   STORE_CHANGE_EXPUNGE);
 		}
-		store_watch_notify(a->s, a->name, norm,
-				   STORE_CHANGE_MAILBOXES);
+		store_watch_notify(a->s, a->name, norm, STORE_CHANGE_MAILBOXES);
 	}
 	free(norm);
 	return ret;
@@ -563,7 +558,7 @@ out:
    mailboxes, then subscriptions. */
 static int
 store_mailbox_rename_tree(struct store_account *a, const char *from,
-			  const char *to, char **error_r)
+                          const char *to, char **error_r)
 {
 	static const char *const tables[] = {"mailboxes", "subscriptions"};
 	char *lo = xasprintf("%s/", from), *hi = xasprintf("%s0", from);
@@ -575,8 +570,8 @@ store_mailbox_rename_tree(struct store_account *a, const char *from,
 		size_t count = 0, alloc = 0;
 		sqlite3_stmt *st;
 		char *sql = xasprintf("SELECT name FROM %s WHERE name = ?1 OR "
-				      "(name >= ?2 AND name < ?3)",
-				      tables[t]);
+		                      "(name >= ?2 AND name < ?3)",
+		                      tables[t]);
 		int rc;
 
 		rc = sqlite3_prepare_v2(a->db, sql, -1, &st, NULL);
@@ -591,32 +586,28 @@ store_mailbox_rename_tree(struct store_account *a, const char *from,
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			if (count == alloc) {
 				alloc = alloc == 0 ? 8 : alloc * 2;
-				names = xrealloc(names,
-						 alloc * sizeof(*names));
+				names = xrealloc(names, alloc * sizeof(*names));
 			}
 			names[count++] = xstrdup(
-				(const char *)sqlite3_column_text(st, 0));
+			        (const char *)sqlite3_column_text(st, 0));
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			ret = store_account_sqlite_fail(a, error_r);
 		sql = xasprintf("UPDATE OR REPLACE %s SET name = ?2 "
-				"WHERE name = ?1",
-				tables[t]);
+		                "WHERE name = ?1",
+		                tables[t]);
 		for (size_t i = 0; i < count && ret == 0; i++) {
-			char *new_name = xasprintf("%s%s", to,
-						   names[i] + from_len);
+			char *new_name =
+			        xasprintf("%s%s", to, names[i] + from_len);
 
-			if (t == 0 &&
-			    strlen(new_name) > STORE_MAILBOX_NAME_MAX)
+			if (t == 0 && strlen(new_name) > STORE_MAILBOX_NAME_MAX)
 				ret = store_account_fail(
-					a, STORE_ERROR_INVALID, error_r,
-					"mailbox name too long: %s",
-					new_name);
+				        a, STORE_ERROR_INVALID, error_r,
+				        "mailbox name too long: %s", new_name);
 			else
 				ret = store_mailbox_exec(a, sql, names[i],
-							 new_name, 0,
-							 error_r);
+				                         new_name, 0, error_r);
 			free(new_name);
 		}
 		free(sql);
@@ -630,8 +621,8 @@ store_mailbox_rename_tree(struct store_account *a, const char *from,
 }
 
 int
-store_mailbox_rename(struct store_account *a, const char *from,
-		     const char *to, char **error_r)
+store_mailbox_rename(struct store_account *a, const char *from, const char *to,
+                     char **error_r)
 {
 	struct store_mbox box = {0}, other = {0};
 	char *nfrom = NULL, *nto = NULL, *why = NULL;
@@ -641,11 +632,11 @@ store_mailbox_rename(struct store_account *a, const char *from,
 	if (from == NULL || store_mailbox_name_norm(from, &nfrom, &why) < 0) {
 		free(why);
 		return store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					  "no such mailbox");
+		                          "no such mailbox");
 	}
 	if (to == NULL || store_mailbox_name_norm(to, &nto, &why) < 0) {
-		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r,
-					 "%s", why != NULL ? why : "no name");
+		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r, "%s",
+		                         why != NULL ? why : "no name");
 		free(why);
 		free(nfrom);
 		return ret;
@@ -653,14 +644,13 @@ store_mailbox_rename(struct store_account *a, const char *from,
 	flen = strlen(nfrom);
 	if (strcmp(nto, "INBOX") == 0 || strcmp(nfrom, nto) == 0) {
 		ret = store_account_fail(a, STORE_ERROR_EXISTS, error_r,
-					 "mailbox %s exists", nto);
+		                         "mailbox %s exists", nto);
 		goto done;
 	}
 	if (strcmp(nfrom, "INBOX") != 0 && strncmp(nto, nfrom, flen) == 0 &&
 	    nto[flen] == STORE_MAILBOX_SEP) {
 		ret = store_account_fail(a, STORE_ERROR_NOTALLOWED, error_r,
-					 "cannot rename %s into itself",
-					 nfrom);
+		                         "cannot rename %s into itself", nfrom);
 		goto done;
 	}
 	if (store_account_begin(a, true, error_r) < 0) {
@@ -670,14 +660,14 @@ store_mailbox_rename(struct store_account *a, const char *from,
 	ret = store_mbox_find(a, nfrom, 0, false, &box, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox %s", nfrom);
+		                         "no such mailbox %s", nfrom);
 	if (ret < 0)
 		goto out;
 	ret = store_mbox_find(a, nto, 0, false, &other, error_r);
 	store_mbox_clear(&other);
 	if (ret > 0)
 		ret = store_account_fail(a, STORE_ERROR_EXISTS, error_r,
-					 "mailbox %s exists", nto);
+		                         "mailbox %s exists", nto);
 	if (ret < 0)
 		goto out;
 	ret = store_mailbox_make_parents(a, nto, error_r);
@@ -688,9 +678,9 @@ store_mailbox_rename(struct store_account *a, const char *from,
 		   row, UIDs and UIDVALIDITY kept); INBOX starts again empty
 		   with a new UIDVALIDITY; INBOX/... stays */
 		ret = store_mailbox_exec(a,
-					 "UPDATE mailboxes SET name = ?1, "
-					 "special_use = NULL WHERE id = ?3",
-					 nto, NULL, box.id, error_r);
+		                         "UPDATE mailboxes SET name = ?1, "
+		                         "special_use = NULL WHERE id = ?3",
+		                         nto, NULL, box.id, error_r);
 		if (ret == 0)
 			ret = store_mailbox_insert(a, "INBOX", NULL, error_r);
 	} else {
@@ -706,7 +696,7 @@ out:
 		store_account_rollback(a);
 	if (ret == 0) {
 		store_watch_notify(a->s, a->name, nfrom,
-				   STORE_CHANGE_MAILBOXES);
+		                   STORE_CHANGE_MAILBOXES);
 		store_watch_notify(a->s, a->name, nto, STORE_CHANGE_MAILBOXES);
 	}
 done:
@@ -717,34 +707,33 @@ done:
 
 int
 store_mailbox_subscribe(struct store_account *a, const char *name,
-			bool subscribe, char **error_r)
+                        bool subscribe, char **error_r)
 {
 	char *norm, *why;
 	int ret;
 
 	if (name == NULL || store_mailbox_name_norm(name, &norm, &why) < 0) {
-		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r,
-					 "%s", name == NULL ? "no name" : why);
+		ret = store_account_fail(a, STORE_ERROR_INVALID, error_r, "%s",
+		                         name == NULL ? "no name" : why);
 		if (name != NULL)
 			free(why);
 		return ret;
 	}
 	ret = store_mailbox_exec(a,
-				 subscribe ? "INSERT OR IGNORE INTO "
-					     "subscriptions VALUES (?1)"
-					   : "DELETE FROM subscriptions "
-					     "WHERE name = ?1",
-				 norm, NULL, 0, error_r);
+	                         subscribe ? "INSERT OR IGNORE INTO "
+	                                     "subscriptions VALUES (?1)"
+	                                   : "DELETE FROM subscriptions "
+	                                     "WHERE name = ?1",
+	                         norm, NULL, 0, error_r);
 	if (ret == 0)
-		store_watch_notify(a->s, a->name, norm,
-				   STORE_CHANGE_MAILBOXES);
+		store_watch_notify(a->s, a->name, norm, STORE_CHANGE_MAILBOXES);
 	free(norm);
 	return ret;
 }
 
 int
 store_mailbox_status(struct store_account *a, const char *name,
-		     struct store_status *status_r, char **error_r)
+                     struct store_status *status_r, char **error_r)
 {
 	sqlite3_stmt *st;
 	char *norm, *why;
@@ -797,7 +786,7 @@ store_entry_cmp(const void *pa, const void *pb)
 /* Index of the first entry >= key in a sorted (by strcmp) range. */
 static size_t
 store_entry_lower_bound(const struct store_mailbox_entry *list, size_t count,
-			const char *key)
+                        const char *key)
 {
 	size_t lo = 0, hi = count;
 
@@ -814,8 +803,8 @@ store_entry_lower_bound(const struct store_mailbox_entry *list, size_t count,
 
 int
 store_mailbox_entries(struct store_account *a,
-		      struct store_mailbox_entry **list_r, size_t *count_r,
-		      char **error_r)
+                      struct store_mailbox_entry **list_r, size_t *count_r,
+                      char **error_r)
 {
 	struct store_mailbox_entry *list = NULL;
 	size_t count = 0, alloc = 0, nboxes = 0;
@@ -826,14 +815,15 @@ store_mailbox_entries(struct store_account *a,
 		return -1;
 	for (int pass = 0; pass < 2; pass++) {
 		if (sqlite3_prepare_v2(
-			    a->db,
-			    pass == 0 ? "SELECT name, special_use, noselect, "
-					"EXISTS (SELECT 1 FROM subscriptions s "
-					"WHERE s.name = m.name) FROM mailboxes m"
-				      : "SELECT name FROM subscriptions s "
-					"WHERE NOT EXISTS (SELECT 1 FROM "
-					"mailboxes m WHERE m.name = s.name)",
-			    -1, &st, NULL) != SQLITE_OK) {
+		            a->db,
+		            pass == 0
+		                    ? "SELECT name, special_use, noselect, "
+		                      "EXISTS (SELECT 1 FROM subscriptions s "
+		                      "WHERE s.name = m.name) FROM mailboxes m"
+		                    : "SELECT name FROM subscriptions s "
+		                      "WHERE NOT EXISTS (SELECT 1 FROM "
+		                      "mailboxes m WHERE m.name = s.name)",
+		            -1, &st, NULL) != SQLITE_OK) {
 			store_account_sqlite_fail(a, error_r);
 			goto fail;
 		}
@@ -848,10 +838,10 @@ store_mailbox_entries(struct store_account *a,
 			e = &list[count++];
 			memset(e, 0, sizeof(*e));
 			e->name = xstrdup(
-				(const char *)sqlite3_column_text(st, 0));
+			        (const char *)sqlite3_column_text(st, 0));
 			if (pass == 1) {
 				e->flags = STORE_MAILBOX_SUBSCRIBED |
-					   STORE_MAILBOX_NONEXISTENT;
+				           STORE_MAILBOX_NONEXISTENT;
 				continue;
 			}
 			su = (const char *)sqlite3_column_text(st, 1);
@@ -877,9 +867,8 @@ store_mailbox_entries(struct store_account *a,
 		size_t plen = strlen(prefix);
 		/* INBOX sorts first: search the others by name */
 		size_t from = strcmp(list[0].name, "INBOX") == 0 ? 1 : 0;
-		size_t j = from + store_entry_lower_bound(list + from,
-							  nboxes - from,
-							  prefix);
+		size_t j = from + store_entry_lower_bound(
+		                          list + from, nboxes - from, prefix);
 
 		if (j < nboxes && strncmp(list[j].name, prefix, plen) == 0)
 			list[i].flags |= STORE_MAILBOX_HASCHILDREN;

@@ -29,16 +29,16 @@ struct store_rows {
 static void store_rows_add(struct store_rows *r, sqlite3_stmt *st);
 static void store_rows_free(struct store_rows *r);
 static int store_rows_read(struct store_account *a, sqlite3_stmt *st,
-			   struct store_rows *r, char **error_r);
+                           struct store_rows *r, char **error_r);
 static int store_rows_in_set(struct store_account *a,
-			     const struct store_mbox *box,
-			     const struct store_uid_range *set,
-			     size_t set_count, struct store_rows *r,
-			     char **error_r);
+                             const struct store_mbox *box,
+                             const struct store_uid_range *set,
+                             size_t set_count, struct store_rows *r,
+                             char **error_r);
 static int store_msg_uid_cmp(const void *a, const void *b);
 static bool store_keywords_has(const char *list, const char *kw, size_t kl);
 static char *store_keywords_apply(const char *old, const char *given,
-				  enum store_flags_mode mode);
+                                  enum store_flags_mode mode);
 static bool store_keywords_equal(const char *a, const char *b);
 
 static void
@@ -73,8 +73,8 @@ store_rows_free(struct store_rows *r)
 
 /* Appends every row of `st` (columns as in STORE_ASTMT_VIEW); resets it. */
 static int
-store_rows_read(struct store_account *a, sqlite3_stmt *st,
-		struct store_rows *r, char **error_r)
+store_rows_read(struct store_account *a, sqlite3_stmt *st, struct store_rows *r,
+                char **error_r)
 {
 	int rc;
 
@@ -97,8 +97,8 @@ store_msg_uid_cmp(const void *pa, const void *pb)
 /* The rows of `box` whose UID is in the set, in UID order, once each. */
 static int
 store_rows_in_set(struct store_account *a, const struct store_mbox *box,
-		  const struct store_uid_range *set, size_t set_count,
-		  struct store_rows *r, char **error_r)
+                  const struct store_uid_range *set, size_t set_count,
+                  struct store_rows *r, char **error_r)
 {
 	bool sorted = true;
 	size_t n = 0;
@@ -119,7 +119,7 @@ store_rows_in_set(struct store_account *a, const struct store_mbox *box,
 		if (store_rows_read(a, st, r, error_r) < 0)
 			return -1;
 	}
-	if (sorted)
+	if (sorted || r->count < 2)
 		return 0;
 	qsort(r->msgs, r->count, sizeof(*r->msgs), store_msg_uid_cmp);
 	for (size_t i = 0; i < r->count; i++) {
@@ -137,7 +137,7 @@ store_rows_in_set(struct store_account *a, const struct store_mbox *box,
 
 int
 store_mailbox_select(struct store_account *a, const char *name,
-		     struct store_view *view_r, char **error_r)
+                     struct store_view *view_r, char **error_r)
 {
 	struct store_rows rows = {0};
 	struct store_mbox box;
@@ -183,8 +183,8 @@ store_view_free(struct store_view *view)
 
 int
 store_mailbox_changes(struct store_account *a, const char *name,
-		      uint32_t uidvalidity, uint64_t since,
-		      struct store_changes *changes_r, char **error_r)
+                      uint32_t uidvalidity, uint64_t since,
+                      struct store_changes *changes_r, char **error_r)
 {
 	struct store_rows rows = {0};
 	struct store_expunged *exp = NULL;
@@ -249,7 +249,7 @@ void
 store_changes_free(struct store_changes *changes)
 {
 	struct store_rows rows = {.msgs = changes->changed,
-				  .count = changes->changed_count};
+	                          .count = changes->changed_count};
 
 	store_rows_free(&rows);
 	free(changes->expunged);
@@ -303,7 +303,7 @@ store_keywords_equal(const char *a, const char *b)
 /* The keywords after the operation (normalised, NULL when none). */
 static char *
 store_keywords_apply(const char *old, const char *given,
-		     enum store_flags_mode mode)
+                     enum store_flags_mode mode)
 {
 	char *joined, *out;
 	size_t n = 0;
@@ -313,7 +313,7 @@ store_keywords_apply(const char *old, const char *given,
 		return store_meta_keywords(given);
 	case STORE_FLAGS_ADD:
 		joined = xasprintf("%s %s", old != NULL ? old : "",
-				   given != NULL ? given : "");
+		                   given != NULL ? given : "");
 		out = store_meta_keywords(joined);
 		free(joined);
 		return out;
@@ -347,11 +347,10 @@ store_keywords_apply(const char *old, const char *given,
 
 int
 store_flags_update(struct store_account *a, const char *name,
-		   uint32_t uidvalidity, const struct store_uid_range *set,
-		   size_t set_count, enum store_flags_mode mode,
-		   uint32_t flags, const char *keywords,
-		   uint64_t unchangedsince, struct store_flags_result *result_r,
-		   char **error_r)
+                   uint32_t uidvalidity, const struct store_uid_range *set,
+                   size_t set_count, enum store_flags_mode mode, uint32_t flags,
+                   const char *keywords, uint64_t unchangedsince,
+                   struct store_flags_result *result_r, char **error_r)
 {
 	struct store_rows rows = {0};
 	uint32_t *failed = NULL;
@@ -364,7 +363,7 @@ store_flags_update(struct store_account *a, const char *name,
 
 	memset(result_r, 0, sizeof(*result_r));
 	flags &= STORE_FLAG_SEEN | STORE_FLAG_ANSWERED | STORE_FLAG_FLAGGED |
-		 STORE_FLAG_DELETED | STORE_FLAG_DRAFT;
+	         STORE_FLAG_DELETED | STORE_FLAG_DRAFT;
 	if (store_account_begin(a, true, error_r) < 0) {
 		free(given);
 		return -1;
@@ -372,7 +371,7 @@ store_flags_update(struct store_account *a, const char *name,
 	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox");
+		                         "no such mailbox");
 	if (ret < 0)
 		goto out;
 	ret = store_rows_in_set(a, &box, set, set_count, &rows, error_r);
@@ -393,8 +392,8 @@ store_flags_update(struct store_account *a, const char *name,
 			continue;
 		}
 		nflags = mode == STORE_FLAGS_ADD      ? m->flags | flags
-			 : mode == STORE_FLAGS_REMOVE ? m->flags & ~flags
-						      : flags;
+		         : mode == STORE_FLAGS_REMOVE ? m->flags & ~flags
+		                                      : flags;
 		nkw = store_keywords_apply(m->keywords, given, mode);
 		if (nflags == m->flags &&
 		    store_keywords_equal(nkw, m->keywords)) {
@@ -457,8 +456,7 @@ out:
 	result_r->failed_count = nfailed;
 	result_r->highestmodseq = box.highestmodseq;
 	if (changed)
-		store_watch_notify(a->s, a->name, box.name,
-				   STORE_CHANGE_FLAGS);
+		store_watch_notify(a->s, a->name, box.name, STORE_CHANGE_FLAGS);
 	store_mbox_clear(&box);
 	free(given);
 	return 0;
@@ -467,8 +465,7 @@ out:
 void
 store_flags_result_free(struct store_flags_result *result)
 {
-	struct store_rows rows = {.msgs = result->msgs,
-				  .count = result->count};
+	struct store_rows rows = {.msgs = result->msgs, .count = result->count};
 
 	store_rows_free(&rows);
 	free(result->failed);
@@ -481,8 +478,8 @@ store_flags_result_free(struct store_flags_result *result)
    write transaction. */
 static int
 store_rows_expunge(struct store_account *a, struct store_mbox *box,
-		   const struct store_rows *rows, bool deleted_only,
-		   uint32_t *uids, size_t *count_r, char **error_r)
+                   const struct store_rows *rows, bool deleted_only,
+                   uint32_t *uids, size_t *count_r, char **error_r)
 {
 	uint64_t modseq = 0;
 	size_t n = 0;
@@ -526,9 +523,9 @@ store_rows_expunge(struct store_account *a, struct store_mbox *box,
 
 int
 store_expunge(struct store_account *a, const char *name, uint32_t uidvalidity,
-	      const struct store_uid_range *set, size_t set_count,
-	      bool deleted_only, uint32_t **uids_r, size_t *count_r,
-	      char **error_r)
+              const struct store_uid_range *set, size_t set_count,
+              bool deleted_only, uint32_t **uids_r, size_t *count_r,
+              char **error_r)
 {
 	struct store_rows rows = {0};
 	struct store_mbox box;
@@ -543,7 +540,7 @@ store_expunge(struct store_account *a, const char *name, uint32_t uidvalidity,
 	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox");
+		                         "no such mailbox");
 	if (ret < 0)
 		goto out;
 	ret = store_rows_in_set(a, &box, set, set_count, &rows, error_r);
@@ -552,7 +549,7 @@ store_expunge(struct store_account *a, const char *name, uint32_t uidvalidity,
 	if (rows.count > 0)
 		uids = xmalloc(rows.count * sizeof(*uids));
 	ret = store_rows_expunge(a, &box, &rows, deleted_only, uids, &n,
-				 error_r);
+	                         error_r);
 out:
 	if (ret == 0)
 		ret = store_account_commit(a, error_r);
@@ -561,7 +558,7 @@ out:
 	if (ret == 0 && n > 0) {
 		store_account_gc(a);
 		store_watch_notify(a->s, a->name, box.name,
-				   STORE_CHANGE_EXPUNGE);
+		                   STORE_CHANGE_EXPUNGE);
 		*uids_r = uids;
 		*count_r = n;
 	} else {
@@ -576,9 +573,9 @@ out:
 
 int
 store_messages_copy(struct store_account *a, const char *name,
-		    uint32_t uidvalidity, const struct store_uid_range *set,
-		    size_t set_count, const char *dest, bool move,
-		    struct store_copy_result *result_r, char **error_r)
+                    uint32_t uidvalidity, const struct store_uid_range *set,
+                    size_t set_count, const char *dest, bool move,
+                    struct store_copy_result *result_r, char **error_r)
 {
 	struct store_rows rows = {0};
 	struct store_mbox box, dbox = {0};
@@ -593,14 +590,14 @@ store_messages_copy(struct store_account *a, const char *name,
 	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox");
+		                         "no such mailbox");
 	if (ret < 0)
 		goto out;
 	ret = store_mbox_find(a, dest, 0, true, &dbox, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox %s",
-					 dest != NULL ? dest : "");
+		                         "no such mailbox %s",
+		                         dest != NULL ? dest : "");
 	if (ret < 0)
 		goto out;
 	ret = store_rows_in_set(a, &box, set, set_count, &rows, error_r);
@@ -608,8 +605,8 @@ store_messages_copy(struct store_account *a, const char *name,
 		goto out;
 	if ((uint64_t)dbox.uidnext + rows.count >= UINT32_MAX) {
 		ret = store_account_fail(a, STORE_ERROR_NOTALLOWED, error_r,
-					 "mailbox %s has no UID left",
-					 dbox.name);
+		                         "mailbox %s has no UID left",
+		                         dbox.name);
 		goto out;
 	}
 	limit = atomic_load(&a->s->quota_storage);
@@ -621,9 +618,9 @@ store_messages_copy(struct store_account *a, const char *name,
 		ret = store_quota(a, &used, &msgs, &limit, error_r);
 		if (ret == 0 && used + total > limit)
 			ret = store_account_fail(a, STORE_ERROR_OVERQUOTA,
-						 error_r,
-						 "mailbox full: quota "
-						 "exceeded");
+			                         error_r,
+			                         "mailbox full: quota "
+			                         "exceeded");
 		if (ret < 0)
 			goto out;
 	}
@@ -635,8 +632,8 @@ store_messages_copy(struct store_account *a, const char *name,
 	uidnext = dbox.uidnext;
 	for (size_t i = 0; i < rows.count; i++) {
 		const struct store_msg *m = &rows.msgs[i];
-		sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_INSERT_ROW,
-						      error_r);
+		sqlite3_stmt *st =
+		        store_account_stmt(a, STORE_ASTMT_INSERT_ROW, error_r);
 		int rc;
 
 		if (st == NULL) {
@@ -649,7 +646,7 @@ store_messages_copy(struct store_account *a, const char *name,
 		sqlite3_bind_int64(st, 4, m->flags);
 		if (m->keywords != NULL)
 			sqlite3_bind_text(st, 5, m->keywords, -1,
-					  SQLITE_STATIC);
+			                  SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)modseq);
 		sqlite3_bind_int64(st, 7, (sqlite3_int64)m->size);
 		sqlite3_bind_int64(st, 8, (sqlite3_int64)m->internal_date);
@@ -664,8 +661,8 @@ store_messages_copy(struct store_account *a, const char *name,
 		n++;
 	}
 	{
-		sqlite3_stmt *st = store_account_stmt(
-			a, STORE_ASTMT_SET_UIDNEXT, error_r);
+		sqlite3_stmt *st =
+		        store_account_stmt(a, STORE_ASTMT_SET_UIDNEXT, error_r);
 		int rc;
 
 		if (st == NULL) {
@@ -685,8 +682,8 @@ store_messages_copy(struct store_account *a, const char *name,
 	if (move) {
 		size_t expunged;
 
-		ret = store_rows_expunge(a, &box, &rows, false, NULL,
-					 &expunged, error_r);
+		ret = store_rows_expunge(a, &box, &rows, false, NULL, &expunged,
+		                         error_r);
 	}
 out:
 	if (ret == 0)
@@ -700,10 +697,10 @@ out:
 		result_r->count = n;
 		if (n > 0) {
 			store_watch_notify(a->s, a->name, dbox.name,
-					   STORE_CHANGE_APPEND);
+			                   STORE_CHANGE_APPEND);
 			if (move)
 				store_watch_notify(a->s, a->name, box.name,
-						   STORE_CHANGE_EXPUNGE);
+				                   STORE_CHANGE_EXPUNGE);
 		}
 	} else {
 		free(src);
@@ -726,11 +723,11 @@ store_copy_result_free(struct store_copy_result *result)
 /* ------------------------------------------------------------ data */
 
 int
-store_message_get(struct store_account *a, int64_t message_row,
-		  char **data_r, size_t *len_r, char **error_r)
+store_message_get(struct store_account *a, int64_t message_row, char **data_r,
+                  size_t *len_r, char **error_r)
 {
-	sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_MESSAGE_FILE,
-					      error_r);
+	sqlite3_stmt *st =
+	        store_account_stmt(a, STORE_ASTMT_MESSAGE_FILE, error_r);
 	char *blob, *path, *why = NULL;
 	int64_t offset, size;
 	int rc, ret;
@@ -751,7 +748,7 @@ store_message_get(struct store_account *a, int64_t message_row,
 	sqlite3_reset(st);
 	path = store_blob_path(a->s, a->name, blob);
 	ret = store_blob_read(path, blob, (uint64_t)offset, (uint64_t)size,
-			      data_r, len_r, &why);
+	                      data_r, len_r, &why);
 	free(path);
 	free(blob);
 	if (ret <= 0) {
@@ -775,7 +772,7 @@ store_column_dup(sqlite3_stmt *st, int i)
    and its FTS row. */
 static int
 store_message_meta_fill(struct store_account *a, int64_t message_row,
-			struct store_message_meta *meta_r, char **error_r)
+                        struct store_message_meta *meta_r, char **error_r)
 {
 	struct store_meta_data m;
 	sqlite3_stmt *st, *fts = NULL;
@@ -799,21 +796,21 @@ store_message_meta_fill(struct store_account *a, int64_t message_row,
 			store_meta_bind(st, 2, &m);
 			sqlite3_bind_int(st, 15, STORE_META_VERSION);
 			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK
-							     : SQLITE_ERROR;
+			                                     : SQLITE_ERROR;
 			sqlite3_reset(st);
 		}
 		if (rc == SQLITE_OK &&
 		    sqlite3_prepare_v2(a->db,
-				       "INSERT INTO fts (rowid, headers, body, "
-				       "subject, from_, to_, cc, bcc) SELECT "
-				       "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE "
-				       "NOT EXISTS (SELECT 1 FROM fts WHERE "
-				       "rowid = ?1)",
-				       -1, &fts, NULL) == SQLITE_OK) {
+		                       "INSERT INTO fts (rowid, headers, body, "
+		                       "subject, from_, to_, cc, bcc) SELECT "
+		                       "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE "
+		                       "NOT EXISTS (SELECT 1 FROM fts WHERE "
+		                       "rowid = ?1)",
+		                       -1, &fts, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(fts, 1, message_row);
 			store_meta_bind_fts(fts, &m);
 			rc = sqlite3_step(fts) == SQLITE_DONE ? SQLITE_OK
-							      : SQLITE_ERROR;
+			                                      : SQLITE_ERROR;
 			sqlite3_finalize(fts);
 		}
 		if (rc == SQLITE_OK)
@@ -843,10 +840,10 @@ store_message_meta_fill(struct store_account *a, int64_t message_row,
 
 int
 store_message_meta(struct store_account *a, int64_t message_row,
-		   struct store_message_meta *meta_r, char **error_r)
+                   struct store_message_meta *meta_r, char **error_r)
 {
-	sqlite3_stmt *st = store_account_stmt(a, STORE_ASTMT_MESSAGE_META,
-					      error_r);
+	sqlite3_stmt *st =
+	        store_account_stmt(a, STORE_ASTMT_MESSAGE_META, error_r);
 	int rc;
 
 	memset(meta_r, 0, sizeof(*meta_r));
@@ -862,8 +859,7 @@ store_message_meta(struct store_account *a, int64_t message_row,
 	}
 	if (sqlite3_column_int(st, 13) < STORE_META_VERSION) {
 		sqlite3_reset(st);
-		return store_message_meta_fill(a, message_row, meta_r,
-					       error_r);
+		return store_message_meta_fill(a, message_row, meta_r, error_r);
 	}
 	meta_r->envelope = store_column_dup(st, 0);
 	meta_r->body = store_column_dup(st, 1);

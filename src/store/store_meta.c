@@ -45,30 +45,27 @@ struct store_text {
 };
 
 static const char *const store_meta_field_names[STORE_META_FIELD_COUNT] = {
-	[STORE_META_FROM] = "From",
-	[STORE_META_TO] = "To",
-	[STORE_META_CC] = "Cc",
-	[STORE_META_BCC] = "Bcc",
-	[STORE_META_SUBJECT] = "Subject",
-	[STORE_META_DATE] = "Date",
-	[STORE_META_MESSAGE_ID] = "Message-ID",
-	[STORE_META_IN_REPLY_TO] = "In-Reply-To",
-	[STORE_META_REFERENCES] = "References",
+        [STORE_META_FROM] = "From",
+        [STORE_META_TO] = "To",
+        [STORE_META_CC] = "Cc",
+        [STORE_META_BCC] = "Bcc",
+        [STORE_META_SUBJECT] = "Subject",
+        [STORE_META_DATE] = "Date",
+        [STORE_META_MESSAGE_ID] = "Message-ID",
+        [STORE_META_IN_REPLY_TO] = "In-Reply-To",
+        [STORE_META_REFERENCES] = "References",
 };
 
 static void store_text_add(struct store_text *t, const char *s, size_t len);
 static void store_meta_header_text(struct store_text *t, const char *hdr,
-				   size_t len);
+                                   size_t len);
 static void store_meta_part_text(struct store_text *t, const char *msg,
-				 size_t len,
-				 const struct mail_mime_part *part);
+                                 size_t len, const struct mail_mime_part *part);
 static void store_meta_leaf_text(struct store_text *t, const char *msg,
-				 size_t len,
-				 const struct mail_mime_part *part);
+                                 size_t len, const struct mail_mime_part *part);
 static char *store_meta_base64(const char *in, size_t len, size_t *len_r);
 static char *store_meta_qp(const char *in, size_t len, size_t *len_r);
-static void store_meta_html(struct store_text *t, const char *in,
-			    size_t len);
+static void store_meta_html(struct store_text *t, const char *in, size_t len);
 
 static void
 store_text_add(struct store_text *t, const char *s, size_t len)
@@ -175,10 +172,14 @@ store_meta_qp(const char *in, size_t len, size_t *len_r)
 			out[n++] = in[i];
 			continue;
 		}
-		if (i + 2 < len && store_meta_hex((unsigned char)in[i + 1]) >= 0 &&
+		if (i + 2 < len &&
+		    store_meta_hex((unsigned char)in[i + 1]) >= 0 &&
 		    store_meta_hex((unsigned char)in[i + 2]) >= 0) {
-			out[n++] = (char)(store_meta_hex((unsigned char)in[i + 1]) * 16 +
-					  store_meta_hex((unsigned char)in[i + 2]));
+			out[n++] = (char)(store_meta_hex(
+			                          (unsigned char)in[i + 1]) *
+			                          16 +
+			                  store_meta_hex(
+			                          (unsigned char)in[i + 2]));
 			i += 2;
 			continue;
 		}
@@ -204,6 +205,32 @@ store_meta_qp(const char *in, size_t len, size_t *len_r)
 	return out;
 }
 
+/* Does the tag whose name starts at p end a line (block elements), so
+   that the words on each side stay apart? Inline tags (<b>, <a>...) are
+   dropped without a trace, so "<b>Gr</b>eat" reads "Great". */
+static bool
+store_meta_html_breaks(const char *p, size_t len)
+{
+	static const char *const blocks[] = {
+	        "br",         "p",   "div",  "tr",    "td",   "th",
+	        "li",         "ul",  "ol",   "table", "h1",   "h2",
+	        "h3",         "h4",  "h5",   "h6",    "hr",   "title",
+	        "blockquote", "pre", "body", "head",  "html", "section",
+	};
+	size_t n = 0;
+
+	if (len > 0 && *p == '/') {
+		p++;
+		len--;
+	}
+	while (n < len && isalnum((unsigned char)p[n]))
+		n++;
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(*blocks); i++)
+		if (strlen(blocks[i]) == n && strncasecmp(p, blocks[i], n) == 0)
+			return true;
+	return n == 0; /* comments, scripts, styles, <!DOCTYPE> */
+}
+
 /* The text of an HTML document, crudely. */
 static void
 store_meta_html(struct store_text *t, const char *in, size_t len)
@@ -212,8 +239,8 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 		const char *name;
 		const char *text;
 	} entities[] = {
-		{"amp;", "&"},	{"lt;", "<"},	{"gt;", ">"},
-		{"quot;", "\""}, {"apos;", "'"}, {"nbsp;", " "},
+	        {"amp;", "&"},   {"lt;", "<"},   {"gt;", ">"},
+	        {"quot;", "\""}, {"apos;", "'"}, {"nbsp;", " "},
 	};
 	size_t i = 0, start = 0;
 
@@ -226,26 +253,28 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 			if (len - i >= 4 && memcmp(in + i, "<!--", 4) == 0)
 				close = "-->";
 			else if (len - i >= 7 &&
-				 strncasecmp(in + i, "<script", 7) == 0)
+			         strncasecmp(in + i, "<script", 7) == 0)
 				close = "</script";
 			else if (len - i >= 6 &&
-				 strncasecmp(in + i, "<style", 6) == 0)
+			         strncasecmp(in + i, "<style", 6) == 0)
 				close = "</style";
 			skip_to = i + 1;
 			if (close != NULL) {
 				size_t cl = strlen(close);
 
 				while (skip_to + cl <= len &&
-				       strncasecmp(in + skip_to, close, cl) != 0)
+				       strncasecmp(in + skip_to, close, cl) !=
+				               0)
 					skip_to++;
 				if (skip_to + cl > len)
 					skip_to = len;
 			}
 			while (skip_to < len && in[skip_to] != '>')
 				skip_to++;
+			if (store_meta_html_breaks(in + i + 1, len - i - 1))
+				store_text_add(t, "\n", 1);
 			i = skip_to < len ? skip_to + 1 : len;
 			start = i;
-			store_text_add(t, " ", 1);
 			continue;
 		}
 		if (in[i] == '&') {
@@ -257,11 +286,12 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 
 				if (len - i - 1 >= el &&
 				    strncasecmp(in + i + 1, entities[e].name,
-						el) == 0) {
+				                el) == 0) {
 					store_text_add(t, in + start,
-						       i - start);
-					store_text_add(t, entities[e].text,
-						       strlen(entities[e].text));
+					               i - start);
+					store_text_add(
+					        t, entities[e].text,
+					        strlen(entities[e].text));
 					i += el + 1;
 					start = i;
 					done = true;
@@ -273,7 +303,8 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 			if (i + 2 < len && in[i + 1] == '#') {
 				size_t j = i + 2;
 				unsigned long cp = 0;
-				bool hex = j < len && (in[j] == 'x' || in[j] == 'X');
+				bool hex = j < len &&
+				           (in[j] == 'x' || in[j] == 'X');
 				char utf8[4];
 				size_t ul = 0;
 
@@ -281,10 +312,10 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 					j++;
 				while (j < len && j - i < 10 &&
 				       (hex ? isxdigit((unsigned char)in[j])
-					    : isdigit((unsigned char)in[j]))) {
+				            : isdigit((unsigned char)in[j]))) {
 					cp = cp * (hex ? 16 : 10) +
 					     (unsigned long)store_meta_hex(
-						     (unsigned char)in[j]);
+					             (unsigned char)in[j]);
 					j++;
 				}
 				if (j < len && in[j] == ';' && cp > 0 &&
@@ -293,19 +324,36 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 					if (cp < 0x80) {
 						utf8[ul++] = (char)cp;
 					} else if (cp < 0x800) {
-						utf8[ul++] = (char)(0xc0 | (cp >> 6));
-						utf8[ul++] = (char)(0x80 | (cp & 0x3f));
+						utf8[ul++] = (char)(0xc0 |
+						                    (cp >> 6));
+						utf8[ul++] =
+						        (char)(0x80 |
+						               (cp & 0x3f));
 					} else if (cp < 0x10000) {
-						utf8[ul++] = (char)(0xe0 | (cp >> 12));
-						utf8[ul++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-						utf8[ul++] = (char)(0x80 | (cp & 0x3f));
+						utf8[ul++] = (char)(0xe0 |
+						                    (cp >> 12));
+						utf8[ul++] = (char)(0x80 |
+						                    ((cp >> 6) &
+						                     0x3f));
+						utf8[ul++] =
+						        (char)(0x80 |
+						               (cp & 0x3f));
 					} else {
-						utf8[ul++] = (char)(0xf0 | (cp >> 18));
-						utf8[ul++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-						utf8[ul++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-						utf8[ul++] = (char)(0x80 | (cp & 0x3f));
+						utf8[ul++] = (char)(0xf0 |
+						                    (cp >> 18));
+						utf8[ul++] =
+						        (char)(0x80 |
+						               ((cp >> 12) &
+						                0x3f));
+						utf8[ul++] = (char)(0x80 |
+						                    ((cp >> 6) &
+						                     0x3f));
+						utf8[ul++] =
+						        (char)(0x80 |
+						               (cp & 0x3f));
 					}
-					store_text_add(t, in + start, i - start);
+					store_text_add(t, in + start,
+					               i - start);
 					store_text_add(t, utf8, ul);
 					i = j + 1;
 					start = i;
@@ -321,7 +369,7 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 /* The searchable text of one "text" leaf. */
 static void
 store_meta_leaf_text(struct store_text *t, const char *msg, size_t len,
-		     const struct mail_mime_part *part)
+                     const struct mail_mime_part *part)
 {
 	const char *body = msg + part->body_offset, *charset;
 	size_t blen = part->body_len, dlen, ulen;
@@ -335,7 +383,7 @@ store_meta_leaf_text(struct store_text *t, const char *msg, size_t len,
 		body = decoded;
 		blen = dlen;
 	} else if (part->encoding != NULL &&
-		   strcasecmp(part->encoding, "quoted-printable") == 0) {
+	           strcasecmp(part->encoding, "quoted-printable") == 0) {
 		decoded = store_meta_qp(body, blen, &dlen);
 		body = decoded;
 		blen = dlen;
@@ -353,7 +401,7 @@ store_meta_leaf_text(struct store_text *t, const char *msg, size_t len,
 
 static void
 store_meta_part_text(struct store_text *t, const char *msg, size_t len,
-		     const struct mail_mime_part *part)
+                     const struct mail_mime_part *part)
 {
 	if (t->len >= t->max)
 		return;
@@ -363,7 +411,7 @@ store_meta_part_text(struct store_text *t, const char *msg, size_t len,
 			if (c->hdr_offset <= len &&
 			    c->hdr_len <= len - c->hdr_offset)
 				store_meta_header_text(t, msg + c->hdr_offset,
-						       c->hdr_len);
+				                       c->hdr_len);
 			store_meta_part_text(t, msg, len, c);
 		}
 		return;
@@ -408,7 +456,7 @@ store_meta_compute(const char *msg, size_t len, struct store_meta_data *m)
 	}
 	if (m->fields[STORE_META_DATE] != NULL)
 		m->sent_date =
-			store_meta_parse_date(m->fields[STORE_META_DATE]);
+		        store_meta_parse_date(m->fields[STORE_META_DATE]);
 	store_meta_header_text(&headers, msg, hlen);
 	store_meta_part_text(&body, msg, len, root);
 	mail_mime_free(&root);
@@ -449,7 +497,7 @@ store_meta_bind(sqlite3_stmt *st, int first, const struct store_meta_data *m)
 	for (int i = 0; i < STORE_META_FIELD_COUNT; i++)
 		store_meta_bind_text(st, first + 3 + i, m->fields[i]);
 	sqlite3_bind_int64(st, first + 3 + STORE_META_FIELD_COUNT,
-			   (sqlite3_int64)m->sent_date);
+	                   (sqlite3_int64)m->sent_date);
 }
 
 void
@@ -512,9 +560,9 @@ store_meta_parse_date(const char *s)
 		const char *name;
 		int minutes;
 	} zones[] = {
-		{"UT", 0},	  {"GMT", 0},	  {"Z", 0},	  {"EST", -300},
-		{"EDT", -240}, {"CST", -360}, {"CDT", -300}, {"MST", -420},
-		{"MDT", -360}, {"PST", -480}, {"PDT", -420},
+	        {"UT", 0},     {"GMT", 0},    {"Z", 0},      {"EST", -300},
+	        {"EDT", -240}, {"CST", -360}, {"CDT", -300}, {"MST", -420},
+	        {"MDT", -360}, {"PST", -480}, {"PDT", -420},
 	};
 	const char *p = store_meta_cfws(s);
 	int day, month = -1, year, hour, min, sec = 0, digits, offset = 0;

@@ -22,14 +22,14 @@
 #include "lib/str.h"
 
 static const char *const store_search_columns[] = {
-	[STORE_SEARCH_TEXT] = "headers body",
-	[STORE_SEARCH_BODY] = "body",
-	[STORE_SEARCH_HEADERS] = "headers",
-	[STORE_SEARCH_SUBJECT] = "subject",
-	[STORE_SEARCH_FROM] = "from_",
-	[STORE_SEARCH_TO] = "to_",
-	[STORE_SEARCH_CC] = "cc",
-	[STORE_SEARCH_BCC] = "bcc",
+        [STORE_SEARCH_TEXT] = "headers body",
+        [STORE_SEARCH_BODY] = "body",
+        [STORE_SEARCH_HEADERS] = "headers",
+        [STORE_SEARCH_SUBJECT] = "subject",
+        [STORE_SEARCH_FROM] = "from_",
+        [STORE_SEARCH_TO] = "to_",
+        [STORE_SEARCH_CC] = "cc",
+        [STORE_SEARCH_BCC] = "bcc",
 };
 
 /* Characters (not bytes) of a UTF-8 string, up to `stop`. */
@@ -93,8 +93,8 @@ store_search_uid_cmp(const void *pa, const void *pb)
 
 int
 store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
-	     enum store_search_field field, const char *needle,
-	     uint32_t **uids_r, size_t *count_r, char **error_r)
+             enum store_search_field field, const char *needle,
+             uint32_t **uids_r, size_t *count_r, char **error_r)
 {
 	uint32_t *uids = NULL;
 	size_t count = 0, alloc = 0;
@@ -108,7 +108,7 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 	if ((unsigned int)field >=
 	    sizeof(store_search_columns) / sizeof(*store_search_columns))
 		return store_account_fail(a, STORE_ERROR_INVALID, error_r,
-					  "unknown search field");
+		                          "unknown search field");
 	if (needle == NULL)
 		needle = "";
 	if (store_account_begin(a, false, error_r) < 0)
@@ -116,39 +116,40 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
 	if (ret == 0)
 		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-					 "no such mailbox");
+		                         "no such mailbox");
 	if (ret < 0)
 		goto out;
 	if (needle[0] == '\0') {
 		sql = xstrdup("SELECT uid FROM mailbox_messages "
-			      "WHERE mailbox_id = ?2");
+		              "WHERE mailbox_id = ?2");
 	} else if (store_search_chars(needle, 3) >= 3) {
 		arg = store_search_fts_query(store_search_columns[field],
-					     needle);
+		                             needle);
 		sql = xstrdup("SELECT mm.uid FROM (SELECT rowid AS r FROM fts "
-			      "WHERE fts MATCH ?1) f CROSS JOIN "
-			      "mailbox_messages mm ON mm.message_id = f.r "
-			      "WHERE mm.mailbox_id = ?2");
+		              "WHERE fts MATCH ?1) f CROSS JOIN "
+		              "mailbox_messages mm ON mm.message_id = f.r "
+		              "WHERE mm.mailbox_id = ?2");
 	} else {
 		/* no trigram: LIKE over the columns, a scan */
-		char *cond = xstrdup(""), *cols = xstrdup(
-			store_search_columns[field]), *save = NULL;
+		char *cond = xstrdup(""),
+		     *cols = xstrdup(store_search_columns[field]), *save = NULL;
 
 		for (char *c = strtok_r(cols, " ", &save); c != NULL;
 		     c = strtok_r(NULL, " ", &save)) {
-			char *next = xasprintf("%s%s%s LIKE ?1 ESCAPE '\\'",
-					       cond, cond[0] != '\0' ? " OR " : "",
-					       c);
+			char *next =
+			        xasprintf("%s%s%s LIKE ?1 ESCAPE '\\'", cond,
+			                  cond[0] != '\0' ? " OR " : "", c);
 
 			free(cond);
 			cond = next;
 		}
 		free(cols);
 		arg = store_search_like(needle);
-		sql = xasprintf("SELECT mm.uid FROM (SELECT rowid AS r FROM fts "
-				"WHERE %s) f CROSS JOIN mailbox_messages mm "
-				"ON mm.message_id = f.r WHERE mm.mailbox_id = ?2",
-				cond);
+		sql = xasprintf(
+		        "SELECT mm.uid FROM (SELECT rowid AS r FROM fts "
+		        "WHERE %s) f CROSS JOIN mailbox_messages mm "
+		        "ON mm.message_id = f.r WHERE mm.mailbox_id = ?2",
+		        cond);
 		free(cond);
 	}
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -170,7 +171,8 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 		free(uids);
 		goto out;
 	}
-	qsort(uids, count, sizeof(*uids), store_search_uid_cmp);
+	if (count > 1)
+		qsort(uids, count, sizeof(*uids), store_search_uid_cmp);
 	*uids_r = uids;
 	*count_r = count;
 	ret = 0;

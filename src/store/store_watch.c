@@ -30,9 +30,9 @@ struct store_watch {
 	char *account;
 	store_watch_fn *fn;
 	void *ctx;
-	unsigned int busy; /* calls running now */
+	unsigned int busy;    /* calls running now */
 	_Atomic bool removed; /* unlinked; freed when busy drops to 0 */
-	bool waiter;	   /* a remover waits for busy to drop: it frees */
+	bool waiter;          /* a remover waits for busy to drop: it frees */
 	struct store_watch *next;
 };
 
@@ -59,7 +59,7 @@ store_watch_hash(const char *account)
 
 uint64_t
 store_watch_add(struct store *s, const char *account, store_watch_fn *fn,
-		void *ctx)
+                void *ctx)
 {
 	struct store_watch *w = xcalloc(1, sizeof(*w));
 	unsigned int b;
@@ -118,7 +118,7 @@ store_watch_remove(struct store *s, uint64_t id)
 
 void
 store_watch_notify(struct store *s, const char *account, const char *mailbox,
-		   enum store_change change)
+                   enum store_change change)
 {
 	struct store_watch *stack[16], **calls = stack, *w;
 	size_t n = 0, alloc = sizeof(stack) / sizeof(*stack);
@@ -134,8 +134,7 @@ store_watch_notify(struct store *s, const char *account, const char *mailbox,
 				calls = xmalloc(alloc * sizeof(*calls));
 				memcpy(calls, stack, sizeof(stack));
 			} else {
-				calls = xrealloc(calls,
-						 alloc * sizeof(*calls));
+				calls = xrealloc(calls, alloc * sizeof(*calls));
 			}
 		}
 		w->busy++;
