@@ -106,6 +106,7 @@ pop3_cmd_run(struct pop3_session *s, const char *line, size_t len)
 	const struct pop3_cmd *cmd;
 	const char *args;
 	unsigned need;
+	bool behind;
 
 	if (pop3_parse_command(line, len, verb, &args) < 0 ||
 	    (cmd = pop3_cmd_lookup(verb)) == NULL) {
@@ -136,13 +137,13 @@ pop3_cmd_run(struct pop3_session *s, const char *line, size_t len)
 			pop3_err(s, true, "Already logged in");
 		return;
 	}
-	cmd->handler(s, args);
-
 	/* A command whose reply the client must wait for, with more input
 	   behind it: harmless pipelining after PASS or QUIT, an injection
-	   attempt after STLS (the core throws that input away). */
-	if ((cmd->flags & POP3_CMD_LAST) && s->state != POP3_STATE_CLOSING &&
-	    evbuffer_get_length(conn_input(s->conn)) > 0) {
+	   attempt after STLS (conn_starttls() throws that input away). */
+	behind = evbuffer_get_length(conn_input(s->conn)) > 0;
+	cmd->handler(s, args);
+	if ((cmd->flags & POP3_CMD_LAST) && behind &&
+	    s->state != POP3_STATE_CLOSING) {
 		if (s->state == POP3_STATE_TLS)
 			log_info("pop3 id=%" PRIu64 " event=reject "
 				 "reason=stls-injection ip=%s",
