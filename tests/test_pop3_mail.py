@@ -11,7 +11,7 @@ import socket
 import time
 
 from conftest import ALICE, BOB, PASSWORDS, T, client_tls_context, \
-    make_message, wait_until
+    make_message, sanitized, wait_until
 from test_pop3_util import POP3Conn, SEEN, deliver, index_rows, pop3, \
     stuffed
 
@@ -182,8 +182,12 @@ def test_big_message_streamed(make_facteur):
         assert c.ok("RETR 1") == f"+OK {len(stored)} octets".encode()
         time.sleep(T(1))
         grown = rss_kb() - before
-        assert grown < 4096, f"server RSS grew by {grown} KB while the " \
-            "client read nothing"
+        # Buffered whole, the 9 MB would show. Under ASan freed buffers
+        # stay in quarantine, so what went into the kernel's socket
+        # buffers counts too.
+        limit = 8192 if sanitized() else 4096
+        assert grown < limit, f"server RSS grew by {grown} KB while " \
+            "the client read nothing"
         raw = c.raw_multi()
         assert raw == stuffed(stored)
         c.ok("QUIT")
