@@ -48,6 +48,18 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"AUTHENTICATE", NOT_AUTH, imap_cmd_authenticate},
 	{"ENABLE", AUTHD, imap_cmd_enable},
 	{"IDLE", LOGGED, imap_cmd_idle},
+	{"SELECT", LOGGED, imap_cmd_select},
+	{"EXAMINE", LOGGED, imap_cmd_examine},
+	{"CREATE", LOGGED, imap_cmd_create},
+	{"DELETE", LOGGED, imap_cmd_delete},
+	{"RENAME", LOGGED, imap_cmd_rename},
+	{"SUBSCRIBE", LOGGED, imap_cmd_subscribe},
+	{"UNSUBSCRIBE", LOGGED, imap_cmd_unsubscribe},
+	{"LIST", LOGGED, imap_cmd_list},
+	{"LSUB", LOGGED, imap_cmd_lsub},
+	{"STATUS", LOGGED, imap_cmd_status},
+	{"NAMESPACE", LOGGED, imap_cmd_namespace},
+	{"FETCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_fetch},
 };
 
 #undef ANY
@@ -152,6 +164,23 @@ imap_cmd_run(struct imap_session *s, const struct imap_command *c)
 
 /* ------------------------------------------------------------ names */
 
+/* 1*ATOM-CHAR, and not NIL (which would read as nothing). */
+static bool
+imap_cmd_is_atom(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0' || strcasecmp(s, "NIL") == 0)
+		return false;
+	for (p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]&", c))
+			return false;
+	}
+	return true;
+}
+
 char *
 imap_format_mailbox(const struct imap_session *s, const char *utf8_name)
 {
@@ -159,6 +188,11 @@ imap_format_mailbox(const struct imap_session *s, const char *utf8_name)
 	char *mutf7 = NULL;
 	const char *error, *p;
 
+	if (imap_cmd_is_atom(utf8_name)) {
+		/* plain ASCII names go as atoms, as most servers write them */
+		imap_str_append_cstr(&out, utf8_name);
+		return imap_str_take(&out);
+	}
 	if (s->utf8) {
 		/* RFC 6855: UTF-8 in a quoted string once enabled. */
 		imap_str_append_c(&out, '"');
@@ -227,6 +261,13 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 			cap_add(buf, size, &len, "LOGINDISABLED");
 		return;
 	}
+	cap_add(buf, size, &len, "NAMESPACE");
+	cap_add(buf, size, &len, "CHILDREN");
+	cap_add(buf, size, &len, "LIST-EXTENDED");
+	cap_add(buf, size, &len, "LIST-STATUS");
+	cap_add(buf, size, &len, "SPECIAL-USE");
+	cap_add(buf, size, &len, "CREATE-SPECIAL-USE");
+	cap_add(buf, size, &len, "STATUS=SIZE");
 	cap_add(buf, size, &len, "UTF8=ACCEPT");
 }
 

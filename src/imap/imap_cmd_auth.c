@@ -165,7 +165,15 @@ imap_auth_done(struct conn *c, void *ctx, const struct auth_check_result *r)
 	if (s->io == IMAP_IO_CLOSING)
 		return;
 	if (r->result == 1) {
-		if (imap_session_login(s, r->user) < 0) {
+		int lr = imap_session_login(s, r->user);
+
+		if (lr == -2) {
+			imap_cmd_auth_free(s);
+			imap_cmd_no(s, "[UNAVAILABLE] Mailbox store unavailable");
+			imap_session_resume(s);
+			return;
+		}
+		if (lr < 0) {
 			log_info("imap id=%" PRIu64 " event=auth mech=%s "
 				 "user=%s ip=%s result=refused "
 				 "reason=too-many-connections",

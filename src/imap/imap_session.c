@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,10 @@
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_server.h"
+#include "core/core_thread.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "store/store.h"
 
 static void imap_session_io(struct conn *c, void *ctx);
 static void imap_session_tls_ready(struct conn *c, void *ctx);
@@ -355,13 +358,60 @@ imap_session_auth_allowed(const struct imap_session *s)
 	       conn_peer_is_loopback(s->conn);
 }
 
+/* The watch's context: what the notifier (any thread) needs to reach
+   the session, and a flag so that a burst of changes costs one post. */
+struct imap_watch {
+	struct io_thread *thread;
+	uint64_t conn_id;
+	uint64_t id; /* store_watch_add() */
+	atomic_bool pending;
+};
+
+/* On the session's thread. */
+static void
+imap_session_notified(struct conn *c, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)c;
+	atomic_store(&s->watch->pending, false);
+	if (s->io == IMAP_IO_IDLE)
+		imap_mbox_sync(s, true);
+}
+
+/* On the thread that made the change: must be quick. */
+static void
+imap_session_watch_fn(const char *account, const char *mailbox,
+		      enum store_change change, void *ctx)
+{
+	struct imap_session *s = ctx;
+	struct imap_watch *w = s->watch;
+
+	(void)account;
+	(void)mailbox;
+	(void)change;
+	if (atomic_exchange(&w->pending, true))
+		return;
+	/* The session is only touched on its own thread, by the post, which
+	   is dropped if the connection has gone. */
+	io_thread_post(w->thread, w->conn_id, imap_session_notified, s, NULL);
+}
+
 int
 imap_session_login(struct imap_session *s, const char *user)
 {
 	struct imap_user_count *u;
 	unsigned max = (unsigned)s->config->imap_max_connections_per_user;
 	struct imap_parser_limits lim;
+	char *error = NULL;
 
+	if (store_account_open(s->store, user, &s->acct, &error) < 0) {
+		log_warnx("imap id=%" PRIu64 " event=login user=%s "
+			  "error=\"%s\"",
+			  s->id, user, error);
+		free(error);
+		return -2;
+	}
 	pthread_mutex_lock(&imap_users_lock);
 	for (u = imap_users; u != NULL; u = u->next) {
 		if (strcmp(u->user, user) == 0)
@@ -369,6 +419,7 @@ imap_session_login(struct imap_session *s, const char *user)
 	}
 	if (u != NULL && u->count >= max) {
 		pthread_mutex_unlock(&imap_users_lock);
+		store_account_close(&s->acct);
 		return -1;
 	}
 	if (u == NULL) {
@@ -382,6 +433,11 @@ imap_session_login(struct imap_session *s, const char *user)
 
 	s->counted = true;
 	s->user = xstrdup(user);
+	s->watch = xcalloc(1, sizeof(*s->watch));
+	s->watch->thread = conn_thread(s->conn);
+	s->watch->conn_id = s->id;
+	atomic_init(&s->watch->pending, false);
+	s->watch->id = store_watch_add(s->store, user, imap_session_watch_fn, s);
 	imap_session_enter_state(s, IMAP_STATE_AUTH);
 	/* Bigger literals from now on (APPEND). The parser is between
 	   commands here: the login command is complete. */
@@ -446,6 +502,12 @@ imap_session_resume(struct imap_session *s)
 	   input; with the output backed up, on_drained resumes. */
 	if (!s->output_full)
 		conn_resume_read(s->conn);
+}
+
+bool
+imap_session_output_ok(struct imap_session *s)
+{
+	return conn_output_pending(s->conn) <= IMAP_OUTPUT_MAX;
 }
 
 void
@@ -687,10 +749,17 @@ imap_session_free(struct imap_session **sp)
 	if (s->job.free != NULL)
 		s->job.free(s->job.ctx);
 	memset(&s->job, 0, sizeof(s->job));
-	imap_cmd_idle_free(s);
 	imap_cmd_auth_free(s);
 	auth_delay_free(&s->auth_delay);
 	imap_mbox_free(&s->mbox);
+	if (s->watch != NULL) {
+		/* After this, the notifier neither runs nor will: what it
+		   posted is dropped with the connection. */
+		store_watch_remove(s->store, s->watch->id);
+		free(s->watch);
+		s->watch = NULL;
+	}
+	store_account_close(&s->acct);
 	imap_session_user_release(s);
 	imap_cmd_end(s);
 	imap_parser_free(&s->parser);

@@ -43,6 +43,9 @@ struct imap_str;
 struct server;
 struct service;
 struct store;
+struct store_account;
+struct store_uid_range;
+struct imap_watch;
 
 /* Most BAD responses in one session before "* BYE" and close. */
 #define IMAP_MAX_BAD 20
@@ -108,6 +111,8 @@ struct imap_session {
 	char *line;	       /* their buffer: IMAP_SASL_LINE_MAX + 1 */
 
 	char *user; /* the authenticated account, lower case */
+	struct store_account *acct; /* its store handle, once logged in */
+	struct imap_watch *watch;   /* change notification (store_watch) */
 	unsigned bad_count;
 	unsigned auth_failures;
 	bool counted : 1; /* in the per-user connection count */
@@ -130,9 +135,6 @@ struct imap_session {
 	/* AUTHENTICATE in progress (imap_cmd_auth.c) */
 	char *sasl_mech;
 	struct auth_delay *auth_delay;
-
-	/* IDLE in progress */
-	struct event *idle_timer;
 };
 
 /* Longest AUTHENTICATE response or IDLE line. */
@@ -184,11 +186,15 @@ void imap_session_resume(struct imap_session *s);
    handler returns). */
 void imap_session_job(struct imap_session *s, const struct imap_job *job);
 
+/* True while the output holds at most IMAP_OUTPUT_MAX bytes (a job may
+   write more). */
+bool imap_session_output_ok(struct imap_session *s);
 /* Whether LOGIN/AUTHENTICATE are allowed now (TLS, or loopback with
    auth_plaintext_loopback). */
 bool imap_session_auth_allowed(const struct imap_session *s);
-/* Logged in: registers the user (connections per user) and enters AUTH.
-   Returns -1 if the user has too many connections already. */
+/* Logged in: registers the user (connections per user), opens its store
+   handle and change watch, and enters AUTH. Returns 0; -1 if the user has
+   too many connections already; -2 if the store failed (logged). */
 int imap_session_login(struct imap_session *s, const char *user);
 /* The parser limits for the session's state. */
 void imap_session_parser_limits(const struct imap_session *s,
@@ -231,6 +237,69 @@ void imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_id(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd);
 
+/* imap_cmd_mailbox.c */
+#define IMAP_STATUS_MESSAGES 0x01u
+#define IMAP_STATUS_RECENT 0x02u
+#define IMAP_STATUS_UIDNEXT 0x04u
+#define IMAP_STATUS_UIDVALIDITY 0x08u
+#define IMAP_STATUS_UNSEEN 0x10u
+#define IMAP_STATUS_DELETED 0x20u
+#define IMAP_STATUS_SIZE 0x40u
+#define IMAP_STATUS_HIGHESTMODSEQ 0x80u
+
+/* Ends the command with NO and the response code of the store's failure
+   (store_account_error()): [NONEXISTENT], [ALREADYEXISTS], [CANNOT],
+   [OVERQUOTA], or [UNAVAILABLE] with the reason logged only. Takes
+   `error`. */
+void imap_cmd_store_fail(struct imap_session *s, const char *what,
+			 char *error);
+/* "inbox/x" -> "INBOX/x", in place. */
+void imap_mailbox_norm(char *name);
+/* A mailbox argument decoded to UTF-8 and normalised; -1 after answering
+   BAD. */
+int imap_cmd_get_mailbox(struct imap_session *s, const struct imap_arg *a,
+			 char **name_r);
+/* A STATUS item list into IMAP_STATUS_* bits; -1 with a static reason. */
+int imap_status_parse(const struct imap_arg *a, unsigned *items_r,
+		      const char **error_r);
+/* Writes "* STATUS name (...)": 1, 0 if no such selectable mailbox, -1
+   with a malloc'd reason. */
+int imap_status_write(struct imap_session *s, const char *name,
+		      unsigned items, char **error_r);
+void imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_examine(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_subscribe(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_unsubscribe(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd);
+
+/* imap_cmd_list.c */
+/* LIST pattern matching: "*" anything, "%" anything but '/', the first
+   level INBOX in any case. Pure. */
+bool imap_list_match(const char *pattern, const char *name);
+void imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_lsub(struct imap_session *s, struct imap_cmd *cmd);
+
+/* imap_cmd_fetch.c */
+void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd);
+/* "dd-Mon-yyyy hh:mm:ss +0000" (INTERNALDATE), buf of 32 bytes or more. */
+void imap_fetch_format_date(time_t t, char *buf, size_t size);
+/* The UIDs of the messages of `seqs` (sequence numbers), as ranges for
+   the store (malloc'd; NULL when none). */
+int imap_mbox_uid_ranges(const struct imap_mbox *mbox,
+			 const struct imap_seqset *seqs, bool skip_expunged,
+			 struct store_uid_range **ranges_r, size_t *count_r);
+
+/* imap_cmd_condstore.c */
+/* UID FETCH ... (CHANGEDSINCE m VANISHED), SELECT (QRESYNC ...): writes
+   "* VANISHED (EARLIER) uids" for the UIDs of `uidset` expunged after
+   modseq `since`. -1 on a store error (logged). */
+int imap_cmd_vanished_earlier(struct imap_session *s, const char *uidset,
+			      uint64_t since);
+
 /* imap_cmd_auth.c */
 void imap_cmd_login(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd);
@@ -245,8 +314,6 @@ void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd);
 /* A line received in IMAP_IO_IDLE. */
 void imap_cmd_idle_input(struct imap_session *s, const char *line,
 			 size_t len);
-/* Frees what an IDLE in progress holds (session end). */
-void imap_cmd_idle_free(struct imap_session *s);
 
 /* ------------------------------------------------------------ mailbox */
 /* A message of the selected mailbox, as the session knows it. Its index in
@@ -258,8 +325,7 @@ struct imap_msg {
 	char *keywords; /* space-separated, or NULL */
 	uint64_t size;
 	time_t internal_date;
-	char blob[33];
-	uint64_t header_offset;
+	int64_t message_row; /* for store_message_get() and _meta() */
 	bool recent : 1;      /* \Recent for this session */
 	bool expunged : 1;    /* gone from the store, EXPUNGE not sent yet */
 	bool flags_dirty : 1; /* flags changed, FETCH not sent yet */
@@ -288,6 +354,16 @@ int imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
    session has not told yet: EXISTS, RECENT, FETCH FLAGS and, when
    `expunge`, EXPUNGE. Does nothing when no mailbox is selected. */
 void imap_mbox_sync(struct imap_session *s, bool expunge);
+/* Sends EXPUNGE (or VANISHED with QRESYNC) for the messages marked
+   expunged and removes them from the view. */
+void imap_mbox_send_expunges(struct imap_session *s);
+/* Removes the messages marked expunged from the view, without output
+   (when the command said it another way, e.g. VANISHED (EARLIER)). */
+void imap_mbox_expunge_sent(struct imap_session *s);
+/* Writes "* n FETCH (FLAGS (...))" for one message (UID too for UID
+   commands, MODSEQ once CONDSTORE is enabled). */
+void imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
+			  uint32_t seq);
 /* Frees the selected mailbox; accepts NULL; sets *mbox to NULL. */
 void imap_mbox_free(struct imap_mbox **mbox);
 /* The message with `uid`, or NULL; *seq_r gets its sequence number. */

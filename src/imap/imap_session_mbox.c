@@ -18,7 +18,10 @@
  * claimed; it is not persistent (after a restart the messages already
  * stored are recent to nobody).
  *
- * The store is read with store_message_list() and compared with the view.
+ * At each sync point the store tells what changed since the view's
+ * HIGHESTMODSEQ (store_mailbox_changes(): new rows, changed flags,
+ * expunge tombstones); a session's own STORE, EXPUNGE and MOVE update the
+ * view at once, so they are not reported back to it.
  */
 #include "imap/imap_session.h"
 
@@ -57,12 +60,11 @@ static uint32_t imap_mbox_claim_recent(const char *user,
 				       const struct imap_mbox *mbox,
 				       uint32_t last_uid);
 static void imap_mbox_msg_set(struct imap_msg *m,
-			      const struct store_message_info *info);
+			      const struct store_msg *info);
 static void imap_mbox_note_keywords(struct imap_mbox *mbox,
 				    const char *keywords);
-static int imap_mbox_load(struct imap_session *s, struct imap_mbox *mbox,
-			  struct store_message_info **list_r, size_t *count_r,
-			  char **error_r);
+static struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
+				       const struct store_msg *info);
 
 /* ------------------------------------------------------------ recent */
 
@@ -104,7 +106,7 @@ imap_mbox_claim_recent(const char *user, const struct imap_mbox *mbox,
 /* ------------------------------------------------------------ loading */
 
 static void
-imap_mbox_msg_set(struct imap_msg *m, const struct store_message_info *info)
+imap_mbox_msg_set(struct imap_msg *m, const struct store_msg *info)
 {
 	m->uid = info->uid;
 	m->flags = info->flags;
@@ -115,9 +117,7 @@ imap_mbox_msg_set(struct imap_msg *m, const struct store_message_info *info)
 			      : NULL;
 	m->size = info->size;
 	m->internal_date = info->internal_date;
-	memcpy(m->blob, info->blob, sizeof(m->blob));
-	m->blob[sizeof(m->blob) - 1] = '\0';
-	m->header_offset = info->header_offset;
+	m->message_row = info->message_row;
 }
 
 static void
@@ -151,79 +151,56 @@ imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords)
 	}
 }
 
-/* The store's list of the mailbox's messages and its counters. */
-static int
-imap_mbox_load(struct imap_session *s, struct imap_mbox *mbox,
-	       struct store_message_info **list_r, size_t *count_r,
-	       char **error_r)
+/* Appends a message at the end of the view. */
+static struct imap_msg *
+imap_mbox_push(struct imap_mbox *mbox, const struct store_msg *info)
 {
-	struct store_mailbox_info *boxes = NULL;
-	size_t nboxes = 0, i;
-	int r;
+	struct imap_msg *m;
 
-	r = store_message_list(s->store, s->user, mbox->name, list_r, count_r,
-			       error_r);
-	if (r <= 0)
-		return r;
-	if (store_mailbox_list(s->store, s->user, &boxes, &nboxes, error_r) <
-	    0) {
-		store_message_list_free(list_r, *count_r);
-		return -1;
+	if (mbox->count == mbox->cap) {
+		mbox->cap = mbox->cap > 0 ? mbox->cap * 2 : 16;
+		mbox->msgs = xrealloc(mbox->msgs,
+				      mbox->cap * sizeof(*mbox->msgs));
 	}
-	for (i = 0; i < nboxes; i++) {
-		if (strcmp(boxes[i].name, mbox->name) == 0)
-			break;
-	}
-	if (i == nboxes) {
-		store_mailbox_list_free(&boxes, nboxes);
-		store_message_list_free(list_r, *count_r);
-		return 0;
-	}
-	if (mbox->uidvalidity != 0 &&
-	    mbox->uidvalidity != boxes[i].uidvalidity) {
-		/* Deleted and made again: the view means nothing now. */
-		store_mailbox_list_free(&boxes, nboxes);
-		store_message_list_free(list_r, *count_r);
-		return 0;
-	}
-	mbox->uidvalidity = boxes[i].uidvalidity;
-	mbox->uidnext = boxes[i].uidnext;
-	mbox->highestmodseq = boxes[i].highestmodseq;
-	store_mailbox_list_free(&boxes, nboxes);
-	return 1;
+	m = &mbox->msgs[mbox->count++];
+	memset(m, 0, sizeof(*m));
+	imap_mbox_msg_set(m, info);
+	imap_mbox_note_keywords(mbox, m->keywords);
+	return m;
 }
 
 int
 imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
 	       struct imap_mbox **mbox_r, char **error_r)
 {
-	struct imap_mbox *mbox = xcalloc(1, sizeof(*mbox));
-	struct store_message_info *list = NULL;
-	size_t count = 0, i;
+	struct imap_mbox *mbox;
+	struct store_view view;
 	uint32_t claimed;
+	size_t i;
 	int r;
 
+	r = store_mailbox_select(s->acct, name, &view, error_r);
+	if (r <= 0)
+		return r;
+	mbox = xcalloc(1, sizeof(*mbox));
 	mbox->name = xstrdup(name);
 	mbox->readonly = readonly;
-	r = imap_mbox_load(s, mbox, &list, &count, error_r);
-	if (r <= 0) {
-		imap_mbox_free(&mbox);
-		return r;
-	}
-	mbox->cap = count > 0 ? count : 16;
+	mbox->uidvalidity = view.uidvalidity;
+	mbox->uidnext = view.uidnext;
+	mbox->highestmodseq = view.highestmodseq;
+	mbox->cap = view.count > 0 ? view.count : 16;
 	mbox->msgs = xcalloc(mbox->cap, sizeof(*mbox->msgs));
-	for (i = 0; i < count; i++) {
-		imap_mbox_msg_set(&mbox->msgs[i], &list[i]);
-		imap_mbox_note_keywords(mbox, list[i].keywords);
-	}
-	mbox->count = count;
-	mbox->exists_sent = count;
+	for (i = 0; i < view.count; i++)
+		imap_mbox_push(mbox, &view.msgs[i]);
+	store_view_free(&view);
+	mbox->exists_sent = mbox->count;
 	mbox->keywords_sent = mbox->keyword_count;
-	store_message_list_free(&list, count);
 	if (!readonly) {
 		claimed = imap_mbox_claim_recent(
-			s->user, mbox, count > 0 ? mbox->msgs[count - 1].uid : 0);
-		for (i = count; i > 0 && mbox->msgs[i - 1].uid > claimed; i--) {
+			s->user, mbox,
+			mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0);
+		for (i = mbox->count;
+		     i > 0 && mbox->msgs[i - 1].uid > claimed; i--) {
 			mbox->msgs[i - 1].recent = true;
 			mbox->recent++;
 		}
@@ -392,8 +369,7 @@ imap_mbox_append_flag_list(const struct imap_mbox *mbox, bool permanent,
 
 /* ------------------------------------------------------------ sync */
 
-/* Writes "* n FETCH (FLAGS (...))" for one message. */
-static void
+void
 imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
 		     uint32_t seq)
 {
@@ -411,28 +387,157 @@ imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
 	imap_str_free(&out);
 }
 
-void
-imap_mbox_sync(struct imap_session *s, bool expunge)
+/* Reads what changed in the store since the view's HIGHESTMODSEQ and
+   applies it to the view (marks, no output). 1, 0 if the mailbox is gone,
+   -1 on error. */
+static int
+imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 {
-	struct imap_mbox *mbox = s->mbox;
-	struct store_message_info *list = NULL;
-	size_t count = 0, i, j, old_count;
-	struct imap_str out = {0};
+	struct store_changes ch;
+	struct imap_msg *m;
+	size_t i, old_count = mbox->count, k;
+	uint32_t claimed, last_uid;
 	char *error = NULL;
-	uint32_t claimed;
-	size_t k;
 	int r;
 
-	if (mbox == NULL)
-		return;
-	r = imap_mbox_load(s, mbox, &list, &count, &error);
+	r = store_mailbox_changes(s->acct, mbox->name, mbox->uidvalidity,
+				  mbox->highestmodseq, &ch, &error);
 	if (r < 0) {
 		log_warnx("imap id=%" PRIu64 " event=sync mailbox=\"%s\" "
 			  "error=\"%s\"",
 			  s->id, mbox->name, error);
 		free(error);
-		return;
+		return -1;
 	}
+	if (r == 0)
+		return 0;
+	last_uid = old_count > 0 ? mbox->msgs[old_count - 1].uid : 0;
+	for (i = 0; i < ch.changed_count; i++) {
+		const struct store_msg *c = &ch.changed[i];
+
+		if (c->uid > last_uid) {
+			imap_mbox_push(mbox, c);
+			continue;
+		}
+		m = imap_mbox_find_uid(mbox, c->uid, NULL);
+		if (m == NULL || m->expunged)
+			continue;
+		if (c->flags != m->flags ||
+		    strcmp(c->keywords != NULL ? c->keywords : "",
+			   m->keywords != NULL ? m->keywords : "") != 0)
+			m->flags_dirty = true;
+		m->flags = c->flags;
+		if (c->modseq != m->modseq && s->condstore)
+			m->flags_dirty = true;
+		m->modseq = c->modseq;
+		free(m->keywords);
+		m->keywords = c->keywords != NULL && c->keywords[0] != '\0'
+				      ? xstrdup(c->keywords)
+				      : NULL;
+		imap_mbox_note_keywords(mbox, m->keywords);
+	}
+	for (i = 0; i < ch.expunged_count; i++) {
+		m = imap_mbox_find_uid(mbox, ch.expunged[i].uid, NULL);
+		if (m != NULL)
+			m->expunged = true;
+	}
+	mbox->uidnext = ch.uidnext;
+	if (ch.highestmodseq > mbox->highestmodseq)
+		mbox->highestmodseq = ch.highestmodseq;
+	store_changes_free(&ch);
+
+	if (mbox->count > old_count && !mbox->readonly) {
+		claimed = imap_mbox_claim_recent(
+			s->user, mbox, mbox->msgs[mbox->count - 1].uid);
+		for (k = mbox->count; k > old_count; k--) {
+			if (mbox->msgs[k - 1].uid <= claimed)
+				break;
+			mbox->msgs[k - 1].recent = true;
+			mbox->recent++;
+		}
+	}
+	return 1;
+}
+
+void
+imap_mbox_expunge_sent(struct imap_session *s)
+{
+	struct imap_mbox *mbox = s->mbox;
+	size_t i, j;
+
+	for (i = 0, j = 0; i < mbox->count; i++) {
+		struct imap_msg *m = &mbox->msgs[i];
+
+		if (!m->expunged) {
+			if (i != j)
+				mbox->msgs[j] = *m;
+			j++;
+			continue;
+		}
+		if (m->recent && mbox->recent > 0)
+			mbox->recent--;
+		free(m->keywords);
+		if (i < mbox->exists_sent && mbox->exists_sent > 0)
+			mbox->exists_sent--;
+	}
+	mbox->count = j;
+}
+
+void
+imap_mbox_send_expunges(struct imap_session *s)
+{
+	struct imap_mbox *mbox = s->mbox;
+	struct imap_seqset set = {0};
+	struct imap_seq_range *r;
+	char *text;
+	size_t k, n = 0;
+
+	if (s->qresync) {
+		/* RFC 7162 §3.2.10: VANISHED (UIDs) instead of EXPUNGE */
+		set.ranges = xcalloc(mbox->count > 0 ? mbox->count : 1,
+				     sizeof(*set.ranges));
+		for (k = 0; k < mbox->count; k++) {
+			if (!mbox->msgs[k].expunged)
+				continue;
+			r = n > 0 ? &set.ranges[n - 1] : NULL;
+			if (r != NULL && r->hi + 1 == mbox->msgs[k].uid) {
+				r->hi = mbox->msgs[k].uid;
+				continue;
+			}
+			set.ranges[n].lo = set.ranges[n].hi = mbox->msgs[k].uid;
+			n++;
+		}
+		set.count = n;
+		if (n > 0) {
+			text = imap_seqset_format(&set);
+			imap_untagged(s, "VANISHED %s", text);
+			free(text);
+		}
+		imap_seqset_free(&set);
+	} else {
+		/* From the top, so that each number is right when the client
+		   reads it. */
+		for (k = mbox->count; k > 0; k--) {
+			if (mbox->msgs[k - 1].expunged)
+				imap_untagged(s, "%zu EXPUNGE", k);
+		}
+	}
+	imap_mbox_expunge_sent(s);
+}
+
+void
+imap_mbox_sync(struct imap_session *s, bool expunge)
+{
+	struct imap_mbox *mbox = s->mbox;
+	struct imap_str out = {0};
+	size_t k;
+	int r;
+
+	if (mbox == NULL || s->io == IMAP_IO_CLOSING)
+		return;
+	r = imap_mbox_update(s, mbox);
+	if (r < 0)
+		return;
 	if (r == 0) {
 		/* The mailbox was deleted (or made again) under us: nothing
 		   sensible can be said any more (RFC 3501 §7.1.5). */
@@ -444,91 +549,8 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 				 "disconnect");
 		return;
 	}
-
-	/* Merge: both lists are in UID order. */
-	old_count = mbox->count;
-	for (i = 0, j = 0; i < old_count; i++) {
-		struct imap_msg *m = &mbox->msgs[i];
-
-		if (m->expunged)
-			continue;
-		while (j < count && list[j].uid < m->uid)
-			j++; /* cannot happen: UIDs only grow */
-		if (j == count || list[j].uid != m->uid) {
-			m->expunged = true;
-			continue;
-		}
-		if (list[j].flags != m->flags || list[j].modseq != m->modseq ||
-		    strcmp(list[j].keywords != NULL ? list[j].keywords : "",
-			   m->keywords != NULL ? m->keywords : "") != 0) {
-			if (list[j].flags != m->flags ||
-			    strcmp(list[j].keywords != NULL ? list[j].keywords
-							    : "",
-				   m->keywords != NULL ? m->keywords : "") !=
-				    0)
-				m->flags_dirty = true;
-			m->flags = list[j].flags;
-			m->modseq = list[j].modseq;
-			free(m->keywords);
-			m->keywords = list[j].keywords != NULL &&
-					      list[j].keywords[0] != '\0'
-					      ? xstrdup(list[j].keywords)
-					      : NULL;
-			imap_mbox_note_keywords(mbox, m->keywords);
-		}
-		j++;
-	}
-	/* New messages: UIDs above every one in the view. */
-	for (j = 0; j < count; j++) {
-		if (old_count > 0 && list[j].uid <= mbox->msgs[old_count - 1].uid)
-			continue;
-		if (mbox->count == mbox->cap) {
-			mbox->cap *= 2;
-			mbox->msgs = xrealloc(mbox->msgs,
-					      mbox->cap * sizeof(*mbox->msgs));
-		}
-		memset(&mbox->msgs[mbox->count], 0, sizeof(*mbox->msgs));
-		imap_mbox_msg_set(&mbox->msgs[mbox->count], &list[j]);
-		imap_mbox_note_keywords(mbox, list[j].keywords);
-		mbox->count++;
-	}
-	store_message_list_free(&list, count);
-
-	if (mbox->count > old_count && !mbox->readonly) {
-		claimed = imap_mbox_claim_recent(s->user, mbox,
-						 mbox->msgs[mbox->count - 1].uid);
-		for (k = mbox->count; k > old_count; k--) {
-			if (mbox->msgs[k - 1].uid <= claimed)
-				break;
-			mbox->msgs[k - 1].recent = true;
-			mbox->recent++;
-		}
-	}
-
-	/* EXPUNGE first, from the top, so that each number is right when
-	   the client reads it. */
-	if (expunge) {
-		for (k = mbox->count; k > 0; k--) {
-			if (mbox->msgs[k - 1].expunged)
-				imap_untagged(s, "%zu EXPUNGE", k);
-		}
-		for (i = 0, j = 0; i < mbox->count; i++) {
-			struct imap_msg *m = &mbox->msgs[i];
-
-			if (!m->expunged) {
-				if (i != j)
-					mbox->msgs[j] = *m;
-				j++;
-				continue;
-			}
-			if (m->recent && mbox->recent > 0)
-				mbox->recent--;
-			free(m->keywords);
-			if (i < old_count && mbox->exists_sent > 0)
-				mbox->exists_sent--;
-		}
-		mbox->count = j;
-	}
+	if (expunge)
+		imap_mbox_send_expunges(s);
 	if (mbox->keyword_count != mbox->keywords_sent) {
 		imap_mbox_append_flag_list(mbox, false, &out);
 		imap_untagged(s, "FLAGS %s", out.p);
