@@ -151,8 +151,8 @@ struct store_delivery {
    disk ("disk full") or an I/O or index error fails with temporary set,
    leaving nothing of that recipient behind. The commit thread also
    computes, once per message, the IMAP ENVELOPE, BODY and BODYSTRUCTURE,
-   the decoded header fields and the full-text index entry (see
-   store_message_meta()). Sessions watching the account are told after
+   the decoded header fields and the text for the full-text index (see
+   store_message_meta(), store_search_index()). Sessions watching the account are told after
    the flush (store_watch_add()). done() must not call store_deliver_wait()
    nor store_close(). IMAP APPEND is one delivery with one recipient whose
    `append` is set: its OK may be sent from done() (durable by then). */
@@ -543,6 +543,17 @@ int store_search(struct store_account *a, const char *name,
 		 uint32_t uidvalidity, enum store_search_field field,
 		 const char *needle, uint32_t **uids_r, size_t *count_r,
 		 char **error_r);
+
+/* The full-text index is filled by a background thread (a trigram entry
+   costs about a millisecond per 4 KB of text, too much for the commit
+   thread); store_search() also reads what is not indexed yet, so results
+   never depend on it. This brings the account's index up to date now, on
+   the calling thread (tests, benchmarks, maintenance). */
+int store_search_index(struct store_account *a, char **error_r);
+/* Turns the background indexing off or on again (tests and benchmarks of
+   the scan path; default on). Off, text waits in the pending table until
+   store_search_index() or the next request after it is turned on. */
+void store_set_background_index(struct store *s, bool on);
 
 /* ------------------------------------------------------------ quota */
 /* The storage limit of every user in bytes (config quota_storage); 0: none.

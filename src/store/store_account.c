@@ -34,11 +34,12 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "ORDER BY uid",
         [STORE_ASTMT_CHANGED] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
-                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
+                "keywords FROM mailbox_messages INDEXED BY "
+                "mailbox_messages_modseq WHERE mailbox_id = ?1 AND "
                 "modseq > ?2 ORDER BY uid",
         [STORE_ASTMT_EXPUNGED_SINCE] =
-                "SELECT uid, modseq FROM expunged WHERE mailbox_id = ?1 AND "
-                "modseq > ?2 ORDER BY uid",
+                "SELECT uid, modseq FROM expunged INDEXED BY expunged_modseq "
+                "WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
         [STORE_ASTMT_RANGE] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
                 "keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
@@ -232,6 +233,26 @@ store_account_open(struct store *s, const char *account,
 		free(a->name);
 		free(a);
 		return -1;
+	}
+	if (store_fts_register(a->db) < 0) {
+		*error_r = xasprintf("index.db of %s: %s", norm,
+				     sqlite3_errmsg(a->db));
+		sqlite3_close(a->db);
+		free(a->name);
+		free(a);
+		return -1;
+	}
+	/* text left unindexed by a stop */
+	{
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(a->db,
+				       "SELECT 1 FROM fts_text WHERE indexed = 0 LIMIT 1", -1,
+				       &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				store_fts_request(s, norm);
+			sqlite3_finalize(st);
+		}
 	}
 	*a_r = a;
 	return 0;

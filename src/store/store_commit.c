@@ -11,10 +11,18 @@
  *   2. writes each copy's file to mail/<account>/tmp/<id> and renames it
  *      into blobs/ (plain write(2), no fsync);
  *   3. per account, ONE SQLite transaction inserts every row of the batch
- *      (UID = uidnext++, modseq = ++highestmodseq of the mailbox);
+ *      (UID = uidnext++, modseq = ++highestmodseq of the mailbox), with
+ *      what is computed once per message (store_meta.c: IMAP ENVELOPE and
+ *      BODYSTRUCTURE, decoded header fields, the text to index, which the
+ *      indexer thread of store_fts.c moves into the FTS5 index later); a
+ *      copy that would pass the user's quota is refused there;
  *   4. makes all of it durable with ONE syncfs(2) of data_dir: file data,
  *      directory entries and the SQLite WAL files alike;
- *   5. only then sets the results and calls each delivery's done().
+ *   5. only then tells the watches (store_watch.c), sets the results and
+ *      calls each delivery's done().
+ * A batch also removes the message files that sessions' expunges left
+ * without rows (the garbage table, store_commit_gc()), after its flush:
+ * the expunge is durable before its file goes.
  * So a batch costs one flush however many messages and accounts it holds,
  * and while the thread flushes, the next batch queues up.
  *
@@ -293,7 +301,7 @@ store_handle_get(struct store_committer *c, const char *account,
 		 "flags, modseq, keywords, size, internal_date) "
 		 "VALUES (?1, ?2, ?3, ?5, ?4, ?6, ?7, ?8)"},
 		{offsetof(struct store_handle, insert_fts),
-		 STORE_SQL_INSERT_FTS},
+		 STORE_SQL_INSERT_FTS_TEXT},
 		{offsetof(struct store_handle, quota),
 		 "SELECT storage FROM quota"},
 		{offsetof(struct store_handle, garbage_list),
@@ -943,8 +951,14 @@ store_commit_batch(struct store_committer *c, struct store_queued *list,
 			gc_ok = false;
 		}
 	}
-	for (size_t g = 0; g < ngroups; g++)
+	for (size_t g = 0; g < ngroups; g++) {
 		store_commit_notify(c->s, &groups[g]);
+		for (size_t i = 0; i < groups[g].count; i++)
+			if (groups[g].copies[i]->committed) {
+				store_fts_request(c->s, groups[g].account);
+				break;
+			}
+	}
 	/* step 5 */
 	for (size_t i = 0; i < ncopies; i++)
 		if (copies[i].committed) {

@@ -49,7 +49,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 2
+#define STORE_INDEX_VERSION 3
 
 /* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
    new database after these, and on an old one by the upgrade). */
@@ -109,7 +109,7 @@ static const char store_index_schema[] =
  *   garbage          message files whose last row is gone, removed by the
  *                    commit thread after its next flush
  *   fts              FTS5 (trigram) over decoded headers and body text;
- *                    rowid = messages.id
+ *                    rowid = messages.id (replaced in version 3)
  * The triggers keep the counters, the quota, and the life of a message
  * (its messages row, FTS row and file go with its last mailbox row), so
  * that no code path can forget them.
@@ -214,6 +214,69 @@ static const char store_index_v2[] =
 	"  OLD.message_id);"
 	" END;";
 
+/*
+ * Version 3: the full-text index is filled in the background, and keeps
+ * the text once.
+ *   fts_text         each message's decoded text (the FTS5 columns),
+ *                    written by the commit thread; indexed = 1 once the
+ *                    indexer thread (store_fts.c) has put it in fts
+ *   fts              FTS5, trigram tokenizer, detail=none, content in
+ *                    fts_text (external content): the index holds which
+ *                    messages contain each trigram, nothing more, so it is
+ *                    about as large as the text; a search intersects the
+ *                    needle's trigrams and checks the candidates' text
+ *                    (store_search.c); the short columns come first in
+ *                    fts_text, so that checking a subject does not read
+ *                    through the body
+ * A message's index entries go with its last mailbox row (the 'delete'
+ * command needs the text, which goes after, with the messages row).
+ */
+static const char store_index_v3[] =
+	"CREATE TABLE fts_text ("
+	" message_id INTEGER PRIMARY KEY,"
+	" indexed INTEGER NOT NULL DEFAULT 0,"
+	" subject, from_, to_, cc, bcc, headers, body"
+	");"
+	"CREATE INDEX fts_text_pending ON fts_text (message_id)"
+	" WHERE indexed = 0;"
+	"INSERT INTO fts_text (message_id, headers, body, subject, from_, to_,"
+	" cc, bcc) SELECT rowid, headers, body, subject, from_, to_, cc, bcc"
+	" FROM fts;"
+	"DROP TABLE fts;"
+	"CREATE VIRTUAL TABLE fts USING fts5(headers, body, subject, from_,"
+	" to_, cc, bcc, content = 'fts_text', content_rowid = 'message_id',"
+	" tokenize = 'trigram', detail = 'none');"
+	"DROP TRIGGER mailbox_messages_delete;"
+	"CREATE TRIGGER mailbox_messages_delete AFTER DELETE ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET messages = messages - 1,"
+	"  unseen = unseen - ((OLD.flags & 1) = 0),"
+	"  deleted = deleted - ((OLD.flags & 8) <> 0),"
+	"  size = size - OLD.size WHERE id = OLD.mailbox_id;"
+	" UPDATE quota SET storage = storage - OLD.size,"
+	"  messages = messages - 1;"
+	" INSERT OR IGNORE INTO garbage SELECT blob FROM messages"
+	"  WHERE id = OLD.message_id AND NOT EXISTS (SELECT 1 FROM"
+	"  mailbox_messages WHERE message_id = OLD.message_id);"
+	" INSERT INTO fts (fts, rowid, headers, body, subject, from_, to_,"
+	"  cc, bcc) SELECT 'delete', message_id, headers, body, subject,"
+	"  from_, to_, cc, bcc FROM fts_text WHERE message_id ="
+	"  OLD.message_id AND indexed <> 0 AND NOT EXISTS (SELECT 1 FROM"
+	"  mailbox_messages WHERE message_id = OLD.message_id);"
+	" DELETE FROM messages WHERE id = OLD.message_id AND NOT EXISTS"
+	"  (SELECT 1 FROM mailbox_messages WHERE message_id ="
+	"  OLD.message_id);"
+	" END;"
+	"CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN"
+	" DELETE FROM fts_text WHERE message_id = OLD.id;"
+	" END;";
+
+/* The steps from each version to the next: steps[v - 1] takes v to v+1. */
+static const char *const store_index_steps[] = {
+	store_index_v2,
+	store_index_v3,
+};
+
 static const struct {
 	const char *name, *special_use;
 } store_index_default_mailboxes[] = {
@@ -280,9 +343,9 @@ store_index_int(sqlite3 *db, const char *sql, int64_t *r)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Version 1 to 2, in one transaction. Messages stored before get their
-   caches computed when first asked for (store_message_meta()), but no
-   full-text index entry. */
+/* From an older version to this one, in one transaction. Messages stored
+   before version 2 get their caches computed, and their full-text index
+   entry, when first asked for (store_message_meta()). */
 static int
 store_index_upgrade(sqlite3 *db, const char *account, char **error_r)
 {
@@ -297,10 +360,13 @@ store_index_upgrade(sqlite3 *db, const char *account, char **error_r)
 	}
 	if (version == STORE_INDEX_VERSION)
 		return store_sqlite_exec(db, "COMMIT", error_r);
+	for (int64_t v = version; v < STORE_INDEX_VERSION; v++)
+		if (store_sqlite_exec(db, store_index_steps[v - 1], error_r) <
+		    0)
+			goto fail;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
 		 STORE_INDEX_VERSION);
-	if (store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
-	    store_sqlite_exec(db, sql, error_r) < 0)
+	if (store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	log_info("store event=index-upgraded account=%s version=%d", account,
 		 STORE_INDEX_VERSION);
@@ -325,7 +391,7 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 		return store_sqlite_fail(db, account, error_r);
 	if (version == STORE_INDEX_VERSION)
 		return 0;
-	if (version == 1)
+	if (version >= 1 && version < STORE_INDEX_VERSION)
 		return store_index_upgrade(db, account, error_r);
 	if (version > STORE_INDEX_VERSION) {
 		*error_r = xasprintf("index.db of %s: schema version %lld is "
@@ -351,6 +417,7 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 		 STORE_INDEX_VERSION);
 	if (store_sqlite_exec(db, store_index_schema, error_r) < 0 ||
 	    store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
+	    store_sqlite_exec(db, store_index_v3, error_r) < 0 ||
 	    store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db,

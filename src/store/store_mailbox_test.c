@@ -1081,22 +1081,11 @@ search(struct fixture *f, const char *mailbox, enum store_search_field field,
 		free(got_);                                                    \
 	} while (0)
 
+/* The searches of test_search, on INBOX holding rich_msg (1), simple_msg
+   (2) and a third message (3). */
 static void
-test_search(void **state)
+search_cases(struct fixture *f)
 {
-	char *error = NULL;
-	struct fixture *f = *state;
-	static const struct store_uid_range one[] = {{1, 1}};
-	struct store_copy_result cr;
-	uint32_t *uids;
-	size_t n;
-
-	deliver(f, NULL, rich_msg);   /* 1 */
-	deliver(f, NULL, simple_msg); /* 2 */
-	deliver(f, NULL,
-	        "From: x@example.test\r\nSubject: about \"quotes\" 100%\r\n"
-	        "\r\nA line with xylophones and a_b.\r\n"); /* 3 */
-
 	/* a word inside a base64 text part */
 	assert_search(f, "INBOX", STORE_SEARCH_BODY, "xylophone", "1 3");
 	assert_search(f, "INBOX", STORE_SEARCH_BODY, "SECRET WORD", "1");
@@ -1136,6 +1125,31 @@ test_search(void **state)
 	assert_search(f, "INBOX", STORE_SEARCH_SUBJECT, "%", "3");
 	assert_search(f, "INBOX", STORE_SEARCH_SUBJECT, "HE", "2");
 	assert_search(f, "INBOX", STORE_SEARCH_TEXT, "", "1 2 3");
+}
+
+static void
+test_search(void **state)
+{
+	char *error = NULL;
+	struct fixture *f = *state;
+	static const struct store_uid_range one[] = {{1, 1}};
+	struct store_copy_result cr;
+	uint32_t *uids;
+	size_t n;
+
+	/* first with the text pending (scanned), then indexed (FTS5) */
+	store_set_background_index(f->s, false);
+	deliver(f, NULL, rich_msg);   /* 1 */
+	deliver(f, NULL, simple_msg); /* 2 */
+	deliver(f, NULL,
+	        "From: x@example.test\r\nSubject: about \"quotes\" 100%\r\n"
+	        "\r\nA line with xylophones and a_b.\r\n"); /* 3 */
+	search_cases(f);
+	OK(store_search_index(f->a, &error));
+	search_cases(f);
+	OK(store_search_index(f->a, &error)); /* nothing left: no error */
+	store_set_background_index(f->s, true);
+
 	/* per mailbox: the copy has its own UID */
 	OK(store_messages_copy(f->a, "INBOX", 0, one, 1, "Archive", false, &cr,
 	                       &error));

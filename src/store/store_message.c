@@ -801,11 +801,10 @@ store_message_meta_fill(struct store_account *a, int64_t message_row,
 		}
 		if (rc == SQLITE_OK &&
 		    sqlite3_prepare_v2(a->db,
-		                       "INSERT INTO fts (rowid, headers, body, "
-		                       "subject, from_, to_, cc, bcc) SELECT "
-		                       "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE "
-		                       "NOT EXISTS (SELECT 1 FROM fts WHERE "
-		                       "rowid = ?1)",
+		                       "INSERT OR IGNORE INTO fts_text "
+		                       "(message_id, headers, body, subject, "
+		                       "from_, to_, cc, bcc) VALUES (?1, ?2, ?3, "
+		                       "?4, ?5, ?6, ?7, ?8)",
 		                       -1, &fts, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(fts, 1, message_row);
 			store_meta_bind_fts(fts, &m);
@@ -813,9 +812,9 @@ store_message_meta_fill(struct store_account *a, int64_t message_row,
 			                                      : SQLITE_ERROR;
 			sqlite3_finalize(fts);
 		}
-		if (rc == SQLITE_OK)
-			store_account_commit(a, &why);
-		else
+		if (rc == SQLITE_OK && store_account_commit(a, &why) == 0)
+			store_fts_request(a->s, a->name);
+		else if (rc != SQLITE_OK)
 			store_account_rollback(a);
 	}
 	free(why);

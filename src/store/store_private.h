@@ -18,6 +18,7 @@
  *   store_meta.c      what is computed once per message: ENVELOPE,
  *                     BODYSTRUCTURE, decoded header fields, search text
  *   store_search.c    substring search through the FTS5 index
+ *   store_fts.c       the indexer thread that fills it, case folding
  *   store_watch.c     change notification
  */
 #ifndef FACTEUR_STORE_PRIVATE_H
@@ -64,6 +65,7 @@ enum store_stmt {
 struct store_queued;
 struct store_watch;
 struct store_gc;
+struct store_fts_job;
 
 struct store {
 	char *data_dir;
@@ -98,6 +100,13 @@ struct store {
 	pthread_cond_t watch_cond;
 	struct store_watch *watches[STORE_WATCH_BUCKETS]; /* by account */
 	uint64_t watch_next_id;
+
+	/* the full-text indexer thread and its list of accounts */
+	pthread_mutex_t fts_lock;
+	pthread_cond_t fts_cond;
+	struct store_fts_job *fts_head;
+	pthread_t fts_thread;
+	bool fts_running, fts_stopping, fts_off;
 
 	/* accounts whose POP3 maildrop is locked, under pop3_lock */
 	pthread_mutex_t pop3_lock;
@@ -183,6 +192,21 @@ void store_commit_stop(struct store *s);
    files listed in the garbage table of `account` (normalised). Called
    after a committed transaction that may have removed message rows. */
 void store_commit_gc(struct store *s, const char *account);
+
+/* ---------------------------------------------------- store_fts.c */
+/* Case-folds UTF-8 in[0..len) into out (len + 1 bytes at least; the
+   result is never longer); returns its length. */
+size_t store_fts_fold(const char *in, size_t len, char *out);
+/* Registers store_contains(haystack, folded_needle) on a connection. */
+int store_fts_register(sqlite3 *db);
+/* Indexes pending text (fts_text.indexed = 0) in one transaction, for at
+   most budget_ms (0: all of it). */
+int store_fts_step(sqlite3 *db, int budget_ms, size_t *moved_r,
+		   char **error_r);
+/* Asks the indexer thread to index the pending text of `account`. */
+void store_fts_request(struct store *s, const char *account);
+/* Stops the indexer thread after its current transaction. */
+void store_fts_stop(struct store *s);
 
 /* ---------------------------------------------------- store_watch.c */
 /* Calls the watches of `account` (normalised); `mailbox` may be NULL. */
@@ -306,11 +330,13 @@ time_t store_meta_parse_date(const char *s);
 /* Keywords normalised: space-separated, no duplicates (ASCII case-
    insensitive, first spelling kept); NULL when empty. */
 char *store_meta_keywords(const char *keywords);
-/* SQL shared by the commit thread and sessions. */
-#define STORE_SQL_INSERT_FTS                                                 \
-	"INSERT INTO fts (rowid, headers, body, subject, from_, to_, cc, "  \
-	"bcc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-/* Binds ?2.. of STORE_SQL_INSERT_FTS. */
+/* SQL shared by the commit thread and sessions: a message's text, to be
+   indexed by the indexer thread. */
+#define STORE_SQL_INSERT_FTS_TEXT                                            \
+	"INSERT OR REPLACE INTO fts_text (message_id, headers, body, "      \
+	"subject, from_, to_, cc, bcc, indexed) VALUES (?1, ?2, ?3, ?4, "   \
+	"?5, ?6, ?7, ?8, 0)"
+/* Binds ?2.. of STORE_SQL_INSERT_FTS_TEXT. */
 void store_meta_bind_fts(sqlite3_stmt *st, const struct store_meta_data *m);
 
 #endif

@@ -1,18 +1,26 @@
 /*
- * store_search — IMAP SEARCH substring matching through the FTS5 index.
+ * store_search — IMAP SEARCH substring matching (RFC 3501 §6.4.4: case-
+ * insensitive substrings) through the FTS5 index.
  *
- * The fts table (store_index.c) uses the trigram tokenizer: a phrase query
- * of N >= 3 characters matches every row that holds it as a substring,
- * case-folded, which is exactly IMAP's rule (RFC 3501 §6.4.4). The needle
- * goes in as one FTS5 string ("..." with quotes doubled) restricted to the
- * columns of the field: {headers body} for TEXT, {body} for BODY, and so
- * on. A needle of one or two characters has no trigram; it is matched by
- * LIKE over the same columns, which scans them (ASCII case folding only).
+ * The fts table (store_index.c) uses the trigram tokenizer with
+ * detail=none: for each 3-character sequence (case-folded) it knows which
+ * messages hold it, not where. A needle of N >= 3 characters is looked up
+ * as the AND of its trigrams (up to STORE_SEARCH_TRIGRAMS of them); every
+ * candidate's text (fts_text) is then checked with store_contains()
+ * (store_fts.c) in the columns of the field (headers and body for TEXT,
+ * body for BODY...), since holding the trigrams does not make the
+ * substring, and detail=none does not know in which column they are.
+ * With detail=full the index could answer phrases alone, but it is four
+ * times larger (three times the mail itself, measured) and slower to fill.
  *
- * The matching rowids (message rows) are then joined with the mailbox's
- * rows. The join is written so that SQLite starts from the FTS matches
- * (CROSS JOIN keeps the order): a rare word costs a few lookups whatever
- * the size of the mailbox.
+ * The text that the indexer thread has not indexed yet (fts_text.indexed =
+ * 0) is scanned with store_contains(), and so is the mailbox's whole text
+ * for a needle of one or two characters, which has no trigram.
+ *
+ * The candidates (message rows) are joined with the mailbox's rows. The
+ * join is written so that SQLite starts from the FTS matches (CROSS JOIN
+ * keeps the order): a rare word costs a few lookups whatever the size of
+ * the mailbox.
  */
 #include "store/store_private.h"
 
@@ -20,6 +28,10 @@
 #include <string.h>
 
 #include "lib/str.h"
+
+/* Most trigrams of a needle looked up in the index (the check of the
+   candidates' text does the rest). */
+#define STORE_SEARCH_TRIGRAMS 12
 
 static const char *const store_search_columns[] = {
         [STORE_SEARCH_TEXT] = "headers body",
@@ -45,41 +57,44 @@ store_search_chars(const char *s, size_t stop)
 	return n;
 }
 
-/* {cols} : "needle" with '"' doubled. */
+/* The FTS5 query for the candidates of `needle`: every message holding
+   all of its trigrams (3-character windows; at most STORE_SEARCH_TRIGRAMS
+   of them, spread over the needle, first and last included) in any column
+   (detail=none knows no columns): "abc" AND "bcd" ..., quotes doubled. */
 static char *
-store_search_fts_query(const char *columns, const char *needle)
+store_search_fts_query(const char *needle)
 {
-	size_t len = strlen(needle), n = 0;
-	char *q = xmalloc(len * 2 + 3), *r;
+	size_t starts[256], n = 0, len = strlen(needle);
+	size_t *pos = len < 256 ? starts : xmalloc((len + 1) * sizeof(*pos));
+	size_t windows, want;
+	char *q = xstrdup("");
 
-	q[n++] = '"';
-	for (const char *p = needle; *p != '\0'; p++) {
-		if (*p == '"')
-			q[n++] = '"';
-		q[n++] = *p;
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)needle[i] & 0xc0) != 0x80)
+			pos[n++] = i;
+	pos[n] = len; /* n characters; window k is pos[k]..pos[k + 3] */
+	windows = n - 2;
+	want = windows < STORE_SEARCH_TRIGRAMS ? windows
+	                                       : STORE_SEARCH_TRIGRAMS;
+	for (size_t j = 0; j < want; j++) {
+		size_t k = want == 1 ? 0 : j * (windows - 1) / (want - 1);
+		size_t from = pos[k], to = pos[k + 3];
+		char *term = xmalloc((to - from) * 2 + 1), *next;
+		size_t tn = 0;
+
+		for (size_t i = from; i < to; i++) {
+			if (needle[i] == '"')
+				term[tn++] = '"';
+			term[tn++] = needle[i];
+		}
+		term[tn] = '\0';
+		next = xasprintf("%s%s\"%s\"", q, j > 0 ? " AND " : "", term);
+		free(term);
+		free(q);
+		q = next;
 	}
-	q[n++] = '"';
-	q[n] = '\0';
-	r = xasprintf("{%s} : %s", columns, q);
-	free(q);
-	return r;
-}
-
-/* %needle% for LIKE ... ESCAPE '\'. */
-static char *
-store_search_like(const char *needle)
-{
-	size_t len = strlen(needle), n = 0;
-	char *q = xmalloc(len * 2 + 3);
-
-	q[n++] = '%';
-	for (const char *p = needle; *p != '\0'; p++) {
-		if (*p == '%' || *p == '_' || *p == '\\')
-			q[n++] = '\\';
-		q[n++] = *p;
-	}
-	q[n++] = '%';
-	q[n] = '\0';
+	if (pos != starts)
+		free(pos);
 	return q;
 }
 
@@ -100,7 +115,7 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 	size_t count = 0, alloc = 0;
 	struct store_mbox box;
 	sqlite3_stmt *st = NULL;
-	char *sql = NULL, *arg = NULL;
+	char *sql = NULL, *arg = NULL, *folded = NULL;
 	int ret, rc;
 
 	*uids_r = NULL;
@@ -119,37 +134,51 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 		                         "no such mailbox");
 	if (ret < 0)
 		goto out;
+	folded = xmalloc(strlen(needle) + 1);
+	store_fts_fold(needle, strlen(needle), folded);
 	if (needle[0] == '\0') {
 		sql = xstrdup("SELECT uid FROM mailbox_messages "
 		              "WHERE mailbox_id = ?2");
-	} else if (store_search_chars(needle, 3) >= 3) {
-		arg = store_search_fts_query(store_search_columns[field],
-		                             needle);
-		sql = xstrdup("SELECT mm.uid FROM (SELECT rowid AS r FROM fts "
-		              "WHERE fts MATCH ?1) f CROSS JOIN "
-		              "mailbox_messages mm ON mm.message_id = f.r "
-		              "WHERE mm.mailbox_id = ?2");
 	} else {
-		/* no trigram: LIKE over the columns, a scan */
-		char *cond = xstrdup(""),
-		     *cols = xstrdup(store_search_columns[field]), *save = NULL;
+		/* store_contains() over the columns: the check */
+		char *cond = xstrdup(""), *save = NULL;
+		char *cols = xstrdup(store_search_columns[field]);
 
 		for (char *c = strtok_r(cols, " ", &save); c != NULL;
 		     c = strtok_r(NULL, " ", &save)) {
 			char *next =
-			        xasprintf("%s%s%s LIKE ?1 ESCAPE '\\'", cond,
+			        xasprintf("%s%sstore_contains(t.%s, ?3)", cond,
 			                  cond[0] != '\0' ? " OR " : "", c);
 
 			free(cond);
 			cond = next;
 		}
 		free(cols);
-		arg = store_search_like(needle);
-		sql = xasprintf(
-		        "SELECT mm.uid FROM (SELECT rowid AS r FROM fts "
-		        "WHERE %s) f CROSS JOIN mailbox_messages mm "
-		        "ON mm.message_id = f.r WHERE mm.mailbox_id = ?2",
-		        cond);
+		if (store_search_chars(needle, 3) >= 3) {
+			/* candidates from the index, checked; and the text
+			   not indexed yet, scanned */
+			arg = store_search_fts_query(needle);
+			sql = xasprintf(
+			        "SELECT mm.uid FROM (SELECT rowid AS r FROM "
+			        "fts WHERE fts MATCH ?1) f CROSS JOIN "
+			        "mailbox_messages mm ON mm.message_id = f.r "
+			        "CROSS JOIN fts_text t ON t.message_id = f.r "
+			        "WHERE mm.mailbox_id = ?2 AND (%s) "
+			        "UNION ALL "
+			        "SELECT mm.uid FROM fts_text t CROSS JOIN "
+			        "mailbox_messages mm ON mm.message_id = "
+			        "t.message_id WHERE t.indexed = 0 AND "
+			        "mm.mailbox_id = ?2 AND (%s)",
+			        cond, cond);
+		} else {
+			/* no trigram: the mailbox's text, scanned */
+			sql = xasprintf(
+			        "SELECT mm.uid FROM mailbox_messages mm "
+			        "CROSS JOIN fts_text t ON t.message_id = "
+			        "mm.message_id WHERE mm.mailbox_id = ?2 AND "
+			        "(%s)",
+			        cond);
+		}
 		free(cond);
 	}
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -159,6 +188,8 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 	if (arg != NULL)
 		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, box.id);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_text(st, 3, folded, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (count == alloc) {
 			alloc = alloc == 0 ? 64 : alloc * 2;
@@ -182,5 +213,6 @@ out:
 	store_mbox_clear(&box);
 	free(sql);
 	free(arg);
+	free(folded);
 	return ret;
 }

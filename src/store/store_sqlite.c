@@ -349,6 +349,8 @@ store_open(const char *data_dir, struct store **store_r, char **error_r)
 	pthread_mutex_init(&s->watch_lock, NULL);
 	pthread_cond_init(&s->watch_cond, NULL);
 	pthread_mutex_init(&s->pop3_lock, NULL);
+	pthread_mutex_init(&s->fts_lock, NULL);
+	pthread_cond_init(&s->fts_cond, NULL);
 	s->watch_next_id = 1;
 	if (pthread_key_create(&s->conn_key, store_conn_thread_exit) != 0) {
 		*error_r = xstrdup("store: no pthread key left");
@@ -358,6 +360,8 @@ store_open(const char *data_dir, struct store **store_r, char **error_r)
 		pthread_mutex_destroy(&s->watch_lock);
 		pthread_cond_destroy(&s->watch_cond);
 		pthread_mutex_destroy(&s->pop3_lock);
+		pthread_mutex_destroy(&s->fts_lock);
+		pthread_cond_destroy(&s->fts_cond);
 		free(s->mail_dir);
 		free(s->data_dir);
 		free(s);
@@ -407,6 +411,7 @@ store_close(struct store **store)
 		return;
 	*store = NULL;
 	store_commit_stop(s);
+	store_fts_stop(s);
 	/* after pthread_key_delete() no destructor of this key runs: the
 	   connections of threads still alive are closed here */
 	pthread_key_delete(s->conn_key);
@@ -430,6 +435,8 @@ store_close(struct store **store)
 	pthread_mutex_destroy(&s->watch_lock);
 	pthread_cond_destroy(&s->watch_cond);
 	pthread_mutex_destroy(&s->pop3_lock);
+	pthread_mutex_destroy(&s->fts_lock);
+	pthread_cond_destroy(&s->fts_cond);
 	free(s->mail_dir);
 	free(s->data_dir);
 	free(s);
