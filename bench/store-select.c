@@ -175,7 +175,8 @@ fill(struct store *s, int count)
 		for (int i = 0; i < n - 1; i++)
 			store_deliver(s, &d[i]);
 		if (store_deliver_wait(s, &d[n - 1]) < 0) {
-			fprintf(stderr, "delivery failed: %s\n", r[n - 1].error);
+			fprintf(stderr, "delivery failed: %s\n",
+				r[n - 1].error);
 			exit(1);
 		}
 		/* FIFO: done() of the others ran before the last one */

@@ -152,8 +152,8 @@ struct store_delivery {
    leaving nothing of that recipient behind. The commit thread also
    computes, once per message, the IMAP ENVELOPE, BODY and BODYSTRUCTURE,
    the decoded header fields and the text for the full-text index (see
-   store_message_meta(), store_search_index()). Sessions watching the account are told after
-   the flush (store_watch_add()). done() must not call store_deliver_wait()
+   store_message_meta(), store_search_index()). Sessions watching the
+   account are told after the flush (store_watch_add()). done() must not call store_deliver_wait()
    nor store_close(). IMAP APPEND is one delivery with one recipient whose
    `append` is set: its OK may be sent from done() (durable by then). */
 void store_deliver(struct store *s, struct store_delivery *d);

@@ -247,8 +247,9 @@ store_account_open(struct store *s, const char *account,
 		sqlite3_stmt *st;
 
 		if (sqlite3_prepare_v2(a->db,
-				       "SELECT 1 FROM fts_text WHERE indexed = 0 LIMIT 1", -1,
-				       &st, NULL) == SQLITE_OK) {
+				       "SELECT 1 FROM fts_text WHERE "
+				       "indexed = 0 LIMIT 1",
+				       -1, &st, NULL) == SQLITE_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW)
 				store_fts_request(s, norm);
 			sqlite3_finalize(st);

@@ -803,8 +803,8 @@ store_message_meta_fill(struct store_account *a, int64_t message_row,
 		    sqlite3_prepare_v2(a->db,
 		                       "INSERT OR IGNORE INTO fts_text "
 		                       "(message_id, headers, body, subject, "
-		                       "from_, to_, cc, bcc) VALUES (?1, ?2, ?3, "
-		                       "?4, ?5, ?6, ?7, ?8)",
+		                       "from_, to_, cc, bcc) VALUES (?1, ?2, "
+		                       "?3, ?4, ?5, ?6, ?7, ?8)",
 		                       -1, &fts, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(fts, 1, message_row);
 			store_meta_bind_fts(fts, &m);
