@@ -153,9 +153,10 @@ struct store_delivery {
    computes, once per message, the IMAP ENVELOPE, BODY and BODYSTRUCTURE,
    the decoded header fields and the text for the full-text index (see
    store_message_meta(), store_search_index()). Sessions watching the
-   account are told after the flush (store_watch_add()). done() must not call store_deliver_wait()
-   nor store_close(). IMAP APPEND is one delivery with one recipient whose
-   `append` is set: its OK may be sent from done() (durable by then). */
+   account are told after the flush (store_watch_add()). done() must not
+   call store_deliver_wait() nor store_close(). IMAP APPEND is one
+   delivery with one recipient whose `append` is set: its OK may be sent
+   from done() (durable by then). */
 void store_deliver(struct store *s, struct store_delivery *d);
 /* The same, waiting for the result (CLI, tests). Returns 0 if every
    recipient got the message, else -1. d->done and d->ctx are overwritten. */
