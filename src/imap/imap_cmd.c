@@ -59,7 +59,16 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"LSUB", LOGGED, imap_cmd_lsub},
 	{"STATUS", LOGGED, imap_cmd_status},
 	{"NAMESPACE", LOGGED, imap_cmd_namespace},
+	{"APPEND", LOGGED, imap_cmd_append},
 	{"FETCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_fetch},
+	{"STORE", SELECTED | UID | NO_EXPUNGE, imap_cmd_store},
+	{"SEARCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_search},
+	{"EXPUNGE", SELECTED | UID, imap_cmd_expunge},
+	{"COPY", SELECTED | UID, imap_cmd_copy},
+	{"MOVE", SELECTED | UID, imap_cmd_move},
+	{"CHECK", SELECTED, imap_cmd_check},
+	{"CLOSE", SELECTED, imap_cmd_close},
+	{"UNSELECT", SELECTED, imap_cmd_unselect},
 };
 
 #undef ANY
@@ -243,6 +252,7 @@ cap_add(char *buf, size_t size, size_t *len, const char *word)
 void
 imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 {
+	char appendlimit[40];
 	size_t len = 0;
 
 	buf[0] = '\0';
@@ -262,6 +272,10 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 		return;
 	}
 	cap_add(buf, size, &len, "NAMESPACE");
+	cap_add(buf, size, &len, "UNSELECT");
+	cap_add(buf, size, &len, "UIDPLUS");
+	cap_add(buf, size, &len, "MOVE");
+	cap_add(buf, size, &len, "ESEARCH");
 	cap_add(buf, size, &len, "CHILDREN");
 	cap_add(buf, size, &len, "LIST-EXTENDED");
 	cap_add(buf, size, &len, "LIST-STATUS");
@@ -269,6 +283,10 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "CREATE-SPECIAL-USE");
 	cap_add(buf, size, &len, "STATUS=SIZE");
 	cap_add(buf, size, &len, "UTF8=ACCEPT");
+	cap_add(buf, size, &len, "BINARY");
+	snprintf(appendlimit, sizeof(appendlimit), "APPENDLIMIT=%lld",
+		 s->config->imap_max_message_size);
+	cap_add(buf, size, &len, appendlimit);
 }
 
 void

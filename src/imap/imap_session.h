@@ -37,6 +37,7 @@ struct conn;
 struct event;
 struct imap_cmd_def;
 struct imap_mbox;
+struct imap_search_key;
 struct imap_seqset;
 struct imap_session;
 struct imap_str;
@@ -283,6 +284,25 @@ bool imap_list_match(const char *pattern, const char *name);
 void imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_lsub(struct imap_session *s, struct imap_cmd *cmd);
 
+/* imap_cmd_msg.c */
+/* Flags given by the client into STORE_FLAG_* bits and a malloc'd
+   space-separated keyword list (NULL if none); -1 with a static reason
+   for an unknown system flag. */
+int imap_flags_parse(const char *const *flags, size_t n, uint32_t *bits_r,
+		     char **keywords_r, const char **error_r);
+/* Sorted UIDs as a set "1:3,7" (malloc'd). */
+char *imap_uids_format(const uint32_t *uids, size_t n);
+void imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_check(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_close(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_unselect(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_move(struct imap_session *s, struct imap_cmd *cmd);
+
+/* imap_cmd_append.c */
+void imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd);
+
 /* imap_cmd_fetch.c */
 void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd);
 /* "dd-Mon-yyyy hh:mm:ss +0000" (INTERNALDATE), buf of 32 bytes or more. */
@@ -299,6 +319,20 @@ int imap_mbox_uid_ranges(const struct imap_mbox *mbox,
    modseq `since`. -1 on a store error (logged). */
 int imap_cmd_vanished_earlier(struct imap_session *s, const char *uidset,
 			      uint64_t since);
+
+/* imap_cmd_search.c */
+void imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd);
+/* The sequence numbers (ascending, malloc'd) of the messages of the
+   selected mailbox matching `key`, and the highest modseq among them.
+   -1 after answering BAD or NO. */
+int imap_search_select(struct imap_session *s, struct imap_search_key *key,
+		       uint32_t **seqs_r, size_t *count_r,
+		       uint64_t *modseq_r);
+/* The charset of SEARCH ("CHARSET x" when not `required`, at args[*i])
+   or of SORT/THREAD (`required`): UTF-8 and US-ASCII are accepted; others
+   are refused with NO [BADCHARSET]. -1 after answering. */
+int imap_search_charset(struct imap_session *s, const struct imap_arg *args,
+			size_t n, size_t *i, bool required);
 
 /* imap_cmd_auth.c */
 void imap_cmd_login(struct imap_session *s, struct imap_cmd *cmd);
@@ -364,6 +398,9 @@ void imap_mbox_expunge_sent(struct imap_session *s);
    commands, MODSEQ once CONDSTORE is enabled). */
 void imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
 			  uint32_t seq);
+/* Adds the keywords of a space-separated list to the mailbox's known
+   keywords (FLAGS). */
+void imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords);
 /* Frees the selected mailbox; accepts NULL; sets *mbox to NULL. */
 void imap_mbox_free(struct imap_mbox **mbox);
 /* The message with `uid`, or NULL; *seq_r gets its sequence number. */

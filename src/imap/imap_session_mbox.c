@@ -61,8 +61,6 @@ static uint32_t imap_mbox_claim_recent(const char *user,
 				       uint32_t last_uid);
 static void imap_mbox_msg_set(struct imap_msg *m,
 			      const struct store_msg *info);
-static void imap_mbox_note_keywords(struct imap_mbox *mbox,
-				    const char *keywords);
 static struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
 				       const struct store_msg *info);
 
@@ -120,7 +118,7 @@ imap_mbox_msg_set(struct imap_msg *m, const struct store_msg *info)
 	m->message_row = info->message_row;
 }
 
-static void
+void
 imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords)
 {
 	const char *p = keywords, *e;
@@ -463,7 +461,7 @@ void
 imap_mbox_expunge_sent(struct imap_session *s)
 {
 	struct imap_mbox *mbox = s->mbox;
-	size_t i, j;
+	size_t i, j, known = mbox->exists_sent;
 
 	for (i = 0, j = 0; i < mbox->count; i++) {
 		struct imap_msg *m = &mbox->msgs[i];
@@ -477,7 +475,7 @@ imap_mbox_expunge_sent(struct imap_session *s)
 		if (m->recent && mbox->recent > 0)
 			mbox->recent--;
 		free(m->keywords);
-		if (i < mbox->exists_sent && mbox->exists_sent > 0)
+		if (i < known && mbox->exists_sent > 0)
 			mbox->exists_sent--;
 	}
 	mbox->count = j;

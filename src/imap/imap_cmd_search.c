@@ -1,0 +1,345 @@
+/*
+ * imap_cmd_search — SEARCH and UID SEARCH (RFC 3501 §6.4.4) with ESEARCH
+ * results (RFC 4731), CHARSET, and the MODSEQ of CONDSTORE (RFC 7162);
+ * the message selection shared with SORT and THREAD (imap_cmd_sort.c).
+ *
+ * Keys are parsed and evaluated by imap_search.h. The store answers the
+ * string keys that its full-text index covers (BODY, TEXT, FROM, TO, CC,
+ * BCC, SUBJECT: one query each for the whole mailbox); HEADER reads the
+ * header of each message it is asked about, and SENT* the cached Date.
+ */
+#include "imap/imap_session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imap/imap_arg.h"
+#include "imap/imap_search.h"
+#include "imap/imap_seqset.h"
+#include "imap/imap_str.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "mail/mail_header.h"
+#include "store/store.h"
+
+#define RET_MIN 0x01u
+#define RET_MAX 0x02u
+#define RET_ALL 0x04u
+#define RET_COUNT 0x08u
+
+/* The provider's context: the session and one message's data. */
+struct imap_search_ctx {
+	struct imap_session *s;
+	int64_t row; /* the message whose data is held */
+	char *data;
+	size_t len;
+	struct store_message_meta meta;
+	bool have_meta;
+};
+
+static int
+imap_search_text_cb(void *ctx, enum imap_search_text field,
+		    const char *needle, uint32_t **uids_r, size_t *count_r)
+{
+	struct imap_search_ctx *sc = ctx;
+	struct imap_session *s = sc->s;
+	enum store_search_field f;
+	char *error = NULL;
+
+	switch (field) {
+	case IMAP_SEARCH_TEXT:
+		f = STORE_SEARCH_TEXT;
+		break;
+	case IMAP_SEARCH_BODY:
+		f = STORE_SEARCH_BODY;
+		break;
+	case IMAP_SEARCH_SUBJECT:
+		f = STORE_SEARCH_SUBJECT;
+		break;
+	case IMAP_SEARCH_FROM:
+		f = STORE_SEARCH_FROM;
+		break;
+	case IMAP_SEARCH_TO:
+		f = STORE_SEARCH_TO;
+		break;
+	case IMAP_SEARCH_CC:
+		f = STORE_SEARCH_CC;
+		break;
+	default:
+		f = STORE_SEARCH_BCC;
+		break;
+	}
+	if (store_search(s->acct, s->mbox->name, s->mbox->uidvalidity, f,
+			 needle, uids_r, count_r, &error) < 0) {
+		log_warnx("imap id=%" PRIu64 " event=search error=\"%s\"",
+			  s->id, error);
+		free(error);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct imap_msg *
+imap_search_msg_of(struct imap_search_ctx *sc, const struct imap_search_msg *m)
+{
+	return &sc->s->mbox->msgs[m->seq - 1];
+}
+
+static int
+imap_search_header_cb(void *ctx, const struct imap_search_msg *m,
+		      const char **hdr_r, size_t *len_r)
+{
+	struct imap_search_ctx *sc = ctx;
+	const struct imap_msg *msg = imap_search_msg_of(sc, m);
+	char *error = NULL;
+	int r;
+
+	if (sc->data == NULL || sc->row != msg->message_row) {
+		free(sc->data);
+		sc->data = NULL;
+		r = store_message_get(sc->s->acct, msg->message_row, &sc->data,
+				      &sc->len, &error);
+		if (r <= 0) {
+			if (r < 0 && !msg->expunged) {
+				log_warnx("imap id=%" PRIu64 " event=search "
+					  "uid=%" PRIu32 " error=\"%s\"",
+					  sc->s->id, msg->uid, error);
+				free(error);
+				return -1;
+			}
+			free(error);
+			return 0;
+		}
+		sc->row = msg->message_row;
+	}
+	*hdr_r = sc->data;
+	*len_r = mail_header_block_len(sc->data, sc->len);
+	return 1;
+}
+
+static int
+imap_search_sent_cb(void *ctx, const struct imap_search_msg *m, time_t *t_r)
+{
+	struct imap_search_ctx *sc = ctx;
+	const struct imap_msg *msg = imap_search_msg_of(sc, m);
+	char *error = NULL;
+	int r;
+
+	if (sc->have_meta) {
+		store_message_meta_free(&sc->meta);
+		sc->have_meta = false;
+	}
+	r = store_message_meta(sc->s->acct, msg->message_row, &sc->meta,
+			       &error);
+	if (r <= 0) {
+		free(error);
+		return r < 0 && !msg->expunged ? -1 : 0;
+	}
+	sc->have_meta = true;
+	*t_r = sc->meta.sent_date;
+	return 1;
+}
+
+static void
+imap_search_ctx_free(struct imap_search_ctx *sc)
+{
+	free(sc->data);
+	if (sc->have_meta)
+		store_message_meta_free(&sc->meta);
+}
+
+int
+imap_search_select(struct imap_session *s, struct imap_search_key *key,
+		   uint32_t **seqs_r, size_t *count_r, uint64_t *modseq_r)
+{
+	struct imap_mbox *mbox = s->mbox;
+	struct imap_search_ctx sc = {.s = s, .row = -1};
+	struct imap_search_provider p = {
+		imap_search_text_cb, imap_search_header_cb,
+		imap_search_sent_cb, &sc,
+	};
+	uint32_t *seqs, max_uid;
+	size_t n = 0, i;
+	const char *why;
+	time_t now = time(NULL);
+	int r;
+
+	*modseq_r = 0;
+	max_uid = mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0;
+	r = imap_search_prepare(key, (uint32_t)mbox->count, max_uid, &p, &why);
+	if (r == -1) {
+		imap_cmd_bad(s, "%s", why);
+		return -1;
+	}
+	if (r < 0) {
+		imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal error");
+		return -1;
+	}
+	seqs = xcalloc(mbox->count > 0 ? mbox->count : 1, sizeof(*seqs));
+	for (i = 0; i < mbox->count; i++) {
+		const struct imap_msg *m = &mbox->msgs[i];
+		struct imap_search_msg sm = {
+			.seq = (uint32_t)(i + 1),
+			.uid = m->uid,
+			.flags = m->flags,
+			.keywords = m->keywords,
+			.recent = m->recent,
+			.size = m->size,
+			.modseq = m->modseq,
+			.internal_date = m->internal_date,
+		};
+
+		if (m->expunged)
+			continue;
+		r = imap_search_match(key, &sm, &p, now);
+		if (r < 0) {
+			imap_search_ctx_free(&sc);
+			free(seqs);
+			imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal "
+				       "error");
+			return -1;
+		}
+		if (r > 0) {
+			seqs[n++] = sm.seq;
+			if (m->modseq > *modseq_r)
+				*modseq_r = m->modseq;
+		}
+	}
+	imap_search_ctx_free(&sc);
+	*seqs_r = seqs;
+	*count_r = n;
+	return 0;
+}
+
+/* CHARSET at args[*i]: accepted (moves past it) or refused (-1 after
+   answering). */
+int
+imap_search_charset(struct imap_session *s, const struct imap_arg *args,
+		    size_t n, size_t *i, bool required)
+{
+	const char *cs;
+	size_t len;
+
+	if (required) {
+		if (*i >= n || !imap_arg_get_astring(&args[*i], &cs, &len)) {
+			imap_cmd_bad(s, "Missing charset");
+			return -1;
+		}
+		(*i)++;
+	} else {
+		if (*i + 1 >= n || args[*i].type != IMAP_ARG_ATOM ||
+		    strcasecmp(args[*i].str, "CHARSET") != 0)
+			return 0;
+		if (!imap_arg_get_astring(&args[*i + 1], &cs, &len)) {
+			imap_cmd_bad(s, "Invalid charset");
+			return -1;
+		}
+		*i += 2;
+	}
+	if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
+		imap_cmd_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "
+			       "charset");
+		return -1;
+	}
+	return 0;
+}
+
+void
+imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
+{
+	const struct imap_arg *args = cmd->args, *opts;
+	size_t n = cmd->arg_count, i = 0, nopts, k, count;
+	struct imap_search_key *key;
+	struct imap_str out = {0};
+	unsigned ret = 0;
+	bool esearch = false;
+	const char *why;
+	uint32_t *seqs, *vals;
+	uint64_t modseq;
+	char *text;
+
+	if (n >= 2 && args[0].type == IMAP_ARG_ATOM &&
+	    strcasecmp(args[0].str, "RETURN") == 0) {
+		/* RFC 4731 */
+		if (!imap_arg_get_list(&args[1], &opts, &nopts)) {
+			imap_cmd_bad(s, "RETURN takes a list of options");
+			return;
+		}
+		for (k = 0; k < nopts; k++) {
+			const char *o = opts[k].str;
+
+			if (opts[k].type != IMAP_ARG_ATOM)
+				o = "";
+			if (strcasecmp(o, "MIN") == 0)
+				ret |= RET_MIN;
+			else if (strcasecmp(o, "MAX") == 0)
+				ret |= RET_MAX;
+			else if (strcasecmp(o, "ALL") == 0)
+				ret |= RET_ALL;
+			else if (strcasecmp(o, "COUNT") == 0)
+				ret |= RET_COUNT;
+			else {
+				imap_cmd_bad(s, "Unknown RETURN option");
+				return;
+			}
+		}
+		if (ret == 0)
+			ret = RET_ALL;
+		esearch = true;
+		i = 2;
+	}
+	if (imap_search_charset(s, args, n, &i, false) < 0)
+		return;
+	if (imap_search_parse(args + i, n - i, &key, &why) < 0) {
+		imap_cmd_bad(s, "%s", why);
+		return;
+	}
+	if (imap_search_has_modseq(key))
+		s->condstore = true;
+	if (imap_search_select(s, key, &seqs, &count, &modseq) < 0) {
+		imap_search_free(&key);
+		return;
+	}
+	vals = seqs;
+	if (cmd->uid) {
+		for (k = 0; k < count; k++)
+			vals[k] = s->mbox->msgs[seqs[k] - 1].uid;
+	}
+	if (!esearch) {
+		imap_str_append_cstr(&out, "* SEARCH");
+		for (k = 0; k < count; k++)
+			imap_str_printf(&out, " %" PRIu32, vals[k]);
+		if (imap_search_has_modseq(key) && count > 0)
+			imap_str_printf(&out, " (MODSEQ %" PRIu64 ")", modseq);
+	} else {
+		imap_str_append_cstr(&out, "* ESEARCH (TAG ");
+		imap_str_append_string(&out, cmd->tag, strlen(cmd->tag));
+		imap_str_append_c(&out, ')');
+		if (cmd->uid)
+			imap_str_append_cstr(&out, " UID");
+		if ((ret & RET_MIN) && count > 0)
+			imap_str_printf(&out, " MIN %" PRIu32, vals[0]);
+		if ((ret & RET_MAX) && count > 0)
+			imap_str_printf(&out, " MAX %" PRIu32,
+					vals[count - 1]);
+		if ((ret & RET_ALL) && count > 0) {
+			text = imap_uids_format(vals, count);
+			imap_str_printf(&out, " ALL %s", text);
+			free(text);
+		}
+		if (ret & RET_COUNT)
+			imap_str_printf(&out, " COUNT %zu", count);
+		if (imap_search_has_modseq(key) && count > 0)
+			imap_str_printf(&out, " MODSEQ %" PRIu64, modseq);
+	}
+	imap_str_append_cstr(&out, "\r\n");
+	imap_write(s, out.p, out.len);
+	imap_str_free(&out);
+	free(seqs);
+	imap_search_free(&key);
+	imap_cmd_ok(s, "SEARCH completed");
+}

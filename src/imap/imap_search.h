@@ -1,0 +1,145 @@
+/*
+ * imap_search — SEARCH keys (RFC 3501 §6.4.4, MODSEQ of RFC 7162, OLDER
+ * and YOUNGER of RFC 5032) parsed into a tree, and the tree evaluated on
+ * one message.
+ *
+ * imap_search_parse() takes the key arguments (after CHARSET): a list of
+ * keys is their AND, "(...)" groups, OR takes two keys, NOT one. Strings
+ * are astrings in the declared charset (UTF-8 or US-ASCII: the caller
+ * refuses others with [BADCHARSET]). Nesting is bounded
+ * (IMAP_SEARCH_MAX_DEPTH) so that "NOT NOT NOT ..." cannot exhaust the
+ * stack. Sequence sets are kept as text and resolved by
+ * imap_search_prepare() once the mailbox's numbers are known.
+ *
+ * Matching of strings is case-insensitive substring matching (RFC 3501):
+ * the text keys that the index answers (BODY, TEXT, FROM, TO, CC, BCC,
+ * SUBJECT) are asked of the provider once for the whole mailbox, which
+ * returns the UIDs that match; HEADER asks for one message's header
+ * block. Dates: BEFORE/ON/SINCE compare the internal date's day, the
+ * SENT* keys the Date: field's day (UTC days both).
+ *
+ * Pure: no I/O; the provider callbacks bring the data.
+ */
+#ifndef FACTEUR_IMAP_SEARCH_H
+#define FACTEUR_IMAP_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
+
+#define IMAP_SEARCH_MAX_DEPTH 64
+
+enum imap_search_op {
+	IMAP_SK_ALL,
+	IMAP_SK_AND,	/* children */
+	IMAP_SK_OR,	/* two children */
+	IMAP_SK_NOT,	/* one child */
+	IMAP_SK_SEQSET, /* message numbers */
+	IMAP_SK_UIDSET,
+	IMAP_SK_FLAGS,	 /* every STORE_FLAG_* bit of `flags` set */
+	IMAP_SK_UNFLAGS, /* every bit of `flags` unset */
+	IMAP_SK_KEYWORD,
+	IMAP_SK_UNKEYWORD,
+	IMAP_SK_RECENT,
+	IMAP_SK_NEW, /* RECENT UNSEEN */
+	IMAP_SK_OLD, /* NOT RECENT */
+	IMAP_SK_BEFORE,
+	IMAP_SK_ON,
+	IMAP_SK_SINCE,
+	IMAP_SK_SENTBEFORE,
+	IMAP_SK_SENTON,
+	IMAP_SK_SENTSINCE,
+	IMAP_SK_OLDER,	 /* internal date older than `num` seconds */
+	IMAP_SK_YOUNGER, /* within the last `num` seconds */
+	IMAP_SK_LARGER,
+	IMAP_SK_SMALLER,
+	IMAP_SK_MODSEQ,	 /* modseq >= num */
+	IMAP_SK_HEADER,	 /* field `field` contains `str` */
+	IMAP_SK_TEXT,	 /* text index: `text` field contains `str` */
+};
+
+/* The fields the provider's index answers. */
+enum imap_search_text {
+	IMAP_SEARCH_TEXT,
+	IMAP_SEARCH_BODY,
+	IMAP_SEARCH_SUBJECT,
+	IMAP_SEARCH_FROM,
+	IMAP_SEARCH_TO,
+	IMAP_SEARCH_CC,
+	IMAP_SEARCH_BCC,
+};
+
+struct imap_search_key {
+	enum imap_search_op op;
+	struct imap_search_key *children; /* AND, OR, NOT */
+	struct imap_search_key *next;	  /* sibling */
+	uint32_t flags;
+	uint64_t num;
+	time_t date;
+	char *str;   /* the string (UTF-8), keyword */
+	char *field; /* HEADER field name */
+	enum imap_search_text text;
+	char *set_text; /* SEQSET, UIDSET until prepared */
+	struct imap_seqset set;
+	uint32_t *uids; /* TEXT: the UIDs that match, sorted */
+	size_t uid_count;
+};
+
+/* One message as the evaluation sees it. */
+struct imap_search_msg {
+	uint32_t seq, uid;
+	uint32_t flags; /* STORE_FLAG_* */
+	const char *keywords; /* space-separated, or NULL */
+	bool recent;
+	uint64_t size;
+	uint64_t modseq;
+	time_t internal_date;
+};
+
+struct imap_search_provider {
+	/* The sorted UIDs whose `field` contains `needle`; 0 or -1. */
+	int (*text)(void *ctx, enum imap_search_text field, const char *needle,
+		    uint32_t **uids_r, size_t *count_r);
+	/* The header block of a message: 1, 0 if it is gone, -1. The
+	   data stays valid until the next call for another message. */
+	int (*header)(void *ctx, const struct imap_search_msg *m,
+		      const char **hdr_r, size_t *len_r);
+	/* The Date: field of a message as a time (0 if none): 1, 0, -1. */
+	int (*sent_date)(void *ctx, const struct imap_search_msg *m,
+			 time_t *t_r);
+	void *ctx;
+};
+
+/* Parses args[0..count) into *key_r (an AND of them). Returns 0, or -1
+   with a static reason (BAD). Free with imap_search_free(). */
+int imap_search_parse(const struct imap_arg *args, size_t count,
+		      struct imap_search_key **key_r, const char **error_r);
+void imap_search_free(struct imap_search_key **key);
+
+/* Resolves sequence sets with the mailbox's highest number and UID (a
+   message number past max_seq is refused: -1 with a reason) and asks the
+   provider for the text keys. Returns 0; -1 and *error_r (static) for a
+   bad set; -2 when the provider failed. */
+int imap_search_prepare(struct imap_search_key *key, uint32_t max_seq,
+			uint32_t max_uid,
+			const struct imap_search_provider *p,
+			const char **error_r);
+
+/* Whether the message matches: 1, 0, or -1 when the provider failed. */
+int imap_search_match(const struct imap_search_key *key,
+		      const struct imap_search_msg *m,
+		      const struct imap_search_provider *p, time_t now);
+
+/* True if the tree holds a MODSEQ key (the response then ends with
+   "(MODSEQ n)", RFC 7162 §3.1.5). */
+bool imap_search_has_modseq(const struct imap_search_key *key);
+
+/* ASCII case-insensitive substring search in UTF-8 text; an empty needle
+   is found everywhere. */
+bool imap_search_contains(const char *hay, size_t hlen, const char *needle);
+
+#endif

@@ -1,0 +1,301 @@
+/* Unit tests for imap_search: key parsing (every key, nesting, errors,
+   the depth bound) and evaluation on messages given here, with a fake
+   provider standing for the store's full-text index and headers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_parser.h"
+#include "imap/imap_search.h"
+#include "store/store.h"
+
+static struct imap_parser *parser;
+
+/* Parses "a SEARCH <keys>"; returns 0 and the key, or -1. */
+static int
+parse(const char *keys, struct imap_search_key **k, const char **error)
+{
+	char line[8192];
+	size_t used;
+	const struct imap_command *c;
+
+	snprintf(line, sizeof(line), "a SEARCH %s\r\n", keys);
+	imap_parser_free(&parser);
+	parser = imap_parser_new(NULL);
+	if (imap_parser_feed(parser, line, strlen(line), &used) !=
+	    IMAP_PARSE_DONE)
+		return -1;
+	c = imap_parser_command(parser);
+	return imap_search_parse(c->args, c->arg_count, k, error);
+}
+
+/* ------------------------------------------------------------ fake store */
+
+struct fake_msg {
+	struct imap_search_msg m;
+	const char *header;
+	time_t sent;
+	const char *subject, *body;
+};
+
+static struct fake_msg msgs[] = {
+	{{1, 10, STORE_FLAG_SEEN, "$Work", false, 100, 5, 86400 * 10},
+	 "From: Ann <ann@x.test>\r\nSubject: =?utf-8?q?Caf=C3=A9?= time\r\n"
+	 "X-Spam: yes\r\n\r\n",
+	 86400 * 10 + 3600, "Café time", "hello world"},
+	{{2, 20, STORE_FLAG_FLAGGED | STORE_FLAG_DELETED, NULL, true, 2000, 9,
+	  86400 * 11},
+	 "From: bob@y.test\r\nSubject: Re: lunch\r\n\r\n", 0, "Re: lunch",
+	 "see you"},
+	{{3, 30, 0, "$Work $Home", true, 50, 12, 86400 * 12 + 50},
+	 "From: cat@z.test\r\nSubject: ÉTÉ\r\n\r\n", 86400 * 12,
+	 "ÉTÉ", "summer"},
+};
+
+#define NMSG (sizeof(msgs) / sizeof(msgs[0]))
+
+static int
+fake_text(void *ctx, enum imap_search_text field, const char *needle,
+	  uint32_t **uids_r, size_t *count_r)
+{
+	size_t i, n = 0;
+	uint32_t *u = calloc(NMSG, sizeof(uint32_t));
+
+	(void)ctx;
+	for (i = 0; i < NMSG; i++) {
+		const char *t = field == IMAP_SEARCH_SUBJECT ? msgs[i].subject
+				: field == IMAP_SEARCH_BODY  ? msgs[i].body
+							     : msgs[i].header;
+
+		if (imap_search_contains(t, strlen(t), needle))
+			u[n++] = msgs[i].m.uid;
+	}
+	*uids_r = u;
+	*count_r = n;
+	return 0;
+}
+
+static int
+fake_header(void *ctx, const struct imap_search_msg *m, const char **hdr_r,
+	    size_t *len_r)
+{
+	(void)ctx;
+	*hdr_r = msgs[m->seq - 1].header;
+	*len_r = strlen(*hdr_r);
+	return 1;
+}
+
+static int
+fake_sent(void *ctx, const struct imap_search_msg *m, time_t *t_r)
+{
+	(void)ctx;
+	*t_r = msgs[m->seq - 1].sent;
+	return 1;
+}
+
+static const struct imap_search_provider provider = {
+	fake_text, fake_header, fake_sent, NULL,
+};
+
+/* The sequence numbers matching `keys`, as "1 3", or "ERR". */
+static char *
+run(const char *keys)
+{
+	static char out[64];
+	struct imap_search_key *k;
+	const char *error;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	if (parse(keys, &k, &error) < 0 ||
+	    imap_search_prepare(k, NMSG, 30, &provider, &error) < 0) {
+		strcpy(out, "ERR");
+		return out;
+	}
+	for (i = 0; i < NMSG; i++) {
+		int r = imap_search_match(k, &msgs[i].m, &provider,
+					  86400 * 12 + 100);
+
+		assert_true(r >= 0);
+		if (r)
+			n += (size_t)snprintf(out + n, sizeof(out) - n,
+					      "%s%zu", n ? " " : "", i + 1);
+	}
+	imap_search_free(&k);
+	return out;
+}
+
+static void
+test_flags_and_sets(void **state)
+{
+	(void)state;
+	assert_string_equal(run("ALL"), "1 2 3");
+	assert_string_equal(run("SEEN"), "1");
+	assert_string_equal(run("UNSEEN"), "2 3");
+	assert_string_equal(run("flagged deleted"), "2");
+	assert_string_equal(run("UNDELETED"), "1 3");
+	assert_string_equal(run("ANSWERED"), "");
+	assert_string_equal(run("UNANSWERED DRAFT"), "");
+	assert_string_equal(run("RECENT"), "2 3");
+	assert_string_equal(run("NEW"), "2 3");
+	assert_string_equal(run("OLD"), "1");
+	assert_string_equal(run("KEYWORD $work"), "1 3");
+	assert_string_equal(run("UNKEYWORD $Home"), "1 2");
+	assert_string_equal(run("2:*"), "2 3");
+	assert_string_equal(run("1,3"), "1 3");
+	assert_string_equal(run("UID 20:25"), "2");
+	assert_string_equal(run("UID *"), "3");
+	assert_string_equal(run("4"), "ERR");
+	assert_string_equal(run("LARGER 99"), "1 2");
+	assert_string_equal(run("SMALLER 100"), "3");
+	assert_string_equal(run("MODSEQ 9"), "2 3");
+	assert_string_equal(run("MODSEQ \"/flags/\\\\Seen\" all 6"), "2 3");
+}
+
+static void
+test_logic(void **state)
+{
+	(void)state;
+	assert_string_equal(run("OR SEEN FLAGGED"), "1 2");
+	assert_string_equal(run("NOT SEEN"), "2 3");
+	assert_string_equal(run("NOT (SEEN)"), "2 3");
+	assert_string_equal(run("(UNSEEN RECENT) NOT 3"), "2");
+	assert_string_equal(run("OR (SEEN LARGER 1) OR 2 3"), "1 2 3");
+	assert_string_equal(run("NOT NOT NOT SEEN"), "2 3");
+	assert_string_equal(run("OR NOT SEEN NOT RECENT"), "1 2 3");
+}
+
+static void
+test_dates(void **state)
+{
+	(void)state;
+	/* internal dates: days 10, 11, 12 (1-Jan-1970 is day 0) */
+	assert_string_equal(run("ON 12-Jan-1970"), "2");
+	assert_string_equal(run("BEFORE 12-Jan-1970"), "1");
+	assert_string_equal(run("SINCE 12-Jan-1970"), "2 3");
+	assert_string_equal(run("SINCE \"13-Jan-1970\""), "3");
+	assert_string_equal(run("SENTON 11-Jan-1970"), "1");
+	assert_string_equal(run("SENTBEFORE 13-Jan-1970"), "1");
+	assert_string_equal(run("SENTSINCE 13-Jan-1970"), "3");
+	assert_string_equal(run("YOUNGER 100"), "3");
+	assert_string_equal(run("OLDER 100"), "1 2");
+}
+
+static void
+test_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(run("SUBJECT \"café\""), "1");
+	assert_string_equal(run("SUBJECT \"CAFÉ\""), "1");
+	assert_string_equal(run("SUBJECT \"été\""), "3");
+	assert_string_equal(run("BODY WORLD"), "1");
+	assert_string_equal(run("TEXT lunch"), "2");
+	assert_string_equal(run("FROM \"bob@\""), "2");
+	assert_string_equal(run("HEADER X-Spam yes"), "1");
+	assert_string_equal(run("HEADER x-spam \"\""), "1");
+	assert_string_equal(run("HEADER Subject \"CAFÉ\""), "1");
+	assert_string_equal(run("HEADER subject {4+}\r\nTIME"), "1");
+	assert_string_equal(run("NOT HEADER Subject re:"), "1 3");
+}
+
+static void
+test_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"FOO",
+		"SEEN FOO",
+		"()",
+		"OR SEEN",
+		"NOT",
+		"SINCE 32-Jan-2024",
+		"SINCE yesterday",
+		"LARGER x",
+		"LARGER -1",
+		"UID x",
+		"KEYWORD \\Seen",
+		"HEADER Subject",
+		"HEADER \"a:b\" x",
+		"OLDER 0",
+		"MODSEQ x",
+		"$",
+		"1:x",
+		"SUBJECT (a)",
+	};
+	struct imap_search_key *k;
+	const char *error;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i], &k, &error) == 0) {
+			imap_search_free(&k);
+			fail_msg("accepted: %s", bad[i]);
+		}
+	}
+}
+
+static void
+test_depth_bound(void **state)
+{
+	struct imap_search_key *k;
+	const char *error;
+	char keys[4096] = "";
+	int i;
+
+	(void)state;
+	for (i = 0; i < 500; i++)
+		strcat(keys, "NOT ");
+	strcat(keys, "SEEN");
+	assert_int_equal(parse(keys, &k, &error), -1);
+	assert_string_equal(error, "Search keys nested too deeply");
+	keys[0] = '\0';
+	for (i = 0; i < 30; i++)
+		strcat(keys, "NOT ");
+	strcat(keys, "SEEN");
+	assert_int_equal(parse(keys, &k, &error), 0);
+	imap_search_free(&k);
+}
+
+static void
+test_contains(void **state)
+{
+	(void)state;
+	assert_true(imap_search_contains("Hello World", 11, "o w"));
+	assert_true(imap_search_contains("x", 1, ""));
+	assert_false(imap_search_contains("abc", 3, "abcd"));
+	assert_true(imap_search_contains("ŁÓDŹ", strlen("ŁÓDŹ"), "łódź"));
+	assert_true(imap_search_contains("ПРИВЕТ", strlen("ПРИВЕТ"),
+					 "привет"));
+	assert_true(imap_search_contains("a\xff" "b", 3, "\xff" "B"));
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	imap_parser_free(&parser);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flags_and_sets),
+		cmocka_unit_test(test_logic),
+		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_depth_bound),
+		cmocka_unit_test(test_contains),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, teardown);
+}
