@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,14 +197,20 @@ find_entry(const struct store_mailbox_entry *list, size_t count,
 }
 
 static uint32_t
-uidvalidity_of(struct fixture *f, const char *name)
+uidvalidity_of_in(struct store_account *a, const char *name)
 {
 	struct store_status st;
 	char *error = NULL;
 
-	if (store_mailbox_status(f->a, name, &st, &error) != 1)
+	if (store_mailbox_status(a, name, &st, &error) != 1)
 		fail_msg("no mailbox %s: %s", name, error ? error : "");
 	return st.uidvalidity;
+}
+
+static uint32_t
+uidvalidity_of(struct fixture *f, const char *name)
+{
+	return uidvalidity_of_in(f->a, name);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -1489,6 +1496,154 @@ test_pop3_session(void **state)
 	store_account_close(&imap);
 }
 
+/* An index.db of version 1 (before sessions) is upgraded when opened: its
+   counters, quota, subscriptions and rows are right, the caches and the
+   text to search are computed when first asked for. */
+static void
+test_upgrade_v1(void **state)
+{
+	char *error = NULL;
+	struct fixture *f = *state;
+	static const char v1[] =
+	        "CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, name TEXT NOT "
+	        "NULL UNIQUE, uidvalidity INTEGER NOT NULL, uidnext INTEGER "
+	        "NOT "
+	        "NULL DEFAULT 1, highestmodseq INTEGER NOT NULL DEFAULT 1, "
+	        "subscribed INTEGER NOT NULL DEFAULT 0, special_use TEXT);"
+	        "CREATE TABLE messages (id INTEGER PRIMARY KEY, blob TEXT NOT "
+	        "NULL UNIQUE, header_offset INTEGER NOT NULL, size INTEGER NOT "
+	        "NULL, internal_date INTEGER NOT NULL, saved_date INTEGER NOT "
+	        "NULL, envelope TEXT, body TEXT, bodystructure TEXT, "
+	        "header_fields TEXT);"
+	        "CREATE TABLE mailbox_messages (mailbox_id INTEGER NOT NULL "
+	        "REFERENCES mailboxes(id) ON DELETE CASCADE, uid INTEGER NOT "
+	        "NULL, message_id INTEGER NOT NULL REFERENCES messages(id), "
+	        "flags INTEGER NOT NULL DEFAULT 0, keywords TEXT, modseq "
+	        "INTEGER NOT NULL, PRIMARY KEY (mailbox_id, uid)) WITHOUT "
+	        "ROWID;"
+	        "CREATE INDEX mailbox_messages_modseq ON mailbox_messages "
+	        "(mailbox_id, modseq);"
+	        "CREATE INDEX mailbox_messages_message ON mailbox_messages "
+	        "(message_id);"
+	        "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value) "
+	        "WITHOUT ROWID;"
+	        "INSERT INTO meta VALUES ('uidvalidity', 1000);"
+	        "INSERT INTO mailboxes VALUES (1, 'INBOX', 999, 3, 5, 1, NULL);"
+	        "INSERT INTO mailboxes VALUES (2, 'Sent', 1000, 1, 1, 0, "
+	        "'\\Sent');"
+	        "PRAGMA user_version = 1;";
+	struct store_message_info *list;
+	struct store_account *b;
+	struct store_status st;
+	struct store_mailbox_entry *entries;
+	struct store_message_meta m;
+	struct store_view v;
+	char src[256], dst[256], *sql, *data;
+	size_t count, len;
+	uint64_t used, msgs, limit;
+	sqlite3 *db;
+	FILE *in, *out;
+	int c;
+
+	/* a message file, copied to bob's blobs/ */
+	deliver(f, NULL, simple_msg);
+	assert_int_equal(
+	        store_message_list(f->s, ALICE, NULL, &list, &count, &error),
+	        1);
+	snprintf(src, sizeof(src), "%s/mail/%s/blobs/%s", f->dir, ALICE,
+	         list[0].blob);
+	snprintf(dst, sizeof(dst), "%s/mail/bob@example.test/blobs/%s", f->dir,
+	         list[0].blob);
+	in = fopen(src, "r");
+	out = fopen(dst, "w");
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	fclose(out);
+
+	/* bob's index.db, as version 1 wrote it */
+	snprintf(dst, sizeof(dst), "%s/mail/bob@example.test/index.db", f->dir);
+	unlink(dst);
+	assert_int_equal(sqlite3_open(dst, &db), SQLITE_OK);
+	sql = xasprintf("%sINSERT INTO messages VALUES (1, '%s', %llu, %llu, "
+	                "1700000000, 1700000000, NULL, NULL, NULL, NULL);"
+	                "INSERT INTO mailbox_messages VALUES (1, 2, 1, 1, "
+	                "NULL, 5);",
+	                v1, list[0].blob,
+	                (unsigned long long)list[0].header_offset,
+	                (unsigned long long)list[0].size);
+	store_message_list_free(&list, count);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(db);
+
+	OK(store_account_open(f->s, "bob@example.test", &b, &error));
+	assert_int_equal(store_mailbox_status(b, "INBOX", &st, &error), 1);
+	assert_int_equal(st.uidvalidity, 999);
+	assert_int_equal(st.uidnext, 3);
+	assert_int_equal(st.highestmodseq, 5);
+	assert_int_equal(st.messages, 1);
+	assert_int_equal(st.unseen, 0);
+	assert_int_equal(st.size, strlen(simple_msg));
+	OK(store_quota(b, &used, &msgs, &limit, &error));
+	assert_int_equal(used, strlen(simple_msg));
+	assert_int_equal(msgs, 1);
+	OK(store_mailbox_entries(b, &entries, &count, &error));
+	assert_int_equal(count, 2);
+	assert_int_equal(entries[0].flags, STORE_MAILBOX_SUBSCRIBED);
+	assert_int_equal(entries[1].flags, 0);
+	assert_string_equal(entries[1].special_use, "\\Sent");
+	store_mailbox_entries_free(&entries, count);
+	assert_int_equal(store_mailbox_select(b, "INBOX", &v, &error), 1);
+	assert_int_equal(v.count, 1);
+	assert_int_equal(v.msgs[0].uid, 2);
+	assert_int_equal(v.msgs[0].flags, STORE_FLAG_SEEN);
+	assert_int_equal(v.msgs[0].size, strlen(simple_msg));
+	assert_int_equal(v.msgs[0].internal_date, 1700000000);
+	/* not searchable until its metadata is computed */
+	{
+		uint32_t *uids;
+		size_t n;
+
+		OK(store_search(b, "INBOX", 0, STORE_SEARCH_TEXT, "body text",
+		                &uids, &n, &error));
+		assert_int_equal(n, 0);
+		assert_int_equal(store_message_meta(b, v.msgs[0].message_row,
+		                                    &m, &error),
+		                 1);
+		assert_string_equal(m.subject, "hello");
+		assert_int_equal(m.sent_date, 1667293200);
+		store_message_meta_free(&m);
+		/* now kept */
+		assert_int_equal(store_message_meta(b, v.msgs[0].message_row,
+		                                    &m, &error),
+		                 1);
+		assert_string_equal(m.subject, "hello");
+		store_message_meta_free(&m);
+		OK(store_search(b, "INBOX", 0, STORE_SEARCH_TEXT, "body text",
+		                &uids, &n, &error));
+		assert_int_equal(n, 1);
+		assert_int_equal(uids[0], 2);
+		free(uids);
+	}
+	assert_int_equal(store_message_get(b, v.msgs[0].message_row, &data,
+	                                   &len, &error),
+	                 1);
+	assert_memory_equal(data, simple_msg, len);
+	free(data);
+	store_view_free(&v);
+	/* new deliveries and UIDVALIDITYs go on from there */
+	assert_int_equal(
+	        put(f, "bob@example.test", NULL, simple_msg, false, 0, NULL, 0)
+	                .uid,
+	        3);
+	OK(store_mailbox_create(b, "New", NULL, &error));
+	assert_true(uidvalidity_of_in(b, "New") > 1000);
+	store_account_close(&b);
+}
+
 int
 main(void)
 {
@@ -1520,6 +1675,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_pop3_lock, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_pop3_session, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_upgrade_v1, setup,
 	                                        teardown),
 	};
 
