@@ -25,6 +25,8 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "mail/mail_address.h"
+#include "queue/queue.h"
+#include "queue/queue_cli.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -59,6 +61,13 @@ static int cmd_user_list(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_add(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_del(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_list(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_list(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_show(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_flush(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_delete(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_hold(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_queue_release(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_sendmail(struct cli_ctx *ctx, char **args, int nargs);
 
 static const struct cli_command cli_commands[] = {
 	{"serve", "", 0, 0, false, cmd_serve,
@@ -85,6 +94,21 @@ static const struct cli_command cli_commands[] = {
 	{"alias del", "SOURCE [TARGET]", 1, 2, true, cmd_alias_del,
 	 "remove one target of an alias, or all of them"},
 	{"alias list", "", 0, 0, true, cmd_alias_list, "list aliases"},
+	{"queue list", "", 0, 0, false, cmd_queue_list,
+	 "list the messages waiting in the outbound queue"},
+	{"queue show", "ID", 1, 1, false, cmd_queue_show,
+	 "print a queued message with its envelope"},
+	{"queue flush", "[ID]", 0, 1, false, cmd_queue_flush,
+	 "try a queued message (or all of them) again now"},
+	{"queue delete", "ID", 1, 1, false, cmd_queue_delete,
+	 "remove a message from the queue, without a bounce"},
+	{"queue hold", "ID", 1, 1, false, cmd_queue_hold,
+	 "keep a queued message from being tried until released"},
+	{"queue release", "ID", 1, 1, false, cmd_queue_release,
+	 "let a held message be tried again (at once)"},
+	{"sendmail", "[-t] [-i] [-f FROM] [-F NAME] [RCPT...]", 0, 100000,
+	 false, cmd_sendmail,
+	 "queue the message on standard input (sendmail interface)"},
 };
 
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -193,6 +217,7 @@ cli_print_list(char **list)
 static int
 cmd_serve(struct cli_ctx *ctx, char **args, int nargs)
 {
+	struct queue *queue = NULL;
 	struct server *server;
 	char *error = NULL;
 	int ret;
@@ -206,7 +231,14 @@ cmd_serve(struct cli_ctx *ctx, char **args, int nargs)
 	smtp_services_register(server);
 	imap_services_register(server);
 	pop3_services_register(server);
+	if (queue_start(server, &queue, &error) < 0) {
+		cli_fail("%s", error);
+		free(error);
+		server_free(&server);
+		return 1;
+	}
 	ret = server_run(server);
+	queue_stop(&queue);
 	server_free(&server);
 	return ret;
 }
@@ -401,6 +433,64 @@ cmd_alias_list(struct cli_ctx *ctx, char **args, int nargs)
 	if (store_alias_list(ctx->store, &list, &error) < 0)
 		return cli_store_fail(error);
 	return cli_print_list(list);
+}
+
+/* The queue commands read or edit data_dir/queue, which belongs to
+   run_user; they talk to a running server over its control socket. */
+static int
+cmd_queue_list(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_list(ctx->config, stdout);
+}
+
+static int
+cmd_queue_show(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_show(ctx->config, args[0], stdout);
+}
+
+static int
+cmd_queue_flush(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_command(ctx->config, "flush",
+				 nargs > 0 ? args[0] : NULL, stdout);
+}
+
+static int
+cmd_queue_delete(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_command(ctx->config, "delete", args[0], stdout);
+}
+
+static int
+cmd_queue_hold(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_command(ctx->config, "hold", args[0], stdout);
+}
+
+static int
+cmd_queue_release(struct cli_ctx *ctx, char **args, int nargs)
+{
+	if (cli_become_run_user(ctx->config) != 0)
+		return 1;
+	return queue_cli_command(ctx->config, "release", args[0], stdout);
+}
+
+/* Runs as the calling user: the server records its uid. */
+static int
+cmd_sendmail(struct cli_ctx *ctx, char **args, int nargs)
+{
+	return queue_cli_sendmail(ctx->config, args, nargs, stdin);
 }
 
 /* Finds the row whose name is the first one or two words of argv; sets

@@ -189,6 +189,7 @@ smtp_cmd_ehlo_reply(struct smtp_session *s)
 	lines[n++] = "CHUNKING";
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "SMTPUTF8";
+	lines[n++] = "DSN";
 	if (!conn_is_tls(s->conn) && smtp_session_tls_available(s))
 		lines[n++] = "STARTTLS";
 	if (smtp_session_auth_allowed(s))

@@ -84,6 +84,20 @@ struct smtp_txn {
 	enum smtp_txn_mode mode;
 	bool bdat_failed; /* later chunks are refused until RSET (RFC 3030) */
 	size_t bdat_size;
+
+	/* DSN (RFC 3461): RET (0 none, 1 FULL, 2 HDRS) and ENVID (xtext) of
+	   MAIL; NOTIFY flags (QUEUE_NOTIFY_*), ORCPT and whether it leads to
+	   a local mailbox, for each accepted recipient (parallel to rcpts) */
+	int ret;
+	char *envid;
+	unsigned *rcpt_notify;
+	char **rcpt_orcpt;
+	bool *rcpt_local;
+	/* Recipients in other domains, for the queue: the address, and which
+	   accepted recipient it comes from (itself, or an alias). */
+	char **remote;
+	size_t *remote_from;
+	size_t remote_count;
 };
 
 struct smtp_session {

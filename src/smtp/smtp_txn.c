@@ -22,6 +22,7 @@
 
 #include <event2/buffer.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,24 @@
 #include "deliver/deliver.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "queue/queue.h"
+#include "queue/queue_dsn.h"
 #include "smtp/smtp_parse.h"
 #include "store/store.h"
 
 /* RFC 5321 §6.3 asks for loop detection by counting Received: fields. */
 #define SMTP_MAX_HOPS 50
 #define SMTP_ID_SIZE 32
+/* RFC 3461 §4.4: ENVID is at most 100 characters. */
+#define SMTP_ENVID_MAX 100
 
 struct smtp_delivery {
 	struct store_delivery sd;
+	/* The copies for other domains go to the queue; the reply waits for
+	   the store and the queue, whichever answers last posts it. */
+	struct queue_submission qs;
+	atomic_int parts;
+	bool queued;
 	struct store_delivery_rcpt *rcpts;
 	char **accounts;
 	size_t account_count;
@@ -64,13 +74,20 @@ static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account);
 static void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
 static int smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size);
 static int smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
-                                 bool postmaster, size_t *added_r);
+                                 bool postmaster, size_t *added_r,
+                                 bool *local_r);
 static void smtp_txn_finish(struct smtp_session *s, bool check_line_ends);
 static void smtp_txn_refuse(struct smtp_session *s, const char *reason,
                             const char *reply);
 static void smtp_txn_message_id(struct smtp_session *s, char *id, size_t size);
 static bool smtp_txn_bare_line_ends(const char *data, size_t len);
 static void smtp_txn_commit_done(struct store_delivery *d, void *ctx);
+static void smtp_txn_queue_done(struct queue_submission *qs, void *ctx);
+static void smtp_txn_part_done(struct smtp_delivery *dlv);
+static void smtp_txn_add_remote(struct smtp_txn *txn, const char *addr,
+                                size_t from);
+static void smtp_txn_notify_delivered(struct smtp_session *s,
+                                      struct smtp_delivery *dlv);
 static void smtp_txn_delivered(struct conn *c, void *arg);
 static void smtp_delivery_free(void *arg);
 static bool smtp_txn_disk_full(struct smtp_session *s, const char *error,
@@ -90,6 +107,16 @@ smtp_txn_free(struct smtp_txn **txnp)
 		free(txn->accounts[i]);
 	free(txn->accounts);
 	free(txn->unrouted);
+	free(txn->envid);
+	for (size_t i = 0; i < txn->rcpt_count; i++)
+		free(txn->rcpt_orcpt[i]);
+	free(txn->rcpt_orcpt);
+	free(txn->rcpt_notify);
+	free(txn->rcpt_local);
+	for (size_t i = 0; i < txn->remote_count; i++)
+		free(txn->remote[i]);
+	free(txn->remote);
+	free(txn->remote_from);
 	free(txn);
 	*txnp = NULL;
 }
@@ -143,6 +170,26 @@ smtp_txn_mail_params(struct smtp_session *s, const struct smtp_params *params,
 				return -1;
 			}
 			txn->smtputf8 = true;
+		} else if (strcmp(p->keyword, "RET") == 0) {
+			/* RFC 3461 §4.3 */
+			if (strcasecmp(p->value, "FULL") == 0) {
+				txn->ret = 1;
+			} else if (strcasecmp(p->value, "HDRS") == 0) {
+				txn->ret = 2;
+			} else {
+				smtp_reply(s, "501 5.5.4 Syntax: RET=FULL|HDRS");
+				return -1;
+			}
+		} else if (strcmp(p->keyword, "ENVID") == 0) {
+			/* RFC 3461 §4.4: xtext, at most 100 characters */
+			if (!p->has_value ||
+			    strlen(p->value) > SMTP_ENVID_MAX ||
+			    !queue_dsn_xtext_valid(p->value)) {
+				smtp_reply(s, "501 5.5.4 Syntax: ENVID=<xtext>");
+				return -1;
+			}
+			free(txn->envid);
+			txn->envid = xstrdup(p->value);
 		} else if (strcmp(p->keyword, "AUTH") == 0) {
 			/* RFC 4954 §5: accepted; we do not relay it on. */
 		} else {
@@ -243,9 +290,38 @@ smtp_txn_add_account(struct smtp_txn *txn, const char *account)
 static void
 smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt)
 {
-	txn->rcpts = xrealloc(txn->rcpts,
-	                      (txn->rcpt_count + 1) * sizeof(*txn->rcpts));
-	txn->rcpts[txn->rcpt_count++] = xstrdup(rcpt);
+	size_t n = txn->rcpt_count + 1;
+
+	txn->rcpts = xrealloc(txn->rcpts, n * sizeof(*txn->rcpts));
+	txn->rcpt_notify = xrealloc(txn->rcpt_notify,
+	                            n * sizeof(*txn->rcpt_notify));
+	txn->rcpt_orcpt = xrealloc(txn->rcpt_orcpt,
+	                           n * sizeof(*txn->rcpt_orcpt));
+	txn->rcpt_local = xrealloc(txn->rcpt_local,
+	                           n * sizeof(*txn->rcpt_local));
+	txn->rcpts[n - 1] = xstrdup(rcpt);
+	txn->rcpt_notify[n - 1] = 0;
+	txn->rcpt_orcpt[n - 1] = NULL;
+	txn->rcpt_local[n - 1] = false;
+	txn->rcpt_count = n;
+}
+
+/* A recipient in another domain, from accepted recipient `from` (which is
+   added next: rcpt_count). */
+static void
+smtp_txn_add_remote(struct smtp_txn *txn, const char *addr, size_t from)
+{
+	for (size_t i = 0; i < txn->remote_count; i++)
+		if (strcasecmp(txn->remote[i], addr) == 0)
+			return;
+	txn->remote = xrealloc(txn->remote, (txn->remote_count + 1) *
+	                                            sizeof(*txn->remote));
+	txn->remote_from = xrealloc(txn->remote_from,
+	                            (txn->remote_count + 1) *
+	                                    sizeof(*txn->remote_from));
+	txn->remote[txn->remote_count] = xstrdup(addr);
+	txn->remote_from[txn->remote_count] = from;
+	txn->remote_count++;
 }
 
 /* RFC 5321 §4.5.1: "<postmaster>" alone means the postmaster of this
@@ -273,7 +349,7 @@ smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size)
    -1 after replying with the refusal. */
 static int
 smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
-                      size_t *added_r)
+                      size_t *added_r, bool *local_r)
 {
 	struct smtp_txn *txn = s->txn;
 	struct deliver_targets targets;
@@ -282,6 +358,13 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
 
 	switch (deliver_resolve(s->store, text, &targets, &error)) {
 	case DELIVER_NOT_LOCAL:
+		if (s->kind == SMTP_KIND_SUBMISSION && s->auth_user != NULL &&
+		    queue_running() != NULL) {
+			/* an authenticated user may send anywhere: queued */
+			smtp_txn_add_remote(txn, text, txn->rcpt_count);
+			ret = 0;
+			break;
+		}
 		log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
 		         "reason=relay",
 		         s->id, text);
@@ -323,7 +406,12 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", text);
 		goto out;
 	case DELIVER_FOUND:
-		if (targets.remote_count > 0) {
+		if (targets.remote_count > 0 && queue_running() != NULL) {
+			/* an alias that leads outside: forwarded */
+			for (size_t i = 0; i < targets.remote_count; i++)
+				smtp_txn_add_remote(txn, targets.remote[i],
+				                    txn->rcpt_count);
+		} else if (targets.remote_count > 0) {
 			log_info("smtp id=%" PRIu64 " event=reject to=<%s> "
 			         "reason=remote-alias-target remote=%s",
 			         s->id, text, targets.remote[0]);
@@ -337,6 +425,7 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
 			if (smtp_txn_add_account(txn, targets.accounts[i]))
 				(*added_r)++;
 		}
+		*local_r = targets.account_count > 0;
 		ret = 0;
 		break;
 	}
@@ -353,9 +442,10 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 	struct mail_address to;
 	struct smtp_params params;
 	char text[MAIL_PATH_MAX + 1];
-	const char *reply;
-	bool postmaster;
+	const char *reply, *orcpt = NULL;
+	bool postmaster, local = false;
 	size_t added = 0;
+	unsigned notify = 0;
 
 	if (txn == NULL) {
 		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -369,10 +459,36 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 		smtp_reply(s, "%s", reply);
 		return;
 	}
-	if (params.count > 0) {
-		smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
-		           params.items[0].keyword);
-		return;
+	for (size_t i = 0; i < params.count; i++) {
+		const struct smtp_param *p = &params.items[i];
+
+		if (!s->esmtp) {
+			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
+			           p->keyword);
+			return;
+		}
+		if (strcmp(p->keyword, "NOTIFY") == 0) {
+			/* RFC 3461 §4.1 */
+			if (!p->has_value ||
+			    queue_dsn_notify_parse(p->value, &notify) < 0) {
+				smtp_reply(s, "501 5.5.4 Syntax: NOTIFY=NEVER "
+				              "or SUCCESS,FAILURE,DELAY");
+				return;
+			}
+		} else if (strcmp(p->keyword, "ORCPT") == 0) {
+			/* RFC 3461 §4.2 */
+			if (!p->has_value ||
+			    queue_dsn_orcpt_check(p->value) < 0) {
+				smtp_reply(s, "501 5.5.4 Syntax: "
+				              "ORCPT=addr-type;xtext");
+				return;
+			}
+			orcpt = p->value;
+		} else {
+			smtp_reply(s, "555 5.5.4 Unsupported parameter: %s",
+			           p->keyword);
+			return;
+		}
 	}
 	if (!mail_address_is_ascii(&to) && !txn->smtputf8) {
 		smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
@@ -392,9 +508,13 @@ smtp_txn_cmd_rcpt(struct smtp_session *s, const char *args)
 		mail_address_format(&to, text, sizeof(text));
 	}
 
-	if (smtp_txn_rcpt_resolve(s, text, postmaster, &added) < 0)
+	if (smtp_txn_rcpt_resolve(s, text, postmaster, &added, &local) < 0)
 		return;
 	smtp_txn_add_rcpt(txn, text);
+	txn->rcpt_notify[txn->rcpt_count - 1] = notify;
+	txn->rcpt_local[txn->rcpt_count - 1] = local;
+	if (orcpt != NULL)
+		txn->rcpt_orcpt[txn->rcpt_count - 1] = xstrdup(orcpt);
 	smtp_session_enter_state(s, SMTP_STATE_RCPT);
 	log_info("smtp id=%" PRIu64 " event=rcpt to=<%s> accounts=%zu "
 	         "result=ok",
@@ -591,7 +711,8 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	size_t body_len, rp_len, rcv_len, pos;
 
 	smtp_session_enter_state(s, SMTP_STATE_DELIVER);
-	if (txn->account_count == 0 || txn->unrouted != NULL) {
+	if ((txn->account_count == 0 && txn->remote_count == 0) ||
+	    txn->unrouted != NULL) {
 		log_warnx("smtp id=%" PRIu64 " event=reject from=<%s> "
 		          "reason=no-mailbox to=<%s>",
 		          s->id, txn->from_text,
@@ -682,13 +803,90 @@ smtp_txn_finish(struct smtp_session *s, bool check_line_ends)
 	dlv->sd.done = smtp_txn_commit_done;
 	dlv->sd.ctx = dlv;
 
+	if (txn->remote_count > 0) {
+		/* the copy for other domains: the queue keeps it without
+		   Return-Path:, which final delivery adds */
+		struct queue_env *env = queue_env_new();
+
+		snprintf(env->id, sizeof(env->id), "%s", dlv->id);
+		queue_env_set(&env->from, txn->from_text);
+		env->body = txn->body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME
+		            : txn->body == SMTP_BODY_BINARYMIME
+		                    ? QUEUE_BODY_BINARYMIME
+		                    : QUEUE_BODY_7BIT;
+		env->smtputf8 = txn->smtputf8;
+		env->ret = txn->ret == 1   ? QUEUE_RET_FULL
+		           : txn->ret == 2 ? QUEUE_RET_HDRS
+		                           : QUEUE_RET_DEFAULT;
+		queue_env_set(&env->envid, txn->envid);
+		env->origin = xasprintf("%s %s%s%s", s->svc->name,
+		                        conn_peer_addr(s->conn),
+		                        s->auth_user != NULL ? " user=" : "",
+		                        s->auth_user != NULL ? s->auth_user : "");
+		for (size_t i = 0; i < txn->remote_count; i++) {
+			size_t from = txn->remote_from[i];
+			const char *orcpt = txn->rcpt_orcpt[from];
+			char *made = NULL;
+
+			/* forwarded by an alias: the original address goes
+			   with it (RFC 3461 §4.2) */
+			if (orcpt == NULL &&
+			    strcasecmp(txn->remote[i], txn->rcpts[from]) != 0)
+				orcpt = made = queue_dsn_orcpt_make(
+				        txn->rcpts[from]);
+			queue_env_add_rcpt(env, txn->remote[i],
+			                   txn->rcpt_notify[from], orcpt);
+			free(made);
+		}
+		dlv->qs.env = env;
+		dlv->qs.data = dlv->data + rp_len;
+		dlv->qs.len = pos - rp_len;
+		dlv->qs.done = smtp_txn_queue_done;
+		dlv->qs.ctx = dlv;
+	}
+	atomic_init(&dlv->parts, (txn->account_count > 0 ? 1 : 0) +
+	                                 (txn->remote_count > 0 ? 1 : 0));
+
 	log_info("smtp id=%" PRIu64 " event=data msgid=%s from=<%s> size=%zu "
-	         "rcpts=%zu accounts=%zu",
+	         "rcpts=%zu accounts=%zu remote=%zu",
 	         s->id, dlv->id, txn->from_text, body_len, txn->rcpt_count,
-	         txn->account_count);
+	         txn->account_count, txn->remote_count);
 	smtp_session_wait(s, dlv);
-	/* Last: done() may run on the commit thread at once. */
-	store_deliver(s->store, &dlv->sd);
+	/* Last: done() may run on a commit thread at once; the reply is
+	   posted by whichever part ends last. */
+	if (txn->remote_count > 0) {
+		struct queue *q = queue_running();
+		if (q != NULL) {
+			queue_submit(q, &dlv->qs);
+		} else {
+			dlv->qs.result = -1;
+			snprintf(dlv->qs.error, sizeof(dlv->qs.error),
+			         "the queue is not running");
+			smtp_txn_part_done(dlv);
+		}
+	}
+	if (txn->account_count > 0)
+		store_deliver(s->store, &dlv->sd);
+}
+
+/* On a commit thread: one part is over; the last one goes back to the
+   connection's thread, by id. */
+static void
+smtp_txn_part_done(struct smtp_delivery *dlv)
+{
+	if (atomic_fetch_sub(&dlv->parts, 1) == 1)
+		io_thread_post(dlv->thread, dlv->conn_id, smtp_txn_delivered,
+		               dlv, smtp_delivery_free);
+}
+
+/* On the queue's commit thread. */
+static void
+smtp_txn_queue_done(struct queue_submission *qs, void *ctx)
+{
+	struct smtp_delivery *dlv = ctx;
+
+	dlv->queued = qs->result == 0;
+	smtp_txn_part_done(dlv);
 }
 
 /* On the commit thread: back to the connection's thread, by id. */
@@ -697,8 +895,7 @@ smtp_txn_commit_done(struct store_delivery *d, void *ctx)
 {
 	struct smtp_delivery *dlv = ctx;
 
-	io_thread_post(dlv->thread, dlv->conn_id, smtp_txn_delivered, dlv,
-	               smtp_delivery_free);
+	smtp_txn_part_done(dlv);
 }
 
 static void
@@ -713,6 +910,7 @@ smtp_delivery_free(void *arg)
 	free(dlv->accounts);
 	free(dlv->rcpts);
 	free(dlv->data);
+	queue_env_free(&dlv->qs.env);
 	free(dlv);
 }
 
@@ -780,6 +978,22 @@ smtp_txn_delivered(struct conn *c, void *arg)
 		         r->result == 0 ? "" : r->error,
 		         r->result == 0 ? "" : "\"");
 	}
+	if (s->txn->remote_count > 0) {
+		if (dlv->queued) {
+			ok++;
+			log_info("smtp id=%" PRIu64 " event=queued msgid=%s "
+			         "queue=%s from=<%s> remote=%zu size=%zu",
+			         s->id, dlv->id, dlv->qs.id, s->txn->from_text,
+			         s->txn->remote_count, dlv->size);
+		} else {
+			temp++;
+			log_warnx("smtp id=%" PRIu64 " event=queued msgid=%s "
+			          "result=temporary reason=\"%s\"",
+			          s->id, dlv->id, dlv->qs.error);
+			if (!disk_full && strstr(dlv->qs.error, "disk full"))
+				disk_full = true;
+		}
+	}
 	if (temp > 0) {
 		if (ok > 0)
 			log_warnx("smtp id=%" PRIu64 " event=partial msgid=%s "
@@ -795,9 +1009,81 @@ smtp_txn_delivered(struct conn *c, void *arg)
 		smtp_reply(s, "554 5.3.0 Delivery failed: %s", perm_error);
 	} else {
 		smtp_reply(s, "250 2.0.0 OK: queued as %s", dlv->id);
+		smtp_txn_notify_delivered(s, dlv);
 	}
 	smtp_delivery_free(dlv);
 	smtp_session_reset_txn(s);
 	smtp_session_enter_idle(s);
 	smtp_session_resume(s);
+}
+
+/* On the submitter's side of the queue: the notice is durable or lost
+   (logged by the queue). */
+static void
+smtp_txn_notice_done(struct queue_submission *qs, void *ctx)
+{
+	free(ctx);
+	free(qs);
+}
+
+/* RFC 3461 §6.2.2: NOTIFY=SUCCESS on a recipient stored here asks for a
+   "delivered" notice, queued like any message. */
+static void
+smtp_txn_notify_delivered(struct smtp_session *s, struct smtp_delivery *dlv)
+{
+	struct smtp_txn *txn = s->txn;
+	struct queue *q = queue_running();
+	struct queue_dsn_rcpt *dr = NULL;
+	struct queue_submission *qs;
+	struct queue_dsn d;
+	struct queue_env *env;
+	size_t n = 0, len;
+	bool eightbit;
+	char *msg;
+
+	if (q == NULL || txn->from.null)
+		return;
+	for (size_t i = 0; i < txn->rcpt_count; i++) {
+		if (!txn->rcpt_local[i] ||
+		    !(txn->rcpt_notify[i] & QUEUE_NOTIFY_SUCCESS))
+			continue;
+		dr = xrealloc(dr, (n + 1) * sizeof(*dr));
+		memset(&dr[n], 0, sizeof(dr[n]));
+		dr[n].addr = txn->rcpts[i];
+		dr[n].orcpt = txn->rcpt_orcpt[i];
+		dr[n].action = "delivered";
+		dr[n].status = "2.0.0";
+		dr[n].last_attempt = dlv->sd.internal_date;
+		n++;
+	}
+	if (n == 0)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.reporting_mta = s->config->hostname;
+	d.queue_id = dlv->id;
+	d.to = txn->from_text;
+	d.envid = txn->envid;
+	d.arrival = dlv->sd.internal_date;
+	d.date = time(NULL);
+	d.full = txn->ret == 1;
+	d.msg = dlv->data;
+	d.msg_len = dlv->sd.len;
+	d.rcpts = dr;
+	d.rcpt_count = n;
+	msg = queue_dsn_build(&d, &len, &eightbit);
+	free(dr);
+	env = queue_env_new();
+	env->body = eightbit ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT;
+	env->origin = xasprintf("dsn of %s", dlv->id);
+	queue_env_add_rcpt(env, txn->from_text, 0, NULL);
+	qs = xcalloc(1, sizeof(*qs));
+	qs->env = env;
+	qs->data = msg;
+	qs->len = len;
+	qs->done = smtp_txn_notice_done;
+	qs->ctx = msg;
+	log_info("smtp id=%" PRIu64 " event=dsn msgid=%s action=delivered "
+	         "to=<%s> recipients=%zu",
+	         s->id, dlv->id, txn->from_text, n);
+	queue_submit(q, qs);
 }
