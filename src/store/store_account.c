@@ -5,8 +5,11 @@
  *
  * A handle's connection uses synchronous=NORMAL: a session's commit writes
  * the WAL without fsync, so that no IO thread waits for the disk; the
- * commit thread's next syncfs (or a checkpoint) makes it durable (see
- * store.h, "sessions"). Statements are prepared on first use and kept.
+ * commit thread's next syncfs makes it durable (see store.h, "sessions").
+ * A WAL checkpoint does fsync, so sessions do not checkpoint: their WAL
+ * hook (which replaces SQLite's automatic checkpoint) asks the commit
+ * thread to do it once the WAL passes STORE_WAL_PAGES. Statements are
+ * prepared on first use and kept.
  *
  * The POP3 lock is a list of account names in struct store under a mutex:
  * in-process only, which is enough since one process serves every
@@ -201,6 +204,20 @@ store_account_gc(struct store_account *a)
 	sqlite3_reset(st);
 }
 
+/* After each commit of the handle: a large WAL is the commit thread's to
+   checkpoint. */
+static int
+store_account_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct store_account *a = ctx;
+
+	(void)db;
+	(void)name;
+	if (pages >= STORE_WAL_PAGES)
+		store_commit_gc(a->s, a->name);
+	return SQLITE_OK;
+}
+
 int
 store_account_open(struct store *s, const char *account,
                    struct store_account **a_r, char **error_r)
@@ -234,6 +251,7 @@ store_account_open(struct store *s, const char *account,
 		free(a);
 		return -1;
 	}
+	sqlite3_wal_hook(a->db, store_account_wal_hook, a);
 	if (store_fts_register(a->db) < 0) {
 		*error_r = xasprintf("index.db of %s: %s", norm,
 				     sqlite3_errmsg(a->db));

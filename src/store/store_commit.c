@@ -795,7 +795,8 @@ store_commit_notify(struct store *s, struct store_group *g)
 }
 
 /* Removes the files listed in the garbage tables of the accounts of
-   `list` (after a flush: the rows that listed them are durable). */
+   `list` (after a flush: the rows that listed them are durable), and
+   checkpoints their WAL. */
 static void
 store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 {
@@ -844,6 +845,11 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 			if (store_sqlite_exec(h->db, "COMMIT", &error) < 0)
 				store_sqlite_rollback(h->db);
 		}
+		/* the sessions' WAL: they do not checkpoint (fsync) on
+		   their IO threads */
+		(void)sqlite3_wal_checkpoint_v2(h->db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE, NULL,
+						NULL);
 		if (error != NULL) {
 			log_warnx("store event=gc-failed account=%s "
 				  "error=\"%s\"",

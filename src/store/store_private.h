@@ -36,6 +36,9 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* per-account index.db handles kept open by the commit thread */
 #define STORE_INDEX_CACHE_MAX 64
+/* WAL pages past which sessions ask the commit thread for a checkpoint
+   (SQLite's own automatic checkpoint is at 1000) */
+#define STORE_WAL_PAGES 1000
 /* hash buckets of the watch table */
 #define STORE_WATCH_BUCKETS 256
 
@@ -189,8 +192,9 @@ int store_blob_read(const char *path, const char *id, uint64_t offset,
 /* Stops the commit thread after it has drained the queue. */
 void store_commit_stop(struct store *s);
 /* Asks the commit thread to remove, after its next flush, the message
-   files listed in the garbage table of `account` (normalised). Called
-   after a committed transaction that may have removed message rows. */
+   files listed in the garbage table of `account` (normalised), and to
+   checkpoint its WAL. Called after a committed transaction that may have
+   removed message rows, and by sessions whose WAL grew large. */
 void store_commit_gc(struct store *s, const char *account);
 
 /* ---------------------------------------------------- store_fts.c */
