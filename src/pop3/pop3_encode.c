@@ -3,10 +3,11 @@
  * message sent in a POP3 multi-line response (see pop3_encode.h).
  *
  * The work goes line by line: memchr() finds the next LF, the bytes before
- * it are copied as they are, and only the first byte of a line (a '.' to
- * double) and its end (a CR to add) are looked at one by one. Messages
- * delivered by SMTP already have CRLF line ends and rarely a leading dot,
- * so the output is mostly plain copies.
+ * it are left as they are, and only the first byte of a line (a '.' to
+ * double) and its end (a CR to add) are looked at one by one. The output
+ * is a run of the input that grows as long as nothing has to be inserted:
+ * messages delivered by SMTP already have CRLF line ends and rarely a
+ * leading dot, so a whole chunk usually leaves as one run.
  */
 #include "pop3/pop3_encode.h"
 
@@ -21,7 +22,7 @@ pop3_encoder_init(struct pop3_encoder *e, bool limited, uint64_t lines)
 	e->lines_left = lines;
 }
 
-/* A line ended (its LF was written): the header ends at the first empty
+/* A line ended (its LF was passed): the header ends at the first empty
    line (nothing, or a lone CR, before the LF); TOP counts the body lines
    after it. */
 static void
@@ -48,22 +49,25 @@ pop3_encoder_line_end(struct pop3_encoder *e)
 
 size_t
 pop3_encoder_run(struct pop3_encoder *e, const char *in, size_t len,
-		 char *out, size_t *used_r)
+		 pop3_encode_emit_fn *emit, void *ctx)
 {
-	size_t i = 0, o = 0;
+	size_t i = 0, run = 0; /* the pending run is in[run..i) */
 
 	while (i < len && !e->done) {
 		const char *nl;
 		size_t end, n;
 
-		if (e->bol && in[i] == '.')
-			out[o++] = '.';
+		if (e->bol && in[i] == '.') {
+			/* The run stops here: the '.' goes out twice. */
+			if (i > run)
+				emit(ctx, in + run, i - run);
+			emit(ctx, ".", 1);
+			run = i;
+		}
 		nl = memchr(in + i, '\n', len - i);
 		end = nl != NULL ? (size_t)(nl - in) : len;
 		n = end - i;
 		if (n > 0) {
-			memcpy(out + o, in + i, n);
-			o += n;
 			e->bol = false;
 			e->cr = in[end - 1] == '\r';
 			e->line_len = n >= 2 || e->line_len + n >= 2
@@ -73,29 +77,32 @@ pop3_encoder_run(struct pop3_encoder *e, const char *in, size_t len,
 		}
 		if (nl == NULL)
 			break;
-		/* The LF: a CR before it if it has none. */
-		if (!e->cr)
-			out[o++] = '\r';
-		out[o++] = '\n';
+		if (!e->cr) {
+			/* A bare LF: its CR goes in before it. */
+			if (i > run)
+				emit(ctx, in + run, i - run);
+			emit(ctx, "\r", 1);
+			run = i;
+		}
 		i++;
 		pop3_encoder_line_end(e);
 	}
-	*used_r = i;
-	return o;
+	if (i > run)
+		emit(ctx, in + run, i - run);
+	return i;
 }
 
-size_t
-pop3_encoder_finish(struct pop3_encoder *e, char *out)
+void
+pop3_encoder_finish(struct pop3_encoder *e, pop3_encode_emit_fn *emit,
+		    void *ctx)
 {
-	size_t o = 0;
-
 	if (!e->bol) {
-		if (!e->cr)
-			out[o++] = '\r';
-		out[o++] = '\n';
+		if (e->cr)
+			emit(ctx, "\n", 1);
+		else
+			emit(ctx, "\r\n", 2);
 		e->bol = true;
 		e->cr = false;
 	}
-	memcpy(out + o, ".\r\n", 3);
-	return o + 3;
+	emit(ctx, ".\r\n", 3);
 }

@@ -9,7 +9,10 @@
  * The encoder resumes: it is fed the message in pieces of any size (the
  * chunks read from the message file) and keeps its position in its struct,
  * so that a 25 MB message is sent in small chunks as the output drains. It
- * never reads the file nor writes to the connection itself.
+ * never reads the file nor writes to the connection itself: it hands its
+ * output to an emit function, as runs of the input that pass unchanged
+ * (most of a message: one call per chunk) and the few bytes it inserts,
+ * so that the caller copies the message once, into its output buffer.
  */
 #ifndef FACTEUR_POP3_ENCODE_H
 #define FACTEUR_POP3_ENCODE_H
@@ -28,23 +31,23 @@ struct pop3_encoder {
 	uint64_t lines_left;
 };
 
-/* Room `out` needs for `len` input bytes: each byte gives at most two. */
-#define POP3_ENCODE_OUT_MAX(len) (2 * (len))
-/* Room pop3_encoder_finish() needs. */
-#define POP3_ENCODE_FINISH_MAX 5
+/* Receives the output in order. `data` points into the input given to
+   pop3_encoder_run() or to constant bytes: use it before returning. */
+typedef void pop3_encode_emit_fn(void *ctx, const char *data, size_t len);
 
 /* For RETR: limited false (lines ignored). For TOP n: limited true, n. */
 void pop3_encoder_init(struct pop3_encoder *e, bool limited, uint64_t lines);
 
-/* Encodes up to `len` bytes of `in` into `out` (room for
-   POP3_ENCODE_OUT_MAX(len) bytes) and returns the bytes written. *used_r
-   is the input consumed: `len`, or less once TOP has its lines (then
-   e->done is set and later calls consume nothing). */
+/* Encodes up to `len` bytes of `in`, passing the output to emit(ctx, ...),
+   and returns the input consumed: `len`, or less once TOP has its lines
+   (then e->done is set and later calls consume nothing). The output is at
+   most twice the input consumed. */
 size_t pop3_encoder_run(struct pop3_encoder *e, const char *in, size_t len,
-			char *out, size_t *used_r);
+			pop3_encode_emit_fn *emit, void *ctx);
 
 /* The end of the response: the line end the message may lack, then
-   ".\r\n". `out` has room for POP3_ENCODE_FINISH_MAX bytes. */
-size_t pop3_encoder_finish(struct pop3_encoder *e, char *out);
+   ".\r\n" (at most 5 bytes). */
+void pop3_encoder_finish(struct pop3_encoder *e, pop3_encode_emit_fn *emit,
+			 void *ctx);
 
 #endif

@@ -12,31 +12,50 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+struct sink {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+sink_emit(void *ctx, const char *data, size_t len)
+{
+	struct sink *k = ctx;
+
+	if (len == 0 || k->len + len > k->cap)
+		abort();
+	memcpy(k->buf + k->len, data, len);
+	k->len += len;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pop3_encoder e;
+	struct sink k;
 	char *out;
-	size_t pos = 2, o = 0;
+	size_t pos = 2, o;
 
 	if (size < 2)
 		return 0;
-	out = malloc(POP3_ENCODE_OUT_MAX(size) + POP3_ENCODE_FINISH_MAX);
+	k.cap = 2 * size + 5;
+	k.len = 0;
+	k.buf = out = malloc(k.cap);
 	pop3_encoder_init(&e, data[0] & 1, data[1] % 8);
 	while (pos < size) {
-		size_t piece = data[pos] % 17 + 1, used, w;
+		size_t piece = data[pos] % 17 + 1, used, before = k.len;
 
 		if (piece > size - pos)
 			piece = size - pos;
-		w = pop3_encoder_run(&e, (const char *)data + pos, piece,
-				     out + o, &used);
-		if (w > POP3_ENCODE_OUT_MAX(piece) || used > piece ||
+		used = pop3_encoder_run(&e, (const char *)data + pos, piece,
+					sink_emit, &k);
+		if (k.len - before > 2 * used || used > piece ||
 		    (used < piece && !e.done))
 			abort();
-		o += w;
 		pos += piece;
 	}
-	o += pop3_encoder_finish(&e, out + o);
+	pop3_encoder_finish(&e, sink_emit, &k);
+	o = k.len;
 	if (o < 3 || memcmp(out + o - 3, ".\r\n", 3) != 0)
 		abort();
 	/* Line by line: CRLF ends, and a '.' first means a doubled one

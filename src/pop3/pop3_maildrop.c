@@ -90,6 +90,7 @@ pop3_maildrop_open(struct store *store, const char *user,
 	int r;
 
 	md->store = store;
+	md->dir_fd = -1;
 	if (store_account_open(store, user, &md->account, error_r) < 0) {
 		pop3_maildrop_free(&md);
 		return -1;
@@ -121,6 +122,9 @@ pop3_maildrop_free(struct pop3_maildrop **mdp)
 		return;
 	store_message_list_free(&md->msgs, md->count);
 	free(md->marks);
+	if (md->dir_fd >= 0)
+		close(md->dir_fd);
+	free(md->dir);
 	/* Releases the POP3 lock too. */
 	store_account_close(&md->account);
 	free(md);
@@ -163,6 +167,36 @@ pop3_maildrop_uidl(const struct pop3_maildrop *md, size_t i, char *buf)
 		 md->msgs[i].uid);
 }
 
+/* Opens `path` relative to the directory kept open when it is the same
+   directory, else keeps its directory for the next time. */
+static int
+pop3_maildrop_open_path(struct pop3_maildrop *md, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dir_len;
+
+	if (slash == NULL || slash == path)
+		return open(path, O_RDONLY | O_CLOEXEC);
+	dir_len = (size_t)(slash - path);
+	if (md->dir == NULL || strlen(md->dir) != dir_len ||
+	    memcmp(md->dir, path, dir_len) != 0) {
+		int fd;
+
+		free(md->dir);
+		md->dir = xstrndup(path, dir_len);
+		if (md->dir_fd >= 0)
+			close(md->dir_fd);
+		fd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		md->dir_fd = fd;
+		if (fd < 0) {
+			free(md->dir);
+			md->dir = NULL;
+			return open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	return openat(md->dir_fd, slash + 1, O_RDONLY | O_CLOEXEC);
+}
+
 int
 pop3_maildrop_open_message(struct pop3_maildrop *md, size_t i, int *fd_r,
 			   uint64_t *offset_r, char **error_r)
@@ -173,7 +207,7 @@ pop3_maildrop_open_message(struct pop3_maildrop *md, size_t i, int *fd_r,
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = pop3_maildrop_open_path(md, path);
 	if (fd < 0) {
 		int err = errno;
 

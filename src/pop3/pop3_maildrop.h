@@ -41,6 +41,10 @@ struct pop3_maildrop {
 	uint64_t size;	/* of every message */
 	size_t deleted_count;
 	uint64_t deleted_size;
+	/* The directory of the last message file opened, kept open: each
+	   RETR opens its file relative to it (no walk of the whole path). */
+	char *dir;
+	int dir_fd;
 };
 
 /* Opens `user`'s maildrop. 1 and the maildrop; 0 if another POP3 session

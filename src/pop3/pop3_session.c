@@ -83,11 +83,9 @@ static const char *const pop3_state_names[] = {
 	[POP3_STATE_CLOSING] = "closing",
 };
 
-/* Buffers of the IO thread for reading and encoding message files: one
-   chunk at a time, whatever the number of sessions. */
+/* The IO thread's buffer for reading message files: one chunk at a time,
+   whatever the number of sessions. */
 static _Thread_local char pop3_read_buf[POP3_READ_CHUNK];
-static _Thread_local char pop3_enc_buf[POP3_ENCODE_OUT_MAX(POP3_READ_CHUNK) +
-				       POP3_ENCODE_FINISH_MAX];
 
 const char *
 pop3_state_str(enum pop3_state state)
@@ -502,20 +500,19 @@ static bool
 pop3_session_pump_listing(struct pop3_session *s)
 {
 	struct pop3_maildrop *md = s->maildrop;
-	char *buf = pop3_enc_buf;
+	char buf[8192];
 	size_t n = 0;
 
-	while (s->out_next < md->count && n < POP3_READ_CHUNK) {
+	while (s->out_next < md->count && n + 64 < sizeof(buf)) {
 		size_t i = s->out_next++;
 
 		if (md->marks[i] & POP3_MARK_DELETED)
 			continue;
-		n += pop3_cmd_listing(s, s->output, i, buf + n, 128);
+		n += pop3_cmd_listing(s, s->output, i, buf + n, 64);
 	}
 	if (s->out_next >= md->count) {
 		memcpy(buf + n, ".\r\n", 3);
-		n += 3;
-		conn_write(s->conn, buf, n);
+		conn_write(s->conn, buf, n + 3);
 		pop3_session_output_end(s);
 		return true;
 	}
@@ -523,16 +520,21 @@ pop3_session_pump_listing(struct pop3_session *s)
 	return false;
 }
 
+static void
+pop3_session_emit(void *ctx, const char *data, size_t len)
+{
+	conn_write(ctx, data, len);
+}
+
 /* One chunk of a message; true at the end. */
 static bool
 pop3_session_pump_message(struct pop3_session *s)
 {
-	size_t want, used, n;
+	size_t want;
 	ssize_t r;
 
 	if (s->msg_pos >= s->msg_end || s->enc.done) {
-		n = pop3_encoder_finish(&s->enc, pop3_enc_buf);
-		conn_write(s->conn, pop3_enc_buf, n);
+		pop3_encoder_finish(&s->enc, pop3_session_emit, s->conn);
 		pop3_session_output_end(s);
 		return true;
 	}
@@ -555,10 +557,8 @@ pop3_session_pump_message(struct pop3_session *s)
 		pop3_session_close(s, "message file read error");
 		return true;
 	}
-	n = pop3_encoder_run(&s->enc, pop3_read_buf, (size_t)r, pop3_enc_buf,
-			     &used);
+	s->sent_bytes += pop3_encoder_run(&s->enc, pop3_read_buf, (size_t)r,
+					  pop3_session_emit, s->conn);
 	s->msg_pos += (uint64_t)r;
-	s->sent_bytes += used;
-	conn_write(s->conn, pop3_enc_buf, n);
 	return false;
 }

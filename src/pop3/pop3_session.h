@@ -43,8 +43,9 @@ struct store;
 /* Bad commands in one session before "-ERR" and close. */
 #define POP3_MAX_ERRORS 20
 /* Output waiting to be written past which no more commands are run and a
-   multi-line response stops producing until the output drains. */
-#define POP3_OUTPUT_MAX (64 * 1024)
+   multi-line response stops producing until the output drains (the
+   message file is read 64 KB at a time). */
+#define POP3_OUTPUT_MAX (256 * 1024)
 
 /* RFC 1939 §3, plus the moments the session waits for something. */
 enum pop3_state {
