@@ -63,6 +63,8 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"FETCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_fetch},
 	{"STORE", SELECTED | UID | NO_EXPUNGE, imap_cmd_store},
 	{"SEARCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_search},
+	{"SORT", SELECTED | UID | NO_EXPUNGE, imap_cmd_sort},
+	{"THREAD", SELECTED | UID | NO_EXPUNGE, imap_cmd_thread},
 	{"EXPUNGE", SELECTED | UID, imap_cmd_expunge},
 	{"COPY", SELECTED | UID, imap_cmd_copy},
 	{"MOVE", SELECTED | UID, imap_cmd_move},
@@ -276,6 +278,10 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "UIDPLUS");
 	cap_add(buf, size, &len, "MOVE");
 	cap_add(buf, size, &len, "ESEARCH");
+	cap_add(buf, size, &len, "SORT");
+	cap_add(buf, size, &len, "SORT=DISPLAY");
+	cap_add(buf, size, &len, "THREAD=ORDEREDSUBJECT");
+	cap_add(buf, size, &len, "THREAD=REFERENCES");
 	cap_add(buf, size, &len, "CHILDREN");
 	cap_add(buf, size, &len, "LIST-EXTENDED");
 	cap_add(buf, size, &len, "LIST-STATUS");

@@ -409,9 +409,8 @@ imap_search_has_modseq(const struct imap_search_key *k)
 
 /* ------------------------------------------------------------ matching */
 
-/* Simple case folding of one code point. */
-static unsigned int
-imap_search_fold(unsigned int cp)
+unsigned int
+imap_search_fold_cp(unsigned int cp)
 {
 	if (cp >= 'A' && cp <= 'Z')
 		return cp + 0x20;
@@ -449,7 +448,7 @@ imap_search_folded(const char *s, size_t len, size_t *n_r)
 			cp = (unsigned char)s[i];
 			l = 1;
 		}
-		out[n++] = imap_search_fold(cp);
+		out[n++] = imap_search_fold_cp(cp);
 		i += l;
 	}
 	*n_r = n;

@@ -138,8 +138,12 @@ int imap_search_match(const struct imap_search_key *key,
    "(MODSEQ n)", RFC 7162 §3.1.5). */
 bool imap_search_has_modseq(const struct imap_search_key *key);
 
-/* ASCII case-insensitive substring search in UTF-8 text; an empty needle
-   is found everywhere. */
+/* Simple case folding of one code point (ASCII, Latin-1, Latin
+   Extended-A, Greek, Cyrillic capitals to small). */
+unsigned int imap_search_fold_cp(unsigned int cp);
+
+/* Case-insensitive (imap_search_fold_cp()) substring search in UTF-8
+   text; an empty needle is found everywhere. */
 bool imap_search_contains(const char *hay, size_t hlen, const char *needle);
 
 #endif

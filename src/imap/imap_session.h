@@ -334,6 +334,10 @@ int imap_search_select(struct imap_session *s, struct imap_search_key *key,
 int imap_search_charset(struct imap_session *s, const struct imap_arg *args,
 			size_t n, size_t *i, bool required);
 
+/* imap_cmd_sort.c */
+void imap_cmd_sort(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_thread(struct imap_session *s, struct imap_cmd *cmd);
+
 /* imap_cmd_auth.c */
 void imap_cmd_login(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd);
