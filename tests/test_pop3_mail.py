@@ -371,3 +371,69 @@ def test_many_pipelined_retr(make_facteur):
             assert r == f"+OK {len(stored[i % 20])} octets".encode(), r
             assert c.raw_multi() == stuffed(stored[i % 20])
         c.ok("QUIT")
+
+
+# ------------------------------------------------------------ with IMAP
+
+def test_imap_idle_hears_pop3_expunge(make_facteur):
+    """DELE + QUIT in POP3 expunges in the store, and an IMAP session
+    idling on INBOX is told at once."""
+    from test_imap_util import imap
+    f = make_facteur()
+    deliver(f, [make_message(subject=f"x{i}") for i in range(3)])
+    a = imap(f)
+    try:
+        assert b"* 3 EXISTS" in a.ok("SELECT INBOX")
+        a.send("i1 IDLE\r\n")
+        assert a.response() == b"+ idling"
+        with pop3(f) as c:
+            c.ok("DELE 2")
+            c.ok("DELE 3")
+            c.ok("QUIT")
+        got = {a.response(), a.response()}
+        assert got == {b"* 3 EXPUNGE", b"* 2 EXPUNGE"} or \
+            got == {b"* 2 EXPUNGE"}, got
+        a.send("DONE\r\n")
+        rest = a.until_tagged("i1")[0]
+        assert b"* 2 EXPUNGE" in got | set(rest)
+        # The IMAP view now matches the store.
+        u = a.ok("UID FETCH 1:* (FLAGS)")
+        assert len(u) == 1 and u[0].startswith(b"* 1 FETCH"), u
+    finally:
+        a.close()
+    assert len(f.mailbox(ALICE)) == 1
+
+
+def test_uidl_matches_imap_uid(make_facteur):
+    """The UIDL is UIDVALIDITY and UID: what IMAP shows of the same
+    message."""
+    from test_imap_util import imap
+    f = make_facteur()
+    deliver(f, [make_message(subject=f"u{i}") for i in range(2)])
+    with imap(f) as a:
+        u = a.ok("SELECT INBOX")
+        uv = next(int(re.search(rb"UIDVALIDITY (\d+)", r).group(1))
+                  for r in u if b"UIDVALIDITY" in r)
+        uids = [int(re.search(rb"UID (\d+)", r).group(1))
+                for r in a.ok("FETCH 1:* (UID)")]
+        a.ok("LOGOUT")
+    with pop3(f) as c:
+        c.ok("UIDL")
+        assert c.multi() == [f"{i + 1} {uv:08x}{uid:08x}".encode()
+                             for i, uid in enumerate(uids)]
+        c.ok("QUIT")
+
+
+def test_imap_seen_after_pop3_retr(make_facteur):
+    from test_imap_util import imap
+    f = make_facteur(config={"pop3_mark_seen": "yes"})
+    deliver(f, [make_message(subject="seen")])
+    with pop3(f) as c:
+        c.ok("RETR 1")
+        c.multi()
+        c.ok("QUIT")
+    with imap(f) as a:
+        a.ok("EXAMINE INBOX")
+        u = a.ok("FETCH 1 (FLAGS)")
+        assert b"\\Seen" in u[0], u
+        a.ok("LOGOUT")
