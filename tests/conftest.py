@@ -489,6 +489,9 @@ BASE_CONFIG = {
     "auth_max_failures": "3",
     "auth_failure_delay": "0s",
     "smtp_max_message_size": "10M",
+    # Never the system's resolver in tests: nothing answers on port 9, so a
+    # lookup fails at once (the relay tests run their own DNS server).
+    "dns_resolver": "127.0.0.1:9",
 }
 
 

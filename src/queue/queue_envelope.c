@@ -586,6 +586,10 @@ env_parse_rcpt(struct queue_env *env, const char *p, const char *end,
 		seen[k] = true;
 		eq++;
 		vlen = (size_t)(next - eq);
+		if (memchr(eq, '=', vlen) != NULL)
+			return env_fail(error_r, "raw '=' in recipient item "
+						 "'%s'",
+					keys[k]);
 		switch (k) {
 		case 0:
 			if (word_is(eq, vlen, "pending"))

@@ -84,6 +84,8 @@ struct smtp_client {
 	bool dead : 1;
 	bool tls_attempted : 1;
 	bool esmtp : 1;
+	bool quit_err_set : 1; /* QUIT sent after a failure: report it */
+	struct smtp_client_error quit_err;
 	unsigned ext;
 	unsigned long long size_limit;
 	char remote[300];
@@ -114,6 +116,10 @@ static void sc_fail(struct smtp_client *cl, int code, const char *status,
 		    bool tls_failed, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 static void sc_fail_reply(struct smtp_client *cl, const char *what);
+static void sc_quit_fail(struct smtp_client *cl, int code, const char *status,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void sc_quit_done(struct smtp_client *cl);
 static void sc_send(struct smtp_client *cl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void sc_wait(struct smtp_client *cl, int read_secs);
@@ -562,10 +568,7 @@ sc_close(struct core_client *c, void *ctx, const char *reason)
 
 	if (cl->state == SC_QUIT) {
 		/* The server closed after (or instead of) its 221. */
-		const struct smtp_client_ops *ops = cl->ops;
-		sc_enter(cl, SC_CLOSED);
-		if (ops != NULL && ops->closed != NULL)
-			ops->closed(cl, cl->ctx, NULL);
+		sc_quit_done(cl);
 		return;
 	}
 	sc_fail(cl, 0, "4.4.2", cl->state == SC_TLS, "%s%s", reason,
@@ -611,6 +614,42 @@ sc_fail(struct smtp_client *cl, int code, const char *status, bool tls_failed,
 	sc_release(cl);
 }
 
+/* A failure noticed in a reply, before any transaction: QUIT goes out
+   first, and the owner hears of the failure once the server answered or
+   closed (or after a few seconds). */
+static void
+sc_quit_fail(struct smtp_client *cl, int code, const char *status,
+	     const char *fmt, ...)
+{
+	va_list ap;
+	int t = cl->p.timeouts.greeting;
+
+	memset(&cl->quit_err, 0, sizeof(cl->quit_err));
+	cl->quit_err.code = code;
+	snprintf(cl->quit_err.status, sizeof(cl->quit_err.status), "%s",
+		 status);
+	va_start(ap, fmt);
+	vsnprintf(cl->quit_err.text, sizeof(cl->quit_err.text), fmt, ap);
+	va_end(ap);
+	cl->quit_err_set = true;
+	sc_enter(cl, SC_QUIT);
+	sc_send(cl, "QUIT");
+	sc_wait(cl, t > 0 && t < 5 ? t : 5);
+}
+
+/* The QUIT exchange is over (221, close or timeout). */
+static void
+sc_quit_done(struct smtp_client *cl)
+{
+	const struct smtp_client_ops *ops = cl->ops;
+
+	sc_enter(cl, SC_CLOSED);
+	core_client_free(&cl->cc);
+	if (ops != NULL && ops->closed != NULL)
+		ops->closed(cl, cl->ctx,
+			    cl->quit_err_set ? &cl->quit_err : NULL);
+}
+
 /* A reply that ends the session before any transaction. */
 static void
 sc_fail_reply(struct smtp_client *cl, const char *what)
@@ -619,11 +658,8 @@ sc_fail_reply(struct smtp_client *cl, const char *what)
 			     : cl->reply.code >= 500	 ? "5.0.0"
 							 : "4.0.0";
 
-	/* Say goodbye politely; the failure is reported at once. */
-	if (cl->cc != NULL)
-		sc_send(cl, "QUIT");
-	sc_fail(cl, cl->reply.code, status, false, "%s: %s", what,
-		cl->reply.text);
+	sc_quit_fail(cl, cl->reply.code, status, "%s: %s", what,
+		     cl->reply.text);
 }
 
 /* ------------------------------------------------------------ the dialogue */
@@ -738,13 +774,7 @@ sc_on_reply(struct smtp_client *cl)
 		return;
 	case SC_QUIT:
 		/* 221 or not, the session ends. */
-		{
-			const struct smtp_client_ops *ops = cl->ops;
-			sc_enter(cl, SC_CLOSED);
-			core_client_free(&cl->cc);
-			if (ops != NULL && ops->closed != NULL)
-				ops->closed(cl, cl->ctx, NULL);
-		}
+		sc_quit_done(cl);
 		return;
 	case SC_READY:
 		/* An unsolicited reply: 421 as the server times us out. */
@@ -774,18 +804,17 @@ sc_after_ehlo(struct smtp_client *cl)
 		}
 	}
 	if (!is_tls && cl->p.tls == SMTP_CLIENT_TLS_REQUIRED) {
-		sc_send(cl, "QUIT");
-		sc_fail(cl, 0, "4.7.4", false,
-			"TLS is required, but %s did not offer STARTTLS",
-			cl->remote);
+		sc_quit_fail(cl, 0, "4.7.4",
+			     "TLS is required, but %s did not offer STARTTLS",
+			     cl->remote);
 		return;
 	}
 	if (cl->auth_user != NULL) {
 		if (!is_tls && cl->p.tls != SMTP_CLIENT_TLS_NONE) {
-			sc_send(cl, "QUIT");
-			sc_fail(cl, 0, "4.7.0", false,
-				"not sending credentials to %s without TLS",
-				cl->remote);
+			sc_quit_fail(cl, 0, "4.7.0",
+				     "not sending credentials to %s without "
+				     "TLS",
+				     cl->remote);
 			return;
 		}
 		if (cl->ext & SMTP_EXT_AUTH_PLAIN) {
@@ -809,10 +838,9 @@ sc_after_ehlo(struct smtp_client *cl)
 			sc_enter(cl, SC_AUTH);
 			sc_send(cl, "AUTH LOGIN");
 		} else {
-			sc_send(cl, "QUIT");
-			sc_fail(cl, 0, "4.7.0", false,
-				"%s offers neither AUTH PLAIN nor LOGIN",
-				cl->remote);
+			sc_quit_fail(cl, 0, "4.7.0",
+				     "%s offers neither AUTH PLAIN nor LOGIN",
+				     cl->remote);
 			return;
 		}
 		sc_wait(cl, cl->p.timeouts.greeting);
