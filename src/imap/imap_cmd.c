@@ -59,6 +59,9 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"LSUB", LOGGED, imap_cmd_lsub},
 	{"STATUS", LOGGED, imap_cmd_status},
 	{"NAMESPACE", LOGGED, imap_cmd_namespace},
+	{"GETQUOTA", LOGGED, imap_cmd_getquota},
+	{"GETQUOTAROOT", LOGGED, imap_cmd_getquotaroot},
+	{"SETQUOTA", LOGGED, imap_cmd_setquota},
 	{"APPEND", LOGGED, imap_cmd_append},
 	{"FETCH", SELECTED | UID | NO_EXPUNGE, imap_cmd_fetch},
 	{"STORE", SELECTED | UID | NO_EXPUNGE, imap_cmd_store},
@@ -278,6 +281,8 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "UIDPLUS");
 	cap_add(buf, size, &len, "MOVE");
 	cap_add(buf, size, &len, "ESEARCH");
+	cap_add(buf, size, &len, "CONDSTORE");
+	cap_add(buf, size, &len, "QRESYNC");
 	cap_add(buf, size, &len, "SORT");
 	cap_add(buf, size, &len, "SORT=DISPLAY");
 	cap_add(buf, size, &len, "THREAD=ORDEREDSUBJECT");
@@ -288,6 +293,8 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "SPECIAL-USE");
 	cap_add(buf, size, &len, "CREATE-SPECIAL-USE");
 	cap_add(buf, size, &len, "STATUS=SIZE");
+	cap_add(buf, size, &len, "QUOTA");
+	cap_add(buf, size, &len, "QUOTA=RES-STORAGE");
 	cap_add(buf, size, &len, "UTF8=ACCEPT");
 	cap_add(buf, size, &len, "BINARY");
 	snprintf(appendlimit, sizeof(appendlimit), "APPENDLIMIT=%lld",
@@ -444,6 +451,16 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		if (strcasecmp(atom, "UTF8=ACCEPT") == 0 && !s->utf8) {
 			s->utf8 = true;
 			cap_add(enabled, sizeof(enabled), &len, "UTF8=ACCEPT");
+		} else if (strcasecmp(atom, "CONDSTORE") == 0 &&
+			   !s->condstore_enabled) {
+			s->condstore = true;
+			s->condstore_enabled = true;
+			cap_add(enabled, sizeof(enabled), &len, "CONDSTORE");
+		} else if (strcasecmp(atom, "QRESYNC") == 0 && !s->qresync) {
+			/* RFC 7162 §3.2.3: QRESYNC implies CONDSTORE */
+			s->qresync = true;
+			s->condstore = true;
+			cap_add(enabled, sizeof(enabled), &len, "QRESYNC");
 		}
 	}
 	imap_untagged(s, "ENABLED%s%s", len > 0 ? " " : "", enabled);

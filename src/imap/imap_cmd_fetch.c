@@ -319,7 +319,7 @@ imap_fetch_one(struct imap_session *s, struct imap_fetch_job *job,
 	struct imap_fetch_msg fm = {0};
 	struct imap_str out = {0};
 	bool seen_now = imap_seqset_contains(&job->seen_now, seq);
-	bool flags_done = false, first = true;
+	bool flags_done = false, modseq_done = false, first = true;
 	char date[40];
 	size_t i;
 	int r;
@@ -383,6 +383,7 @@ imap_fetch_one(struct imap_session *s, struct imap_fetch_job *job,
 		case IMAP_FETCH_MODSEQ:
 			imap_str_printf(&out, "MODSEQ (%" PRIu64 ")",
 					m->modseq);
+			modseq_done = true;
 			break;
 		case IMAP_FETCH_SECTION:
 			imap_str_printf(&out, "%s ", it->name);
@@ -422,8 +423,10 @@ imap_fetch_one(struct imap_session *s, struct imap_fetch_job *job,
 		imap_str_append_cstr(&out, " FLAGS ");
 		imap_mbox_append_flags(m, &out);
 	}
-	if (s->condstore && !job->spec.has_modseq &&
-	    (seen_now || job->spec.changedsince_set))
+	/* RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; a flag change
+	   caused by the fetch shows its new modseq */
+	if (!modseq_done &&
+	    (job->spec.changedsince_set || (s->condstore && seen_now)))
 		imap_str_printf(&out, " MODSEQ (%" PRIu64 ")", m->modseq);
 	imap_str_append_cstr(&out, ")\r\n");
 	imap_write(s, out.p, out.len);

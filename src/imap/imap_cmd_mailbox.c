@@ -309,7 +309,12 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 	}
 	imap_session_enter_state(s, IMAP_STATE_SELECTED);
 	imap_select_responses(s, condstore);
-	(void)qresync;
+	if (qresync != NULL && imap_cmd_qresync_select(s, qresync) < 0) {
+		/* answered; the mailbox stays closed */
+		imap_mbox_free(&s->mbox);
+		imap_session_enter_state(s, IMAP_STATE_AUTH);
+		return;
+	}
 	imap_cmd_ok(s, "[%s] %s completed",
 		    readonly ? "READ-ONLY" : "READ-WRITE", cmd->name);
 }

@@ -9,6 +9,7 @@
 #include "core/core_conn.h"
 #include "core/core_server.h"
 #include "imap/imap_session.h"
+#include "store/store.h"
 
 static void imap_service_start(struct conn *c, const struct service *svc);
 
@@ -36,6 +37,11 @@ imap_services_register(struct server *s)
 {
 	const struct config *config = server_config(s);
 
+	/* The store enforces the limit on delivery, APPEND and COPY; IMAP
+	   reports it (QUOTA). Set here, once at start-up, as nothing else
+	   sets it yet. */
+	store_set_quota_storage(server_store(s),
+				(uint64_t)config->quota_storage);
 	server_listen(s, &config->imap_listen, &imap_service_plain);
 	server_listen(s, &config->imaps_listen, &imap_service_tls);
 }

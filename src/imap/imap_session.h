@@ -120,7 +120,8 @@ struct imap_session {
 
 	/* ENABLEd (RFC 5161) */
 	bool utf8 : 1;	   /* UTF8=ACCEPT: names in UTF-8 */
-	bool condstore : 1;
+	bool condstore : 1;	    /* CONDSTORE in use (enabled or implied) */
+	bool condstore_enabled : 1; /* said in ENABLED already */
 	bool qresync : 1;
 	bool rev2 : 1; /* IMAP4rev2 */
 
@@ -319,6 +320,11 @@ int imap_mbox_uid_ranges(const struct imap_mbox *mbox,
    modseq `since`. -1 on a store error (logged). */
 int imap_cmd_vanished_earlier(struct imap_session *s, const char *uidset,
 			      uint64_t since);
+/* The QRESYNC parameter of SELECT/EXAMINE (its list argument), once the
+   mailbox is open and its usual responses written. -1 after answering
+   BAD or NO. */
+int imap_cmd_qresync_select(struct imap_session *s,
+			    const struct imap_arg *arg);
 
 /* imap_cmd_search.c */
 void imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd);
@@ -333,6 +339,11 @@ int imap_search_select(struct imap_session *s, struct imap_search_key *key,
    are refused with NO [BADCHARSET]. -1 after answering. */
 int imap_search_charset(struct imap_session *s, const struct imap_arg *args,
 			size_t n, size_t *i, bool required);
+
+/* imap_cmd_quota.c */
+void imap_cmd_getquota(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_getquotaroot(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_setquota(struct imap_session *s, struct imap_cmd *cmd);
 
 /* imap_cmd_sort.c */
 void imap_cmd_sort(struct imap_session *s, struct imap_cmd *cmd);
