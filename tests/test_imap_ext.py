@@ -139,3 +139,27 @@ def test_no_quota(facteur):
     assert c.ok("GETQUOTAROOT INBOX") == [b"* QUOTAROOT INBOX"]
     assert c.status('GETQUOTA ""')[0] == "NO"
     c.close()
+
+
+def test_imap4rev2(facteur):
+    c = imap(facteur)
+    caps = c.ok("CAPABILITY")[0]
+    assert b" IMAP4rev1 IMAP4rev2 " in caps
+    append(c, subject="r2")
+    assert c.ok("ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
+    u = c.ok("SELECT INBOX")
+    assert not any(b"RECENT" in r or b"UNSEEN" in r for r in u), u
+    assert b'* LIST (\\HasNoChildren) "/" INBOX' in u, u
+    seq, it = parse_fetch(c.ok("FETCH 1 FLAGS")[0])
+    assert b"\\Recent" not in it["FLAGS"]
+    u = c.ok("SEARCH ALL")
+    assert re.match(rb'\* ESEARCH \(TAG "a\d+"\) ALL 1$', u[0]), u
+    u = c.ok("UID SEARCH SUBJECT nothing-here")
+    assert re.match(rb'\* ESEARCH \(TAG "a\d+"\) UID$', u[0]), u
+    # mailbox names are UTF-8 in IMAP4rev2
+    c.ok('CREATE "Entwürfe"'.encode())
+    u = c.ok('LIST "" "Entw*"')
+    assert u == ['* LIST (\\HasNoChildren) "/" "Entwürfe"'.encode()], u
+    u = c.ok("SELECT INBOX")
+    assert u[0] == b"* OK [CLOSED] Previous mailbox closed", u
+    c.close()

@@ -262,6 +262,7 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 
 	buf[0] = '\0';
 	cap_add(buf, size, &len, "IMAP4rev1");
+	cap_add(buf, size, &len, "IMAP4rev2");
 	cap_add(buf, size, &len, "LITERAL+");
 	cap_add(buf, size, &len, "SASL-IR");
 	cap_add(buf, size, &len, "ID");
@@ -456,6 +457,12 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 			s->condstore = true;
 			s->condstore_enabled = true;
 			cap_add(enabled, sizeof(enabled), &len, "CONDSTORE");
+		} else if (strcasecmp(atom, "IMAP4rev2") == 0 && !s->rev2) {
+			/* RFC 9051: no \Recent, ESEARCH results, UTF-8
+			   mailbox names */
+			s->rev2 = true;
+			s->utf8 = true;
+			cap_add(enabled, sizeof(enabled), &len, "IMAP4rev2");
 		} else if (strcasecmp(atom, "QRESYNC") == 0 && !s->qresync) {
 			/* RFC 7162 §3.2.3: QRESYNC implies CONDSTORE */
 			s->qresync = true;

@@ -239,6 +239,36 @@ imap_select_responses(struct imap_session *s, bool condstore)
 			      mbox->highestmodseq);
 }
 
+/* RFC 9051 §6.3.2: the mailbox's LIST response, its name as stored. */
+static void
+imap_select_list(struct imap_session *s)
+{
+	struct store_mailbox_entry *list = NULL;
+	size_t count = 0, i;
+	char *error = NULL, *quoted;
+	const struct store_mailbox_entry *e = NULL;
+
+	if (store_mailbox_entries(s->acct, &list, &count, &error) < 0) {
+		free(error);
+		list = NULL;
+		count = 0;
+	}
+	for (i = 0; i < count; i++) {
+		if (strcmp(list[i].name, s->mbox->name) == 0)
+			e = &list[i];
+	}
+	quoted = imap_format_mailbox(s, s->mbox->name);
+	imap_untagged(s, "LIST (%s%s%s) \"/\" %s",
+		      e != NULL && (e->flags & STORE_MAILBOX_HASCHILDREN)
+			      ? "\\HasChildren"
+			      : "\\HasNoChildren",
+		      e != NULL && e->special_use != NULL ? " " : "",
+		      e != NULL && e->special_use != NULL ? e->special_use : "",
+		      quoted);
+	free(quoted);
+	store_mailbox_entries_free(&list, count);
+}
+
 static void
 imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 		       bool readonly)
@@ -288,7 +318,7 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 		   without expunge; RFC 7162 §3.2.11 says so with [CLOSED]. */
 		imap_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
-		if (s->qresync)
+		if (s->qresync || s->rev2)
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
 	r = imap_mbox_open(s, name, readonly, &s->mbox, &error);
@@ -309,6 +339,8 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 	}
 	imap_session_enter_state(s, IMAP_STATE_SELECTED);
 	imap_select_responses(s, condstore);
+	if (s->rev2)
+		imap_select_list(s);
 	if (qresync != NULL && imap_cmd_qresync_select(s, qresync) < 0) {
 		/* answered; the mailbox stays closed */
 		imap_mbox_free(&s->mbox);

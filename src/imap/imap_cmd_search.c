@@ -292,6 +292,11 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		esearch = true;
 		i = 2;
 	}
+	if (!esearch && s->rev2) {
+		/* RFC 9051 §6.4.4: results always come as ESEARCH */
+		esearch = true;
+		ret = RET_ALL;
+	}
 	if (imap_search_charset(s, args, n, &i, false) < 0)
 		return;
 	if (imap_search_parse(args + i, n - i, &key, &why) < 0) {

@@ -193,7 +193,7 @@ imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
 	store_view_free(&view);
 	mbox->exists_sent = mbox->count;
 	mbox->keywords_sent = mbox->keyword_count;
-	if (!readonly) {
+	if (!readonly && !s->rev2) {
 		claimed = imap_mbox_claim_recent(
 			s->user, mbox,
 			mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0);
@@ -444,7 +444,7 @@ imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 		mbox->highestmodseq = ch.highestmodseq;
 	store_changes_free(&ch);
 
-	if (mbox->count > old_count && !mbox->readonly) {
+	if (mbox->count > old_count && !mbox->readonly && !s->rev2) {
 		claimed = imap_mbox_claim_recent(
 			s->user, mbox, mbox->msgs[mbox->count - 1].uid);
 		for (k = mbox->count; k > old_count; k--) {
