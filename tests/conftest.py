@@ -557,6 +557,7 @@ class Facteur:
         assert self.proc is None or self.proc.poll() is not None
         if self._logf is None:
             self._logf = open(self.log_path, "ab")
+        self._log_start = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             [FACTEUR_BIN, "-c", str(self.config_path), "serve"],
             stdin=subprocess.DEVNULL, stdout=self._logf,
@@ -582,6 +583,16 @@ class Facteur:
                             f"port {port} not open after {T(20)}s:\n"
                             f"{self.log_tail()}")
                     time.sleep(0.02)
+        # Each probe holds a slot of max_connections_per_ip until the
+        # server has seen it close: wait for that (best effort).
+        def probes_closed():
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start)
+                text = f.read()
+            return len(re.findall(rb"conn id=\d+ event=close", text)) >= \
+                len(re.findall(rb"conn id=\d+ event=connect", text))
+        while not probes_closed() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
