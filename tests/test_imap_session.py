@@ -269,3 +269,57 @@ def test_shutdown_says_bye(make_facteur):
     f.stop()
     rest = c.expect_eof()
     assert b"* BYE" in rest
+
+
+def test_idle_timeout_says_bye(make_facteur):
+    """imap_timeout (60 s at least): a silent client, before or after
+    login, in IDLE or not, gets BYE and is closed."""
+    import time
+    f = make_facteur(config={"imap_timeout": "60s"})
+    quiet = IMAPConn(f.ports["imap"])
+    idler = imap(f)
+    idler.ok("SELECT INBOX")
+    idler.send("i IDLE\r\n")
+    assert idler.response() == b"+ idling"
+    t0 = time.monotonic()
+    for c in (quiet, idler):
+        rest = c.expect_eof(timeout=T(30) + 60)
+        assert b"* BYE Autologout" in rest, rest
+    assert time.monotonic() - t0 >= 55
+    with imap(f) as c:
+        assert c.ok("NOOP") == []
+
+
+def test_clients_vanishing_mid_command(make_facteur):
+    """Clients that go away during a literal, an APPEND commit, a long
+    FETCH, IDLE or a password check leave the server serving others."""
+    from conftest import make_message
+    f = make_facteur()
+    with imap(f) as c:
+        m = make_message(body="q" * 200000)
+        for _ in range(5):
+            c.ok(f"APPEND INBOX {{{len(m)}}}", m + b"\r\n")
+    for mode in range(5):
+        c = imap(f)
+        if mode == 0:
+            c.send(b"x APPEND INBOX {100}\r\n")
+            c.response()
+            c.send(b"partial")
+        elif mode == 1:
+            m = make_message()
+            c.send(b"x APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+        elif mode == 2:
+            c.ok("SELECT INBOX")
+            c.send(b"x FETCH 1:* BODY[]\r\n")
+        elif mode == 3:
+            c.ok("SELECT INBOX")
+            c.send(b"x IDLE\r\n")
+        else:
+            c.close()
+            c = IMAPConn(f.ports["imaps"], tls=True)
+            c.send(f'x LOGIN "{ALICE}" "{PASSWORDS[ALICE]}"\r\n')
+        c.sock.close()
+    with imap(f) as c:
+        c.ok("SELECT INBOX")
+        u = c.ok("FETCH 1:* UID")
+        assert len(u) >= 5

@@ -142,9 +142,6 @@ imap_session_start(struct conn *c, const struct service *svc)
 	s->io = IMAP_IO_COMMAND;
 	imap_session_parser_limits(s, &lim);
 	s->parser = imap_parser_new(&lim);
-	line_reader_init(&s->lr, IMAP_SASL_LINE_MAX);
-	s->line = xmalloc(IMAP_SASL_LINE_MAX + 1);
-
 	conn_set_handler(c, &imap_session_handler, s);
 	/* The parser drains the input as it goes (literals included): the
 	   input only grows while the session waits with reading paused. */
@@ -188,6 +185,15 @@ imap_session_enter_io(struct imap_session *s, enum imap_io io)
 	log_debug("imap id=%" PRIu64 " event=io old=%s new=%s", s->id,
 		  imap_io_str(s->io), imap_io_str(io));
 	s->io = io;
+	if (io == IMAP_IO_SASL || io == IMAP_IO_IDLE) {
+		/* Lines are read only in these modes: a buffer of the size
+		   each needs, kept (an idle session holds a few bytes). */
+		size_t max = io == IMAP_IO_SASL ? IMAP_SASL_LINE_MAX
+						: IMAP_IDLE_LINE_MAX;
+
+		line_reader_init(&s->lr, max);
+		s->line = xrealloc(s->line, max + 1);
+	}
 }
 
 /* ------------------------------------------------------------ output */
@@ -433,6 +439,9 @@ imap_session_login(struct imap_session *s, const char *user)
 
 	s->counted = true;
 	s->user = xstrdup(user);
+	/* the AUTHENTICATE buffer is not needed any more */
+	free(s->line);
+	s->line = NULL;
 	s->watch = xcalloc(1, sizeof(*s->watch));
 	s->watch->thread = conn_thread(s->conn);
 	s->watch->conn_id = s->id;
@@ -671,7 +680,6 @@ imap_session_tls_ready(struct conn *c, void *ctx)
 	imap_parser_free(&s->parser);
 	imap_session_parser_limits(s, &lim);
 	s->parser = imap_parser_new(&lim);
-	line_reader_init(&s->lr, IMAP_SASL_LINE_MAX);
 	imap_session_enter_io(s, IMAP_IO_COMMAND);
 	imap_session_set_timeout(s);
 	if (evbuffer_get_length(conn_input(c)) > 0)

@@ -109,7 +109,7 @@ struct imap_session {
 	enum imap_io io;
 	struct imap_parser *parser;
 	struct line_reader lr; /* SASL responses and IDLE's DONE */
-	char *line;	       /* their buffer: IMAP_SASL_LINE_MAX + 1 */
+	char *line;	       /* their buffer, sized for the mode */
 
 	char *user; /* the authenticated account, lower case */
 	struct store_account *acct; /* its store handle, once logged in */
@@ -139,8 +139,9 @@ struct imap_session {
 	struct auth_delay *auth_delay;
 };
 
-/* Longest AUTHENTICATE response or IDLE line. */
+/* Longest AUTHENTICATE response, and longest line during IDLE. */
 #define IMAP_SASL_LINE_MAX 8192
+#define IMAP_IDLE_LINE_MAX 64
 
 /* ------------------------------------------------------------ session */
 /* Starts a session on a new connection (imap_service.c calls it). */
