@@ -122,7 +122,8 @@ pop3_session_start(struct conn *c, const struct service *svc)
 		 conn_is_tls(c) ? "yes" : "no");
 	if (server_stopping(s->server)) {
 		s->shutdown_sent = true;
-		pop3_err(s, false, "[SYS/TEMP] Server shutting down, try later");
+		pop3_err(s, false,
+			 "[SYS/TEMP] Server shutting down, try later");
 		pop3_session_close(s, "shutdown");
 		return;
 	}
