@@ -462,8 +462,12 @@ pop3_cmd_send_message(struct pop3_session *s, size_t i, bool top,
 	if (top) {
 		pop3_ok(s, "Top of message follows");
 	} else {
-		/* RFC 1939 §11: the size as stored, before byte-stuffing;
-		   messages are stored with CRLF line ends. */
+		/* RFC 1939 §11: the size with CRLF line ends, byte-stuffing
+		   not counted. The stored size is that for messages stored
+		   with CRLF (SMTP DATA); one stored with bare LFs (BDAT
+		   keeps its bytes) is announced shorter than it is sent:
+		   counting its LFs would mean reading every message file at
+		   login. */
 		pop3_ok(s, "%" PRIu64 " octets", m->size);
 		md->marks[i] |= POP3_MARK_RETRIEVED;
 		s->retrieved++;

@@ -121,7 +121,6 @@ pop3_session_start(struct conn *c, const struct service *svc)
 		 s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
 		 conn_is_tls(c) ? "yes" : "no");
 	if (server_stopping(s->server)) {
-		s->shutdown_sent = true;
 		pop3_err(s, false,
 			 "[SYS/TEMP] Server shutting down, try later");
 		pop3_session_close(s, "shutdown");
@@ -243,7 +242,6 @@ pop3_session_check_shutdown(struct pop3_session *s)
 	    s->output != POP3_OUTPUT_NONE || s->state == POP3_STATE_CLOSING ||
 	    s->state == POP3_STATE_TLS || s->state == POP3_STATE_AUTH_INPUT)
 		return false;
-	s->shutdown_sent = true;
 	/* RFC 1939 §6: no UPDATE without QUIT; nothing marked is applied. */
 	pop3_err(s, false, "[SYS/TEMP] Server shutting down");
 	log_info("pop3 id=%" PRIu64 " event=disconnect reason=shutdown "

@@ -87,7 +87,6 @@ struct pop3_session {
 
 	bool waiting : 1;	 /* an asynchronous operation is pending */
 	bool in_io : 1;		 /* inside pop3_session_io() */
-	bool shutdown_sent : 1;	 /* the shutdown reply was said */
 	bool output_full : 1;	 /* commands wait for the output to drain */
 
 	/* AUTH exchange (pop3_auth.c) */
