@@ -41,6 +41,10 @@ class FakeSMTP:
         self.transactions = []   # accepted ones
         self.attempts = 0        # MAIL commands seen
         self.connections = 0
+        self.active = 0          # sessions open now
+        self.max_active = 0      # most sessions open at once
+        self.peers = []          # client addresses
+        self.helos = []          # EHLO/HELO arguments
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -63,11 +67,14 @@ class FakeSMTP:
     def _serve(self):
         while not self._stop:
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except OSError:
                 return
             with self.lock:
                 self.connections += 1
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+                self.peers.append(peer[0])
             threading.Thread(target=self._session, args=(conn,),
                              daemon=True).start()
 
@@ -88,6 +95,8 @@ class FakeSMTP:
                 verb = text.split(" ", 1)[0].upper()
                 arg = text[len(verb):].strip()
                 if verb in ("EHLO", "HELO"):
+                    with self.lock:
+                        self.helos.append(arg)
                     self._ehlo(s, state, verb)
                 elif verb == "STARTTLS":
                     if not self.starttls:
@@ -132,6 +141,19 @@ class FakeSMTP:
                     txn["rcpts"].append(m.group(1))
                     txn["rcpt_params"].append(m.group(2).strip())
                     s.send("250 2.1.5 ok")
+                elif verb == "BDAT":
+                    txn = state["txn"]
+                    n = int(arg.split()[0])
+                    data = s.read_bytes(n)
+                    if txn is None or not txn["rcpts"] or data is None:
+                        s.send("554 5.5.1 no valid recipients")
+                        continue
+                    txn["data"] = data
+                    txn["bdat"] = True
+                    with self.lock:
+                        self.transactions.append(txn)
+                    state["txn"] = None
+                    s.send("250 2.0.0 ok: queued")
                 elif verb == "DATA":
                     txn = state["txn"]
                     if txn is None or not txn["rcpts"]:
@@ -164,6 +186,8 @@ class FakeSMTP:
         except (OSError, ssl.SSLError):
             return
         finally:
+            with self.lock:
+                self.active -= 1
             try:
                 conn.close()
             except OSError:
@@ -229,6 +253,15 @@ class _Stream:
             self.buf += chunk
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
+
+    def read_bytes(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
 
     def read_data(self):
         while b"\r\n.\r\n" not in b"\r\n" + self.buf:

@@ -39,6 +39,10 @@ CLAIR_IP = "127.0.0.7"    # fake: no STARTTLS
 REFUS_IP = "127.0.0.8"    # fake: STARTTLS answered 454
 PETIT_IP = "127.0.0.9"    # a third facteur that uses a smarthost
 COURT_IP = "127.0.0.10"   # a facteur with a short queue lifetime
+LIMIT_IP = "127.0.0.12"   # a facteur with small connection limits
+SOURCE_IP = "127.0.0.14"  # its relay_source_address
+FEW_IP = "127.0.0.15"     # fake: takes many messages
+OLD_IP = "127.0.0.13"     # fake: no ESMTP extension at all
 
 RELAY_CONFIG = {
     "queue_retry_first": "1s",
@@ -54,7 +58,7 @@ RELAY_CONFIG = {
 def relay_port():
     """A TCP port free on every address the tests use."""
     ips = [TRUC_IP, MACHIN_IP, LENT_IP, CLAIR_IP, REFUS_IP, PETIT_IP,
-           COURT_IP]
+           COURT_IP, LIMIT_IP, FEW_IP, OLD_IP, "127.0.0.11"]
     for _ in range(100):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -153,6 +157,8 @@ class World:
         d.add_mx("refus.fr", "mx.refus.fr", REFUS_IP)
         d.add_mx("court.fr", "mx.court.fr", COURT_IP)
         d.add_mx("petit.fr", "mx.petit.fr", PETIT_IP)
+        d.add_mx("beaucoup.fr", "mx.beaucoup.fr", FEW_IP)
+        d.add_mx("vieux.fr", "mx.vieux.fr", OLD_IP)
         self.truc = self.facteur(TRUC_IP, "mx.truc.fr", ["truc.fr"],
                                  [FRED, FRED2], {
                                      "relay_require_tls_domains":
@@ -240,10 +246,11 @@ def test_fred_writes_to_marc(world):
     assert b"ESMTPS" in rec[0]
     assert b"by mx.truc.fr" in rec[1] and b"ESMTPSA" in rec[1]
     assert stored.endswith(msg), "the message changed on the way"
-    log = world.truc.log()
-    assert re.search(r"event=sent from=<fred@truc.fr> to=<marc@machin.com> "
-                     r"relay=mx.machin.com\[127\.0\.0\.3\] status=2\.\d\.\d "
-                     r"reply=\"250 ", log), world.truc.log_tail(40)
+    # (the far end stores before it answers: the log line may lag a bit)
+    wait_until(lambda: re.search(
+        r"event=sent from=<fred@truc.fr> to=<marc@machin.com> "
+        r"relay=mx.machin.com\[127\.0\.0\.3\] status=2\.\d\.\d "
+        r"reply=\"250 ", world.truc.log()), T(5), "the log of the relay")
     wait_until(lambda: world.truc.queue_ids() == [], T(5), "empty queue")
 
 
@@ -258,6 +265,9 @@ def test_several_domains_in_one_message(world):
                        (world.machin, BOB_SANS), (world.machin, ALICE_DEUX)):
         (stored,) = messages_with(f, account, b"Subject: A tous")
         assert stored.endswith(msg)
+    wait_until(lambda: world.truc.log_count(
+        r"event=sent from=<fred@truc.fr> to=<(alice@deux.net|bob@sansmx.org)"
+    ) == 2, T(5), "the log of the relay")
     log = world.truc.log()
     # deux.net: the preferred MX was tried first and refused
     assert re.search(r"event=connect-failed dest=deux.net "
@@ -339,8 +349,9 @@ def test_4xx_then_accepted(world):
                      r"relay=mx.lent.fr\[127\.0\.0\.6\] status=4\.3\.0 "
                      r"reply=\"451 4\.3\.0 try again later\" attempts=1 "
                      r"next=\"", log), world.truc.log_tail(30)
-    assert re.search(r"event=sent from=<fred@truc.fr> to=<paul@lent.fr> "
-                     r".* attempts=2", log)
+    wait_until(lambda: re.search(r"event=sent from=<fred@truc.fr> "
+                                 r"to=<paul@lent.fr> .* attempts=2",
+                                 world.truc.log()), T(5), "the sent line")
     time.sleep(T(2.5))
     assert len(fake.transactions) == 1, "delivered twice"
     # no bounce, no notice
@@ -541,7 +552,16 @@ def test_restart_with_messages_in_the_queue(world):
         r"event=deferred .*to=<marc@machin.com>.*Connection refused") >= 2,
         T(10), "the deferrals")
     assert len(world.truc.queue_ids()) == 2
-    world.truc.stop()
+    # kill -9: what was acknowledged is on disk
+    world.truc.kill9()
+    # the queue can be read and edited with no server running
+    ids = world.truc.queue_ids()
+    assert len(ids) == 2
+    r = world.truc.cli("queue", "flush")
+    assert "not running" in r.stdout
+    world.truc.cli("queue", "hold", ids[0])
+    assert "held" in world.truc.cli("queue", "list").stdout
+    world.truc.cli("queue", "release", ids[0])
     world.machin.start()
     world.truc.start()
     for i in range(2):
@@ -597,3 +617,100 @@ def test_expiry_delay_notice_and_loop(world):
     wait_until(lambda: court.log_count(r"event=bounce-dropped "
                                        r"to=<x@nullmx.org>"), T(10),
                "the dropped bounce")
+
+
+def test_limits_reuse_helo_and_source(world):
+    """relay_max_per_destination: never more connections at once to one
+    destination; a connection carries several messages; the configured
+    HELO name and source address are used."""
+    fake = world.fake(FEW_IP)
+    limit = world.facteur(LIMIT_IP, "mx.limit.test", ["limit.test"],
+                          ["lou@limit.test"], {
+                              "relay_max_per_destination": "2",
+                              "relay_connection_cache_time": "3s",
+                              "relay_helo_name": "helo.limit.test",
+                              "relay_source_address": SOURCE_IP})
+    procs = [subprocess.Popen([FACTEUR_BIN, "-c", str(limit.config_path),
+                               "sendmail", "-f", "lou@limit.test",
+                               f"r{i}@beaucoup.fr"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for i in range(8)]
+    for i, p in enumerate(procs):
+        p.communicate(f"Subject: lot {i}\n\nx\n".encode(), timeout=T(20))
+        assert p.returncode == 0
+    wait_until(lambda: len(fake.transactions) >= 8, T(15), "8 messages")
+    time.sleep(T(0.5))
+    assert len(fake.transactions) == 8
+    assert sorted(t["rcpts"][0] for t in fake.transactions) == \
+        sorted(f"r{i}@beaucoup.fr" for i in range(8))
+    assert fake.max_active <= 2, fake.max_active
+    assert fake.connections < 8, "no connection was reused"
+    assert set(fake.helos) == {"helo.limit.test"}
+    assert set(fake.peers) == {SOURCE_IP}
+
+
+def test_dns_failure_then_recovery(world):
+    """SERVFAIL is temporary: the message waits; once the zone answers
+    again it goes out."""
+    fake = world.fake("127.0.0.11") if not any(
+        f.host == "127.0.0.11" for f in world.fakes) else \
+        [f for f in world.fakes if f.host == "127.0.0.11"][0]
+    world.dns.servfail("panne.fr")
+    msg = make_message(FRED, "p@panne.fr", subject="Panne DNS")
+    submit(world.truc, FRED, "p@panne.fr", msg)
+    wait_until(lambda: world.truc.log_count(
+        r"event=deferred .*to=<p@panne.fr> relay=none status=4\.4\.3 "
+        r"reply=\"MX lookup for panne.fr failed: [^\"]*SERVFAIL"), T(15),
+        "a deferral for SERVFAIL")
+    world.dns.servfail("panne.fr", on=False)
+    world.dns.add_mx("panne.fr", "mx.panne.fr", "127.0.0.11")
+    world.truc.cli("queue", "flush")
+    wait_until(lambda: [t for t in fake.transactions
+                        if t["rcpts"] == ["p@panne.fr"]], T(15),
+               "delivery after the DNS came back")
+    assert not [m for _, m in world.truc.mailbox(FRED)
+                if b"Panne DNS" in m and b"MAILER-DAEMON" in m]
+
+
+def test_what_the_far_end_cannot_take(world):
+    """A far end without ESMTP extensions: an 8-bit message declared
+    8BITMIME is bounced (5.6.3, no conversion), a UTF-8 address is
+    bounced (5.6.7); a 7-bit message goes out without pipelining (HELO).
+    To machin.com, which offers CHUNKING and BINARYMIME, a binary message
+    goes with BDAT."""
+    old = world.fake(OLD_IP, exts=[], starttls=False)
+    with world.truc.submission_as(FRED) as c:
+        eight = make_message(FRED, "a@vieux.fr", subject="huit bits",
+                             body="d\u00e9j\u00e0 vu\r\n")
+        expect_queued(send_message(c, FRED, "a@vieux.fr", eight,
+                                   params="BODY=8BITMIME"))
+        utf = make_message(FRED, "a@vieux.fr", subject="adresse utf8")
+        expect_queued(send_message(c, FRED, ["andr\u00e9@vieux.fr",
+                                             "b@vieux.fr"], utf,
+                                   params="SMTPUTF8"))
+    bounces = messages_with(world.truc, FRED, b"Undelivered Mail", count=1)
+    wait_until(lambda: len([m for _, m in world.truc.mailbox(FRED)
+                            if b"vieux.fr" in m and b"Undelivered" in m])
+               >= 2, T(10), "two bounces")
+    text = b"".join(m for _, m in world.truc.mailbox(FRED)
+                    if b"vieux.fr" in m)
+    assert b"Status: 5.6.3" in text and b"8BITMIME" in text
+    assert b"Status: 5.6.7" in text
+    # b@vieux.fr of the same message went out, in one plain session
+    wait_until(lambda: [t for t in old.transactions
+                        if t["rcpts"] == ["b@vieux.fr"]], T(10), "b")
+    assert not [t for t in old.transactions if "a@vieux.fr" in t["rcpts"]]
+    assert any(h == "mx.truc.fr" for h in old.helos)
+    assert not any(ln.upper().startswith("EHLO") is False and
+                   ln.upper().startswith("STARTTLS") for ln in old.lines)
+    del bounces
+    # BINARYMIME over BDAT to a facteur peer
+    with world.truc.submission_as(FRED) as c:
+        raw = make_message(FRED, MARC, subject="binaire",
+                           body="bin\x00aire\r\n")
+        expect(c.cmd(f"MAIL FROM:<{FRED}> BODY=BINARYMIME"), 250)
+        expect(c.cmd(f"RCPT TO:<{MARC}>"), 250)
+        c.send(f"BDAT {len(raw)} LAST\r\n".encode() + raw)
+        expect_queued(c.reply())
+    (stored,) = messages_with(world.machin, MARC, b"Subject: binaire")
+    assert stored.endswith(raw)

@@ -253,7 +253,10 @@ core_dns_strerror(int status)
 	case ARES_ETIMEOUT:
 		return "timeout";
 	case ARES_ECONNREFUSED:
-		return "connection refused";
+		/* c-ares skips a server that answers SERVFAIL or REFUSED and
+		   reports this once none is left */
+		return "no usable answer (SERVFAIL, REFUSED or connection "
+		       "refused)";
 	default:
 		return ares_strerror(status);
 	}
