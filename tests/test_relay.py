@@ -714,3 +714,19 @@ def test_what_the_far_end_cannot_take(world):
         expect_queued(c.reply())
     (stored,) = messages_with(world.machin, MARC, b"Subject: binaire")
     assert stored.endswith(raw)
+
+
+def test_alias_that_points_outside(world):
+    """An alias of machin.com whose target is at truc.fr: the MX takes the
+    message for the alias and forwards it (issue 5: a local alias that
+    points outside); local targets of the same alias get their copy."""
+    world.machin.cli("alias", "add", "renvoi@machin.com", FRED2)
+    world.machin.cli("alias", "add", "renvoi@machin.com", MARC)
+    msg = make_message(FRED, "renvoi@machin.com", subject="Faire suivre")
+    submit(world.truc, FRED, "renvoi@machin.com", msg)
+    (fwd,) = messages_with(world.truc, FRED2, b"Subject: Faire suivre")
+    (local,) = messages_with(world.machin, MARC, b"Subject: Faire suivre")
+    # truc -> machin -> truc: three hops in the trace
+    assert len(received_fields(fwd)) == 3
+    assert fwd.endswith(msg) and local.endswith(msg)
+    assert fwd.startswith(b"Return-Path: <fred@truc.fr>\r\n")
