@@ -341,6 +341,9 @@ def test_user_syntax(shared_facteur):
     with POP3Conn(shared_facteur.ports["pop3s"], tls=True) as c:
         c.err("USER")
         c.err("USER a b")
+        # Spaces around the name are tolerated.
+        c.ok(f"USER   {ALICE}  ")
+        c.ok(f"PASS {PASSWORDS[ALICE]}")
         c.ok("QUIT")
 
 

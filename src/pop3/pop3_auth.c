@@ -102,20 +102,22 @@ pop3_auth_refuse_plaintext(struct pop3_session *s)
 void
 pop3_auth_cmd_user(struct pop3_session *s, const char *args)
 {
-	char *name;
+	char *copy, *name;
 
 	if (!pop3_session_auth_allowed(s)) {
 		pop3_auth_refuse_plaintext(s);
 		return;
 	}
-	name = str_trim(xstrdup(args));
+	copy = xstrdup(args);
+	name = str_trim(copy); /* inside `copy` */
 	if (name[0] == '\0' || strchr(name, ' ') != NULL) {
-		free(name);
+		free(copy);
 		pop3_err(s, true, "Syntax: USER name");
 		return;
 	}
 	free(s->user);
-	s->user = name;
+	s->user = xstrdup(name);
+	free(copy);
 	/* Whether the user exists is not told (it is at PASS, after the
 	   check, and the same way for both). */
 	pop3_ok(s, "Send PASS");
