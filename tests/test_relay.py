@@ -461,6 +461,16 @@ def test_sendmail_t(world):
                         "sendmail", "-f", FRED], input=b"x\n",
                        capture_output=True, timeout=T(20))
     assert r.returncode == 64 and b"no recipients" in r.stderr
+    # -F: the full name of the From: it adds; -oi; -- before recipients
+    r = subprocess.run([FACTEUR_BIN, "-c", str(world.truc.config_path),
+                        "sendmail", "-oi", "-F", "Fred Dupont", "-f" + FRED,
+                        "--", MARC],
+                       input=b"Subject: sans from\n\n.\nfin\n",
+                       capture_output=True, timeout=T(20))
+    assert r.returncode == 0, r.stderr
+    (stored,) = messages_with(world.machin, MARC, b"Subject: sans from")
+    assert b'From: "Fred Dupont" <fred@truc.fr>\r\n' in stored
+    assert b"\r\n.\r\nfin\r\n" in stored
 
 
 def test_dsn_parameters(world):
