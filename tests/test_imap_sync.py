@@ -155,3 +155,20 @@ def test_uids_stable_across_sessions(facteur):
     assert b.ok("FETCH 1:* UID") == before == [b"* 1 FETCH (UID 2)",
                                                b"* 2 FETCH (UID 4)"]
     b.close()
+
+
+def test_quiet_session_gives_back_and_reopens_store_handle(facteur):
+    """A session silent for a while closes its store handle (memory) and
+    opens it again at its next command; changes made meanwhile are
+    told."""
+    a = imap(facteur)
+    b = imap(facteur)
+    append(a, subject="before")
+    a.ok("SELECT INBOX")
+    time.sleep(11)  # past IMAP_ACCT_IDLE_SEC
+    append(b, subject="meanwhile")
+    u = a.ok("NOOP")
+    assert b"* 2 EXISTS" in u, u
+    assert a.ok("FETCH 2 UID") == [b"* 2 FETCH (UID 2)"]
+    a.close()
+    b.close()

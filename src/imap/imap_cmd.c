@@ -168,9 +168,18 @@ imap_cmd_run(struct imap_session *s, const struct imap_command *c)
 		imap_cmd_bad(s, "%s", why);
 		return;
 	}
+	if (s->state == IMAP_STATE_AUTH || s->state == IMAP_STATE_SELECTED) {
+		if (imap_session_acct_open(s) < 0) {
+			imap_cmd_no(s, "[UNAVAILABLE] Mailbox store unavailable, "
+				       "try again later");
+			return;
+		}
+	}
 	s->cmd.args = args;
 	s->cmd.arg_count = n;
 	def->handler(s, &s->cmd);
+	if (s->user != NULL)
+		imap_session_acct_release(s, false);
 	/* The arguments belong to the parser: gone at its next read. */
 	s->cmd.args = NULL;
 	s->cmd.arg_count = 0;

@@ -24,15 +24,22 @@ imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
 	imap_mbox_sync(s, true);
 	imap_session_enter_io(s, IMAP_IO_IDLE);
 	imap_write(s, "+ idling\r\n", 10);
+	/* an idle session holds no store handle: opened again for each
+	   change to tell, and at DONE */
+	imap_session_acct_release(s, true);
 }
 
 void
 imap_cmd_idle_input(struct imap_session *s, const char *line, size_t len)
 {
 	imap_session_enter_io(s, IMAP_IO_COMMAND);
-	if (len == 4 && strncasecmp(line, "DONE", 4) == 0) {
-		imap_cmd_ok(s, "IDLE terminated");
+	if (imap_session_acct_open(s) < 0) {
+		imap_cmd_no(s, "[UNAVAILABLE] Mailbox store unavailable");
 		return;
 	}
-	imap_cmd_bad(s, "Expected DONE to end IDLE");
+	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
+		imap_cmd_ok(s, "IDLE terminated");
+	else
+		imap_cmd_bad(s, "Expected DONE to end IDLE");
+	imap_session_acct_release(s, false);
 }

@@ -381,8 +381,12 @@ imap_session_notified(struct conn *c, void *arg)
 
 	(void)c;
 	atomic_store(&s->watch->pending, false);
+	if (s->io != IMAP_IO_IDLE || s->mbox == NULL ||
+	    imap_session_acct_open(s) < 0)
+		return;
+	imap_mbox_sync(s, true);
 	if (s->io == IMAP_IO_IDLE)
-		imap_mbox_sync(s, true);
+		imap_session_acct_release(s, true);
 }
 
 /* On the thread that made the change: must be quick. */
@@ -401,6 +405,60 @@ imap_session_watch_fn(const char *account, const char *mailbox,
 	/* The session is only touched on its own thread, by the post, which
 	   is dropped if the connection has gone. */
 	io_thread_post(w->thread, w->conn_id, imap_session_notified, s, NULL);
+}
+
+/* The store handle costs an SQLite connection (over 100 KB once used):
+   a session that has nothing to do gives it back after
+   IMAP_ACCT_IDLE_SEC, and at once when it starts IDLE; the next command
+   (or a change to tell during IDLE) opens it again (some 400 us). */
+static void
+imap_session_acct_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->cmd_active || s->job.step != NULL ||
+	    (s->io != IMAP_IO_COMMAND && s->io != IMAP_IO_IDLE))
+		return;
+	store_account_close(&s->acct);
+}
+
+int
+imap_session_acct_open(struct imap_session *s)
+{
+	char *error = NULL;
+
+	if (s->acct != NULL)
+		return 0;
+	if (store_account_open(s->store, s->user, &s->acct, &error) < 0) {
+		log_warnx("imap id=%" PRIu64 " event=store-open user=%s "
+			  "error=\"%s\"",
+			  s->id, s->user, error);
+		free(error);
+		return -1;
+	}
+	return 0;
+}
+
+void
+imap_session_acct_release(struct imap_session *s, bool now)
+{
+	struct timeval tv = {IMAP_ACCT_IDLE_SEC, 0};
+
+	if (s->acct == NULL)
+		return;
+	if (now) {
+		if (s->acct_timer != NULL)
+			event_del(s->acct_timer);
+		store_account_close(&s->acct);
+		return;
+	}
+	if (s->acct_timer == NULL)
+		s->acct_timer = event_new(io_thread_base(conn_thread(s->conn)),
+					  -1, 0, imap_session_acct_timer, s);
+	if (s->acct_timer != NULL)
+		event_add(s->acct_timer, &tv);
 }
 
 int
@@ -453,6 +511,7 @@ imap_session_login(struct imap_session *s, const char *user)
 	imap_parser_free(&s->parser);
 	imap_session_parser_limits(s, &lim);
 	s->parser = imap_parser_new(&lim);
+	imap_session_acct_release(s, false);
 	return 0;
 }
 
@@ -766,6 +825,10 @@ imap_session_free(struct imap_session **sp)
 		store_watch_remove(s->store, s->watch->id);
 		free(s->watch);
 		s->watch = NULL;
+	}
+	if (s->acct_timer != NULL) {
+		event_free(s->acct_timer);
+		s->acct_timer = NULL;
 	}
 	store_account_close(&s->acct);
 	imap_session_user_release(s);

@@ -53,6 +53,8 @@ struct imap_watch;
 /* Output waiting to be written past which no more commands are run and
    long outputs pause until it drains. */
 #define IMAP_OUTPUT_MAX (256 * 1024)
+/* Seconds without a command after which the store handle is closed. */
+#define IMAP_ACCT_IDLE_SEC 10
 /* Largest literal before authentication (a LOGIN password). */
 #define IMAP_PREAUTH_MAX_LITERAL 8192
 
@@ -112,7 +114,8 @@ struct imap_session {
 	char *line;	       /* their buffer, sized for the mode */
 
 	char *user; /* the authenticated account, lower case */
-	struct store_account *acct; /* its store handle, once logged in */
+	struct store_account *acct; /* its store handle while in use */
+	struct event *acct_timer;   /* gives the handle back when idle */
 	struct imap_watch *watch;   /* change notification (store_watch) */
 	unsigned bad_count;
 	unsigned auth_failures;
@@ -199,6 +202,11 @@ bool imap_session_auth_allowed(const struct imap_session *s);
    handle and change watch, and enters AUTH. Returns 0; -1 if the user has
    too many connections already; -2 if the store failed (logged). */
 int imap_session_login(struct imap_session *s, const char *user);
+/* Opens the store handle if it was given back; -1 (logged) on failure. */
+int imap_session_acct_open(struct imap_session *s);
+/* Gives the store handle back now, or after IMAP_ACCT_IDLE_SEC without a
+   command. */
+void imap_session_acct_release(struct imap_session *s, bool now);
 /* The parser limits for the session's state. */
 void imap_session_parser_limits(const struct imap_session *s,
 				struct imap_parser_limits *lim);
