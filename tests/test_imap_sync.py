@@ -172,3 +172,73 @@ def test_quiet_session_gives_back_and_reopens_store_handle(facteur):
     assert a.ok("FETCH 2 UID") == [b"* 2 FETCH (UID 2)"]
     a.close()
     b.close()
+
+
+def test_pending_news_kept_across_view_rebuild(facteur):
+    """An EXPUNGE held back during FETCH, a flag change and \\Recent survive
+    the session's message array being given back while it is quiet, and
+    the numbering the client knows is kept."""
+    a = imap(facteur)
+    b = imap(facteur)
+    for i in range(4):
+        append(b, subject=f"v{i}")
+    # the first SELECT since the server started: nothing is \Recent
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    u = a.ok("FETCH 3 UID")  # no EXPUNGE during FETCH: 2 is pending
+    assert u == [b"* 3 FETCH (UID 3)"], u
+    b.ok("STORE 2 +FLAGS (\\Flagged)")  # B's 2 is UID 3: A's 3
+    time.sleep(11)  # A's view is given back
+    append(b, subject="late")
+    b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")  # UID 4
+    b.ok("EXPUNGE")
+    u = a.ok("NOOP")
+    assert u[:2] == [b"* 4 EXPUNGE", b"* 2 EXPUNGE"], u
+    assert b"* 3 EXISTS" in u, u
+    assert b"* 2 FETCH (FLAGS (\\Flagged))" in u, u
+    assert a.ok("FETCH 1:* (UID FLAGS)") == [
+        b"* 1 FETCH (UID 1 FLAGS ())",
+        b"* 2 FETCH (UID 3 FLAGS (\\Flagged))",
+        b"* 3 FETCH (UID 5 FLAGS ())"]
+    a.close()
+    b.close()
+
+
+def test_idle_view_rebuilt_for_each_change(facteur):
+    """During IDLE the view is rebuilt for each change: several changes in
+    a row are told with the right numbers."""
+    a = imap(facteur)
+    b = imap(facteur)
+    for i in range(5):
+        append(b, subject=f"w{i}")
+    a.ok("SELECT INBOX")
+    a.send("i IDLE\r\n")
+    assert a.response() == b"+ idling"
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1,3 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    # the \Deleted flags may be told first, as they were set first
+    got = []
+    while len([r for r in got if r.endswith(b"EXPUNGE")]) < 2:
+        got.append(a.response())
+    assert [r for r in got if r.endswith(b"EXPUNGE")] == \
+        [b"* 3 EXPUNGE", b"* 1 EXPUNGE"], got
+    assert all(r.endswith(b"EXPUNGE") or
+               r in (b"* 1 FETCH (FLAGS (\\Deleted))",
+                     b"* 3 FETCH (FLAGS (\\Deleted))") for r in got), got
+    append(b, subject="new")  # B is selected: \Recent is B's
+    assert a.response() == b"* 4 EXISTS"
+    assert a.response() == b"* 0 RECENT"
+    b.ok("STORE 4 +FLAGS (\\Seen)")  # the new one, UID 6
+    r = a.response()
+    assert r.startswith(b"* 4 FETCH (FLAGS (\\Seen"), r
+    a.send("DONE\r\n")
+    assert a.response() == b"i OK IDLE terminated"
+    assert a.ok("FETCH 1:* UID") == [b"* 1 FETCH (UID 2)",
+                                     b"* 2 FETCH (UID 4)",
+                                     b"* 3 FETCH (UID 5)",
+                                     b"* 4 FETCH (UID 6)"]
+    a.close()
+    b.close()

@@ -421,6 +421,7 @@ imap_session_acct_timer(evutil_socket_t fd, short what, void *arg)
 	if (s->cmd_active || s->job.step != NULL ||
 	    (s->io != IMAP_IO_COMMAND && s->io != IMAP_IO_IDLE))
 		return;
+	(void)imap_mbox_shrink(s);
 	store_account_close(&s->acct);
 }
 
@@ -428,6 +429,8 @@ int
 imap_session_acct_open(struct imap_session *s)
 {
 	char *error = NULL;
+
+	int r;
 
 	if (s->acct != NULL)
 		return 0;
@@ -437,6 +440,22 @@ imap_session_acct_open(struct imap_session *s)
 			  s->id, s->user, error);
 		free(error);
 		return -1;
+	}
+	if (s->mbox != NULL && s->mbox->shrunk) {
+		r = imap_mbox_expand(s);
+		if (r == 0) {
+			/* as imap_mbox_sync() says it (RFC 3501 §7.1.5) */
+			log_info("imap id=%" PRIu64 " event=sync "
+				 "mailbox=\"%s\" result=gone",
+				 s->id, s->mbox->name);
+			imap_session_bye(s, "mailbox gone",
+					 "Selected mailbox was deleted, have "
+					 "to disconnect");
+		}
+		if (r <= 0) {
+			store_account_close(&s->acct);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -451,6 +470,7 @@ imap_session_acct_release(struct imap_session *s, bool now)
 	if (now) {
 		if (s->acct_timer != NULL)
 			event_del(s->acct_timer);
+		(void)imap_mbox_shrink(s);
 		store_account_close(&s->acct);
 		return;
 	}

@@ -45,6 +45,7 @@ struct server;
 struct service;
 struct store;
 struct store_account;
+struct store_msg;
 struct store_uid_range;
 struct imap_watch;
 
@@ -402,6 +403,17 @@ struct imap_mbox {
 	char **keywords;    /* every keyword seen, for FLAGS */
 	size_t keyword_count;
 	size_t keywords_sent; /* how many the last FLAGS response had */
+
+	/* While the session is idle the message array is given back
+	   (imap_session_view.c): what is needed to rebuild it. */
+	bool shrunk;
+	uint32_t known_last_uid; /* UID of message exists_sent */
+	uint32_t *gone;		 /* known, expunged, EXPUNGE not sent */
+	size_t gone_count;
+	uint32_t *dirty; /* flags changed, FETCH not sent */
+	size_t dirty_count;
+	uint32_t *recent_uids; /* \Recent for this session */
+	size_t recent_count;
 };
 
 /* Opens `name` for the session: 1 and *mbox_r, 0 if there is no such
@@ -425,6 +437,22 @@ void imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
 /* Adds the keywords of a space-separated list to the mailbox's known
    keywords (FLAGS). */
 void imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords);
+/* imap_session_view.c: the message array of the selected mailbox is
+   given back while the session is idle (it costs some 60 bytes per
+   message) and rebuilt from the store when needed. shrink: 0, or -1 (the
+   array stays). expand: 1, 0 if the mailbox is gone, -1 on error. Both
+   need the store handle open. */
+int imap_mbox_shrink(struct imap_session *s);
+int imap_mbox_expand(struct imap_session *s);
+/* Applies the store's changes since the view's HIGHESTMODSEQ to the view
+   (marks only, no output). 1, 0 if the mailbox is gone, -1 on error. */
+int imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox);
+/* Claims \Recent for the messages past index `from` that no session has
+   seen yet (not in IMAP4rev2, not read-only). */
+void imap_mbox_mark_recent(struct imap_session *s, size_t from);
+/* Appends a message at the end of the view. */
+struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
+				const struct store_msg *info);
 /* Frees the selected mailbox; accepts NULL; sets *mbox to NULL. */
 void imap_mbox_free(struct imap_mbox **mbox);
 /* The message with `uid`, or NULL; *seq_r gets its sequence number. */

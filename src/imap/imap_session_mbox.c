@@ -61,8 +61,6 @@ static uint32_t imap_mbox_claim_recent(const char *user,
 				       uint32_t last_uid);
 static void imap_mbox_msg_set(struct imap_msg *m,
 			      const struct store_msg *info);
-static struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
-				       const struct store_msg *info);
 
 /* ------------------------------------------------------------ recent */
 
@@ -149,8 +147,7 @@ imap_mbox_note_keywords(struct imap_mbox *mbox, const char *keywords)
 	}
 }
 
-/* Appends a message at the end of the view. */
-static struct imap_msg *
+struct imap_msg *
 imap_mbox_push(struct imap_mbox *mbox, const struct store_msg *info)
 {
 	struct imap_msg *m;
@@ -221,6 +218,9 @@ imap_mbox_free(struct imap_mbox **mboxp)
 	for (i = 0; i < mbox->keyword_count; i++)
 		free(mbox->keywords[i]);
 	free(mbox->keywords);
+	free(mbox->gone);
+	free(mbox->dirty);
+	free(mbox->recent_uids);
 	free(mbox->name);
 	free(mbox);
 	*mboxp = NULL;
@@ -385,16 +385,32 @@ imap_mbox_send_flags(struct imap_session *s, const struct imap_msg *m,
 	imap_str_free(&out);
 }
 
-/* Reads what changed in the store since the view's HIGHESTMODSEQ and
-   applies it to the view (marks, no output). 1, 0 if the mailbox is gone,
-   -1 on error. */
-static int
+void
+imap_mbox_mark_recent(struct imap_session *s, size_t from)
+{
+	struct imap_mbox *mbox = s->mbox;
+	uint32_t claimed;
+	size_t k;
+
+	if (mbox->count <= from || mbox->readonly || s->rev2)
+		return;
+	claimed = imap_mbox_claim_recent(s->user, mbox,
+					 mbox->msgs[mbox->count - 1].uid);
+	for (k = mbox->count; k > from; k--) {
+		if (mbox->msgs[k - 1].uid <= claimed)
+			break;
+		mbox->msgs[k - 1].recent = true;
+		mbox->recent++;
+	}
+}
+
+int
 imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 {
 	struct store_changes ch;
 	struct imap_msg *m;
-	size_t i, old_count = mbox->count, k;
-	uint32_t claimed, last_uid;
+	size_t i, old_count = mbox->count;
+	uint32_t last_uid;
 	char *error = NULL;
 	int r;
 
@@ -444,16 +460,7 @@ imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 		mbox->highestmodseq = ch.highestmodseq;
 	store_changes_free(&ch);
 
-	if (mbox->count > old_count && !mbox->readonly && !s->rev2) {
-		claimed = imap_mbox_claim_recent(
-			s->user, mbox, mbox->msgs[mbox->count - 1].uid);
-		for (k = mbox->count; k > old_count; k--) {
-			if (mbox->msgs[k - 1].uid <= claimed)
-				break;
-			mbox->msgs[k - 1].recent = true;
-			mbox->recent++;
-		}
-	}
+	imap_mbox_mark_recent(s, old_count);
 	return 1;
 }
 
