@@ -110,3 +110,12 @@ def test_modseq_search(box):
     u = box.ok("SEARCH MODSEQ 1")
     m = re.match(rb"\* SEARCH 1 2 3 4 \(MODSEQ (\d+)\)$", u[0])
     assert m, u
+
+
+def test_uid_range_bounds_and_empty_sets(box):
+    assert search(box, "UID 2:3 UNSEEN") == [2, 3]
+    assert search(box, "2:4 UID 1:3") == [2, 3]
+    assert search(box, "UID 100:200") == []
+    assert search(box, "UID 3 4") == []
+    assert search(box, "NOT UID 2:3") == [1, 4]
+    assert search(box, "OR UID 1 UID 4") == [1, 4]

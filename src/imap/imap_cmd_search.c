@@ -152,6 +152,65 @@ imap_search_ctx_free(struct imap_search_ctx *sc)
 		store_message_meta_free(&sc->meta);
 }
 
+/* Index of the first message with a UID >= uid. */
+static size_t
+imap_search_lower(const struct imap_mbox *mbox, uint32_t uid)
+{
+	size_t a = 0, b = mbox->count, mid;
+
+	while (a < b) {
+		mid = a + (b - a) / 2;
+		if (mbox->msgs[mid].uid < uid)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a;
+}
+
+/* The messages [lo, hi) (indexes) that can match at all: a sequence or
+   UID set at the top of the keys bounds them, so that "UID 500:510
+   FLAGGED" costs ten messages, not the whole mailbox. */
+static void
+imap_search_bounds(const struct imap_mbox *mbox,
+		   const struct imap_search_key *key, size_t *lo_r,
+		   size_t *hi_r)
+{
+	const struct imap_search_key *c;
+	size_t lo = 0, hi = mbox->count, a, b;
+
+	*lo_r = lo;
+	*hi_r = hi;
+	if (key->op != IMAP_SK_AND)
+		return;
+	for (c = key->children; c != NULL; c = c->next) {
+		if ((c->op != IMAP_SK_SEQSET && c->op != IMAP_SK_UIDSET) ||
+		    c->set.count == 0) {
+			if (c->op == IMAP_SK_SEQSET || c->op == IMAP_SK_UIDSET)
+				hi = lo; /* an empty set matches nothing */
+			continue;
+		}
+		if (c->op == IMAP_SK_SEQSET) {
+			a = c->set.ranges[0].lo - 1;
+			b = c->set.ranges[c->set.count - 1].hi;
+		} else {
+			a = imap_search_lower(mbox, c->set.ranges[0].lo);
+			b = imap_search_lower(
+				mbox, c->set.ranges[c->set.count - 1].hi);
+			if (b < mbox->count &&
+			    mbox->msgs[b].uid ==
+				    c->set.ranges[c->set.count - 1].hi)
+				b++;
+		}
+		if (a > lo)
+			lo = a;
+		if (b < hi)
+			hi = b;
+	}
+	*lo_r = lo;
+	*hi_r = hi > lo ? hi : lo;
+}
+
 int
 imap_search_select(struct imap_session *s, struct imap_search_key *key,
 		   uint32_t **seqs_r, size_t *count_r, uint64_t *modseq_r)
@@ -163,7 +222,7 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 		imap_search_sent_cb, &sc,
 	};
 	uint32_t *seqs, max_uid;
-	size_t n = 0, i;
+	size_t n = 0, i, lo, hi;
 	const char *why;
 	time_t now = time(NULL);
 	int r;
@@ -179,8 +238,9 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 		imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal error");
 		return -1;
 	}
-	seqs = xcalloc(mbox->count > 0 ? mbox->count : 1, sizeof(*seqs));
-	for (i = 0; i < mbox->count; i++) {
+	imap_search_bounds(mbox, key, &lo, &hi);
+	seqs = xcalloc(hi > lo ? hi - lo : 1, sizeof(*seqs));
+	for (i = lo; i < hi; i++) {
 		const struct imap_msg *m = &mbox->msgs[i];
 		struct imap_search_msg sm = {
 			.seq = (uint32_t)(i + 1),
