@@ -113,8 +113,12 @@ run(const char *keys)
 	size_t i, n = 0;
 
 	out[0] = '\0';
-	if (parse(keys, &k, &error) < 0 ||
-	    imap_search_prepare(k, NMSG, 30, &provider, &error) < 0) {
+	if (parse(keys, &k, &error) < 0) {
+		strcpy(out, "ERR");
+		return out;
+	}
+	if (imap_search_prepare(k, NMSG, 30, &provider, &error) < 0) {
+		imap_search_free(&k);
 		strcpy(out, "ERR");
 		return out;
 	}
