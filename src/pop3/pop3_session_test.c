@@ -6,13 +6,11 @@
  * a reply inside the message), SIGTERM during a response, and the output
  * produced again as it drains.
  *
- * The stand-in defines the core's functions (conn_*, server_*,
- * io_thread_*, worker_submit), so that the linker leaves core_conn.o,
- * core_server.o and core_thread.o out. Workers run their job at once;
- * results wait in a queue that fake_settle() runs, as the IO thread would.
- * The peer's side of a connection is two buffers: what the session wrote
- * and is still "in the output buffer" (`pending`), and what the peer
- * received (`out`); a `stalled` peer reads nothing.
+ * The stand-in is core_testcore.h (shared with the SMTP session's test):
+ * workers run their job at once, results wait in a queue that
+ * fake_settle() runs as the IO thread would, and the peer's side of a
+ * connection is what is still "in the output buffer" (`pending`) and what
+ * the peer received (`out`); a `stalled` peer reads nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,9 +27,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
-#include "core/core_conn.h"
-#include "core/core_server.h"
-#include "core/core_thread.h"
+#include "core/core_testcore.h"
 #include "lib/str.h"
 #include "pop3/pop3_session.h"
 #include "store/store.h"
@@ -39,323 +35,11 @@
 #define ALICE "alice@example.test"
 #define BIG_LINES 40000 /* lines of the big message: about 2.2 MB */
 
-struct server {
-	struct config *config;
-	struct store *store;
-	bool stopping;
-};
-
-struct io_thread {
-	struct event_base *base;
-};
-
-struct conn {
-	uint64_t id;
-	struct server *server;
-	const struct conn_handler *h;
-	void *ctx;
-	struct evbuffer *in, *pending, *out;
-	bool paused, closing, closed, stalled, want_data;
-	int timeout;
-};
-
-struct post {
-	struct post *next;
-	uint64_t conn_id;
-	io_thread_post_fn *fn;
-	void *arg;
-	void (*free_arg)(void *);
-};
-
-static struct io_thread fake_thread;
-static struct post *post_head, **post_tail = &post_head;
-static struct conn *the_conn;
-static uint64_t next_id = 1;
-
-/* ------------------------------------------------------------ the core */
-
-void
-conn_set_handler(struct conn *c, const struct conn_handler *h, void *ctx)
-{
-	c->h = h;
-	c->ctx = ctx;
-}
-
-uint64_t
-conn_id(const struct conn *c)
-{
-	return c->id;
-}
-
-struct io_thread *
-conn_thread(const struct conn *c)
-{
-	return &fake_thread;
-}
-
-struct server *
-conn_server(const struct conn *c)
-{
-	return c->server;
-}
-
-const char *
-conn_peer_addr(const struct conn *c)
-{
-	return "127.0.0.1";
-}
-
-int
-conn_peer_port(const struct conn *c)
-{
-	return 40000;
-}
-
-const char *
-conn_local_addr(const struct conn *c)
-{
-	return "127.0.0.1";
-}
-
-bool
-conn_peer_is_loopback(const struct conn *c)
-{
-	return true;
-}
-
-bool
-conn_is_tls(const struct conn *c)
-{
-	return false;
-}
-
-const char *
-conn_tls_version(const struct conn *c)
-{
-	return NULL;
-}
-
-const char *
-conn_tls_cipher(const struct conn *c)
-{
-	return NULL;
-}
-
-int
-conn_tls_bits(const struct conn *c)
-{
-	return 0;
-}
-
-struct evbuffer *
-conn_input(struct conn *c)
-{
-	return c->in;
-}
-
-void
-conn_write(struct conn *c, const void *data, size_t len)
-{
-	if (c->closed)
-		return;
-	evbuffer_add(c->pending, data, len);
-}
-
-void
-conn_printf(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->closed)
-		return;
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(c->pending, fmt, ap);
-	va_end(ap);
-}
-
-size_t
-conn_output_pending(struct conn *c)
-{
-	return evbuffer_get_length(c->pending);
-}
-
-void
-conn_set_timeout(struct conn *c, int seconds)
-{
-	c->timeout = seconds;
-}
-
-void
-conn_set_max_input(struct conn *c, size_t max)
-{
-}
-
-void
-conn_pause_read(struct conn *c)
-{
-	c->paused = true;
-}
-
-void
-conn_resume_read(struct conn *c)
-{
-	c->paused = false;
-	if (evbuffer_get_length(c->in) > 0)
-		c->want_data = true;
-}
-
-int
-conn_starttls(struct conn *c)
-{
-	return -1;
-}
-
-void
-conn_close_after_flush(struct conn *c, const char *reason)
-{
-	c->closing = true;
-}
-
-void
-conn_close(struct conn *c, const char *reason)
-{
-	if (c->closed)
-		return;
-	c->closed = true;
-	c->h->on_close(c, c->ctx, reason);
-}
-
-void
-io_thread_post(struct io_thread *thread, uint64_t id, io_thread_post_fn *fn,
-	       void *arg, void (*free_arg)(void *))
-{
-	struct post *p = xcalloc(1, sizeof(*p));
-
-	p->conn_id = id;
-	p->fn = fn;
-	p->arg = arg;
-	p->free_arg = free_arg;
-	*post_tail = p;
-	post_tail = &p->next;
-}
-
-struct event_base *
-io_thread_base(struct io_thread *thread)
-{
-	return thread->base;
-}
-
-void
-worker_submit(struct io_thread *thread, uint64_t id, void (*work)(void *),
-	      io_thread_post_fn *done, void *arg, void (*free_arg)(void *))
-{
-	work(arg);
-	io_thread_post(thread, id, done, arg, free_arg);
-}
-
-const struct config *
-server_config(const struct server *s)
-{
-	return s->config;
-}
-
-struct store *
-server_store(const struct server *s)
-{
-	return s->store;
-}
-
-bool
-server_stopping(const struct server *s)
-{
-	return s->stopping;
-}
-
-bool
-server_tls_available(const struct server *s)
-{
-	return false;
-}
-
-void
-server_listen(struct server *s, const struct config_listen *listen,
-	      const struct service *svc)
-{
-}
-
-/* One turn of the loop: posted results, timers, the output written to a
-   peer that reads (then on_drained, or on_close after a close), input
-   waiting after a resume. True if something happened. */
-static bool
-fake_loop_once(struct conn *c)
-{
-	bool ran = false;
-
-	while (post_head != NULL) {
-		struct post *p = post_head;
-
-		post_head = p->next;
-		if (post_head == NULL)
-			post_tail = &post_head;
-		if (!c->closed && p->conn_id == c->id)
-			p->fn(c, p->arg);
-		else if (p->free_arg != NULL)
-			p->free_arg(p->arg);
-		free(p);
-		ran = true;
-	}
-	if (event_base_loop(fake_thread.base, EVLOOP_NONBLOCK) == 0)
-		ran = true;
-	if (c->closed)
-		return ran;
-	if (!c->stalled && evbuffer_get_length(c->pending) > 0) {
-		evbuffer_add_buffer(c->out, c->pending);
-		if (!c->closing && c->h->on_drained != NULL)
-			c->h->on_drained(c, c->ctx);
-		ran = true;
-	}
-	if (c->closing && !c->stalled &&
-	    evbuffer_get_length(c->pending) == 0) {
-		c->closed = true;
-		c->h->on_close(c, c->ctx, "closing");
-		return true;
-	}
-	if (c->want_data && !c->paused && !c->closing) {
-		c->want_data = false;
-		c->h->on_data(c, c->ctx);
-		ran = true;
-	}
-	return ran;
-}
-
-static void
-fake_settle(struct conn *c)
-{
-	for (int i = 0; i < 10000 && fake_loop_once(c); i++)
-		;
-}
-
 static void
 fake_send(struct conn *c, const char *text)
 {
-	evbuffer_add(c->in, text, strlen(text));
-	if (!c->paused && !c->closing && !c->closed)
-		c->h->on_data(c, c->ctx);
+	fake_feed(c, text, strlen(text));
 	fake_settle(c);
-}
-
-/* What the peer received so far, as a string (malloc'd), emptied. */
-static char *
-fake_received(struct conn *c, size_t *len_r)
-{
-	size_t len = evbuffer_get_length(c->out);
-	char *s = xmalloc(len + 1);
-
-	evbuffer_remove(c->out, s, len);
-	s[len] = '\0';
-	if (len_r != NULL)
-		*len_r = len;
-	return s;
 }
 
 static void
@@ -457,14 +141,8 @@ static struct conn *
 open_session(struct fixture *f)
 {
 	static const struct service svc = {.name = "pop3"};
-	struct conn *c = xcalloc(1, sizeof(*c));
+	struct conn *c = fake_conn_new(&f->server, NULL);
 
-	c->id = next_id++;
-	c->server = &f->server;
-	c->in = evbuffer_new();
-	c->pending = evbuffer_new();
-	c->out = evbuffer_new();
-	the_conn = c;
 	pop3_session_start(c, &svc);
 	fake_settle(c);
 	expect_received(c, "+OK mx.example.test POP3 facteur ready\r\n");
@@ -486,11 +164,7 @@ close_session(struct conn *c)
 		conn_close(c, "test end");
 	}
 	fake_settle(c);
-	evbuffer_free(c->in);
-	evbuffer_free(c->pending);
-	evbuffer_free(c->out);
-	free(c);
-	the_conn = NULL;
+	fake_conn_free(c);
 }
 
 static size_t

@@ -1,5 +1,5 @@
 /* Fuzz target for the SMTP session over the stand-in core of
-   smtp_testcore.h and a real store (made once in /tmp). The first byte
+   core_testcore.h and a real store (made once in /tmp). The first byte
    picks the service (MX, submission from loopback with plaintext AUTH) and
    the size of the pieces the rest is fed in. Every reply must be a CRLF
    line of at most 512 bytes starting with a code and ' ' or '-', and the
@@ -13,7 +13,7 @@
 #include "smtp/smtp_session.h"
 #include "store/store.h"
 
-#include "smtp/smtp_testcore.h"
+#include "core/core_testcore.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,32 +77,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (fuzz_server.store == NULL)
 		fuzz_init();
-	c = xcalloc(1, sizeof(*c));
-	conns[0] = c;
-	c->id = next_conn_id++;
-	c->server = &fuzz_server;
-	c->in = evbuffer_new();
-	c->out = evbuffer_new();
-	c->peer = "127.0.0.1";
+	c = fake_conn_new(&fuzz_server, "127.0.0.1");
 	smtp_session_start(c, &fuzz_svc,
 	                   data[0] & 1 ? SMTP_KIND_SUBMISSION : SMTP_KIND_MX);
 	piece = (data[0] >> 1) + 1;
 	while (pos < size && !c->closed) {
 		size_t n = size - pos < piece ? size - pos : piece;
 
-		evbuffer_add(c->in, data + pos, n);
+		fake_feed(c, data + pos, n);
 		pos += n;
-		if (!c->paused && !c->closing && !c->tls_pending)
-			c->h->on_data(c, c->ctx);
 		if (!fake_settle(c))
 			abort();
 	}
 	check_output(c->out);
-	fake_close(c, "fuzz over");
+	fake_conn_free(c);
 	fake_loop_once();
-	evbuffer_free(c->in);
-	evbuffer_free(c->out);
-	free(c);
-	conns[0] = NULL;
 	return 0;
 }

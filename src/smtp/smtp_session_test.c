@@ -1,5 +1,5 @@
 /*
- * Unit tests for the SMTP session without a socket: smtp_testcore.h stands
+ * Unit tests for the SMTP session without a socket: core_testcore.h stands
  * in for the core (conn_*, server_*, io_thread_post, worker_submit) with an
  * input and an output buffer per connection, and a queue of posted
  * results that the test runs on its own thread, as an IO thread would.
@@ -33,7 +33,7 @@
 #include "smtp/smtp_session.h"
 #include "store/store.h"
 
-#include "smtp/smtp_testcore.h"
+#include "core/core_testcore.h"
 
 /* Runs the loop until `c` waits for nothing (or is closed). */
 static void
@@ -112,17 +112,8 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	for (size_t i = 0; i < sizeof(conns) / sizeof(*conns); i++) {
-		struct conn *c = conns[i];
-
-		if (c == NULL)
-			continue;
-		fake_close(c, "test over");
-		evbuffer_free(c->in);
-		evbuffer_free(c->out);
-		free(c);
-		conns[i] = NULL;
-	}
+	for (size_t i = 0; i < FAKE_MAX_CONNS; i++)
+		fake_conn_free(fake_conns[i]);
 	fake_loop_once();
 	store_close(&f->server.store);
 	config_free(&f->server.config);
@@ -135,17 +126,8 @@ teardown(void **state)
 static struct conn *
 open_conn(struct fixture *f, enum smtp_kind kind, const char *peer)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
-	size_t i;
+	struct conn *c = fake_conn_new(&f->server, peer);
 
-	for (i = 0; conns[i] != NULL; i++)
-		assert_true(i + 1 < sizeof(conns) / sizeof(*conns));
-	conns[i] = c;
-	c->id = next_conn_id++;
-	c->server = &f->server;
-	c->in = evbuffer_new();
-	c->out = evbuffer_new();
-	c->peer = peer;
 	smtp_session_start(c, kind == SMTP_KIND_MX ? &svc_mx : &svc_sub, kind);
 	return c;
 }
@@ -154,18 +136,13 @@ open_conn(struct fixture *f, enum smtp_kind kind, const char *peer)
 static char *
 output(struct conn *c)
 {
-	size_t n = evbuffer_get_length(c->out);
-	char *s = xmalloc(n + 1);
-
-	evbuffer_remove(c->out, s, n);
-	s[n] = '\0';
-	return s;
+	return fake_received(c, NULL);
 }
 
 static void
 discard(struct conn *c)
 {
-	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	free(output(c));
 }
 
 static void
@@ -192,9 +169,7 @@ static void
 send_raw(struct conn *c, const void *data, size_t len)
 {
 	assert_false(c->closed);
-	evbuffer_add(c->in, data, len);
-	if (!c->paused && !c->closing && !c->tls_pending)
-		c->h->on_data(c, c->ctx);
+	fake_feed(c, data, len);
 	settle(c);
 }
 
@@ -588,7 +563,8 @@ test_output_backpressure(void **state)
 	fake_loop_once();
 	/* the session stopped at 64 KB of replies, reading paused */
 	assert_true(c->paused);
-	assert_true(evbuffer_get_length(c->out) <= 64 * 1024 + 512);
+	assert_true(conn_output_pending(c) <= 64 * 1024 + 512);
+	assert_int_equal(evbuffer_get_length(c->out), 0);
 	assert_true(evbuffer_get_length(c->in) > 0);
 	/* the client reads again: the rest runs */
 	c->stalled = false;
