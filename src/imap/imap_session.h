@@ -414,6 +414,12 @@ struct imap_mbox {
 	size_t dirty_count;
 	uint32_t *recent_uids; /* \Recent for this session */
 	size_t recent_count;
+
+	/* RFC 5182 search result variable ("$"): the UIDs that the last
+	   SEARCH/SORT RETURN (SAVE) found (imap_searchres.c). UIDs are never
+	   reused, so an expunged message leaves "$" by itself. Starts empty;
+	   must be freed with the mailbox (imap_searchres_clear()). */
+	struct imap_seqset *searchres;
 };
 
 /* Opens `name` for the session: 1 and *mbox_r, 0 if there is no such
@@ -453,7 +459,8 @@ void imap_mbox_mark_recent(struct imap_session *s, size_t from);
 /* Appends a message at the end of the view. */
 struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
 				const struct store_msg *info);
-/* Frees the selected mailbox; accepts NULL; sets *mbox to NULL. */
+/* Frees the selected mailbox (its search result variable too); accepts
+   NULL; sets *mbox to NULL. */
 void imap_mbox_free(struct imap_mbox **mbox);
 /* The message with `uid`, or NULL; *seq_r gets its sequence number. */
 struct imap_msg *imap_mbox_find_uid(struct imap_mbox *mbox, uint32_t uid,
