@@ -1,7 +1,7 @@
 /*
  * auth_check — the password check of a login and the delay after a failed
  * one, shared by the services (IMAP LOGIN/AUTHENTICATE, POP3 USER/PASS and
- * AUTH; SMTP AUTH may move here too).
+ * AUTH, SMTP AUTH).
  *
  * auth_check_start() looks the user up in the store and verifies the
  * password (yescrypt: slow by design) on a worker thread, then calls

@@ -8,6 +8,10 @@
  * per part: 1024 in all leaves room for that), and the base64 text is
  * checked against that bound before anything is decoded.
  *
+ * LOGIN (draft-murchison-sasl-login) sends the user name and the password
+ * each as one base64 response. auth_sasl_cmd_parse() splits the arguments
+ * of the AUTH command that SMTP and POP3 share.
+ *
  * The SMTP "=" for an empty initial response (RFC 4954 §4) and the "*"
  * that cancels an exchange are the protocol's business: the caller handles
  * them before calling here; given to this function, "=" is bad base64.
@@ -15,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
 #include "lib/base64.h"
@@ -22,6 +27,7 @@
 #include "mail/mail_address.h"
 
 #define AUTH_SASL_PLAIN_MAX 1024
+#define AUTH_SASL_MECH_MAX 32
 
 int
 auth_sasl_plain_decode(const char *b64, char **authzid_r, char **authcid_r,
@@ -84,4 +90,47 @@ out:
 	explicit_bzero(data, len);
 	free(data);
 	return ret;
+}
+
+const char *
+auth_sasl_mech_str(enum auth_sasl_mech mech)
+{
+	return mech == AUTH_SASL_PLAIN ? "PLAIN" : "LOGIN";
+}
+
+int
+auth_sasl_cmd_parse(const char *args, enum auth_sasl_mech *mech_r,
+		    const char **ir_r)
+{
+	const char *sp = strchr(args, ' ');
+	size_t len = sp != NULL ? (size_t)(sp - args) : strlen(args);
+
+	*ir_r = sp != NULL ? sp + 1 : NULL;
+	if (len == 0 || len >= AUTH_SASL_MECH_MAX ||
+	    (*ir_r != NULL && ((*ir_r)[0] == '\0' || strchr(*ir_r, ' '))))
+		return -1;
+	if (len == 5 && strncasecmp(args, "PLAIN", 5) == 0)
+		*mech_r = AUTH_SASL_PLAIN;
+	else if (len == 5 && strncasecmp(args, "LOGIN", 5) == 0)
+		*mech_r = AUTH_SASL_LOGIN;
+	else
+		return 0;
+	return 1;
+}
+
+int
+auth_sasl_login_decode(const char *b64, char **text_r)
+{
+	unsigned char *data;
+	size_t n;
+
+	if (base64_decode(b64, strlen(b64), &data, &n) < 0)
+		return -1;
+	if (memchr(data, '\0', n) != NULL) {
+		explicit_bzero(data, n);
+		free(data);
+		return -1;
+	}
+	*text_r = (char *)data;
+	return 0;
 }

@@ -162,6 +162,57 @@ test_length_limit(void **state)
 	free(b64);
 }
 
+static void
+test_cmd_parse(void **state)
+{
+	enum auth_sasl_mech mech;
+	const char *ir;
+
+	assert_int_equal(auth_sasl_cmd_parse("PLAIN", &mech, &ir), 1);
+	assert_int_equal(mech, AUTH_SASL_PLAIN);
+	assert_null(ir);
+	assert_int_equal(auth_sasl_cmd_parse("login dXNlcg==", &mech, &ir), 1);
+	assert_int_equal(mech, AUTH_SASL_LOGIN);
+	assert_string_equal(ir, "dXNlcg==");
+	assert_string_equal(auth_sasl_mech_str(mech), "LOGIN");
+	assert_int_equal(auth_sasl_cmd_parse("Plain =", &mech, &ir), 1);
+	assert_int_equal(mech, AUTH_SASL_PLAIN);
+	assert_string_equal(ir, "=");
+	/* unknown mechanisms, well formed */
+	assert_int_equal(auth_sasl_cmd_parse("CRAM-MD5", &mech, &ir), 0);
+	assert_int_equal(auth_sasl_cmd_parse("PLAINX", &mech, &ir), 0);
+	assert_int_equal(auth_sasl_cmd_parse("PLAI abc", &mech, &ir), 0);
+	/* bad syntax */
+	assert_int_equal(auth_sasl_cmd_parse("", &mech, &ir), -1);
+	assert_int_equal(auth_sasl_cmd_parse(" PLAIN", &mech, &ir), -1);
+	assert_int_equal(auth_sasl_cmd_parse("PLAIN ", &mech, &ir), -1);
+	assert_int_equal(auth_sasl_cmd_parse("PLAIN a b", &mech, &ir), -1);
+	assert_int_equal(auth_sasl_cmd_parse("PLAIN  a", &mech, &ir), -1);
+	assert_int_equal(auth_sasl_cmd_parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+					     &mech, &ir),
+			 -1);
+	assert_int_equal(auth_sasl_cmd_parse("ABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+					     &mech, &ir),
+			 0);
+}
+
+static void
+test_login_decode(void **state)
+{
+	char *text = NULL;
+
+	assert_int_equal(auth_sasl_login_decode("dXNlcg==", &text), 0);
+	assert_string_equal(text, "user");
+	free(text);
+	assert_int_equal(auth_sasl_login_decode("", &text), 0);
+	assert_string_equal(text, "");
+	free(text);
+	/* "a\0b" */
+	assert_int_equal(auth_sasl_login_decode("YQBi", &text), -1);
+	assert_int_equal(auth_sasl_login_decode("not base64!", &text), -1);
+	assert_int_equal(auth_sasl_login_decode("=", &text), -1);
+}
+
 int
 main(void)
 {
@@ -169,6 +220,8 @@ main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_length_limit),
+		cmocka_unit_test(test_cmd_parse),
+		cmocka_unit_test(test_login_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

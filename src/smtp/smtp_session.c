@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_server.h"
 #include "lib/log.h"
@@ -482,10 +483,7 @@ smtp_session_free(struct smtp_session **sp)
 	   gone. */
 	s->pending = NULL;
 	smtp_auth_free(s);
-	if (s->auth_timer != NULL) {
-		event_free(s->auth_timer);
-		s->auth_timer = NULL;
-	}
+	auth_delay_free(&s->auth_delay);
 	smtp_session_reset_txn(s);
 	free(s->helo);
 	free(s->auth_user);

@@ -27,8 +27,8 @@
 #include "mail/mail_address.h"
 #include "smtp/smtp_data.h"
 
+struct auth_delay;
 struct conn;
-struct event;
 struct evbuffer;
 struct server;
 struct service;
@@ -138,7 +138,8 @@ struct smtp_session {
 
 	/* AUTH exchange (smtp_auth.c) */
 	struct smtp_auth *auth;
-	struct event *auth_timer;
+	const char *auth_mech;          /* of the last AUTH, for logs */
+	struct auth_delay *auth_delay; /* answers a failure late */
 	/* The asynchronous operation in flight (delivery or password check):
 	   its result checks that it is still the one the session waits for. */
 	void *pending;
