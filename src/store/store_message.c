@@ -1,7 +1,7 @@
 /*
  * store_message — the message rows of a mailbox for sessions: views
  * (SELECT), changes since a modseq, STORE of flags, EXPUNGE, COPY and MOVE,
- * and a message's bytes and cached metadata.
+ * and a message's bytes (through store_stream.h) and cached metadata.
  *
  * Reads run in one read transaction (a consistent snapshot, WAL: writers
  * are not blocked). Writes are one BEGIN IMMEDIATE transaction each; the
@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "lib/str.h"
+#include "store/store_stream.h"
 
 /* A growing array of rows. */
 struct store_rows {
@@ -726,33 +727,16 @@ int
 store_message_get(struct store_account *a, int64_t message_row, char **data_r,
                   size_t *len_r, char **error_r)
 {
-	sqlite3_stmt *st =
-	        store_account_stmt(a, STORE_ASTMT_MESSAGE_FILE, error_r);
-	char *blob, *path, *why = NULL;
-	int64_t offset, size;
-	int rc, ret;
+	struct store_stream *st;
+	char *why = NULL;
+	int ret;
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, message_row);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
-			return 0;
-		return store_account_sqlite_fail(a, error_r);
-	}
-	blob = xstrdup((const char *)sqlite3_column_text(st, 0));
-	offset = sqlite3_column_int64(st, 1);
-	size = sqlite3_column_int64(st, 2);
-	sqlite3_reset(st);
-	path = store_blob_path(a->s, a->name, blob);
-	ret = store_blob_read(path, blob, (uint64_t)offset, (uint64_t)size,
-	                      data_r, len_r, &why);
-	free(path);
-	free(blob);
-	if (ret <= 0) {
-		/* a row without its file is an error (store_commit.c) */
+	ret = store_stream_open(a, message_row, &st, error_r);
+	if (ret <= 0)
+		return ret;
+	ret = store_stream_read_all(st, data_r, len_r, &why);
+	store_stream_close(&st);
+	if (ret < 0) {
 		store_account_fail(a, STORE_ERROR_TEMP, error_r, "%s", why);
 		free(why);
 		return -1;
