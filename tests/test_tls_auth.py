@@ -10,6 +10,7 @@ import shutil
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -219,6 +220,29 @@ def test_too_many_auth_failures_close_session(facteur):
             r = c.reply_or_eof()
             assert r is None or r.code == 421, r
         assert c.expect_eof() == b""
+
+
+def test_auth_failure_delay(make_facteur):
+    f = make_facteur(config={"auth_failure_delay": "1s"})
+    with f.smtp("submissions") as c:
+        c.ehlo()
+        for user in (ALICE, "nobody@example.test"):
+            t = time.monotonic()
+            expect(c.auth_plain(user, "wrong"), 535, "5.7.8")
+            assert time.monotonic() - t >= 0.9
+        # commands sent during the delay wait for its answer
+        c.send("AUTH PLAIN " + b64("\0" + ALICE + "\0wrong") +
+               "\r\nNOOP\r\n")
+        expect(c.reply(), 421, "4.7.0")
+        assert c.expect_eof() == b""
+    with f.smtp("submissions") as c:
+        c.ehlo()
+        # a good password is answered at once, after a failure too
+        expect(c.auth_plain(ALICE, "wrong"), 535, "5.7.8")
+        t = time.monotonic()
+        expect(c.auth_plain(ALICE, PASSWORDS[ALICE]), 235, "2.7.0")
+        assert time.monotonic() - t < T(0.9)
+    assert "reason=\"no such user\"" in f.log()
 
 
 def test_user_can_send_only_as_own_addresses(facteur):
