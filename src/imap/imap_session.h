@@ -414,6 +414,10 @@ struct imap_mbox {
 	size_t dirty_count;
 	uint32_t *recent_uids; /* \Recent for this session */
 	size_t recent_count;
+	/* also \Recent while given back: the UIDs in (recent_lo, recent_hi]
+	   (what SELECT claimed, imap_mbox_open_lazy()) */
+	uint32_t recent_lo, recent_hi;
+	uint32_t first_unseen; /* its [UNSEEN] when opened lazily, 0: none */
 
 	/* RFC 5182 search result variable ("$"): the UIDs that the last
 	   SEARCH/SORT RETURN (SAVE) found (imap_searchres.c). UIDs are never
@@ -426,6 +430,20 @@ struct imap_mbox {
    mailbox, -1 with a malloc'd reason. */
 int imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
 		   struct imap_mbox **mbox_r, char **error_r);
+/* The same without loading the message array: the view starts given back
+   (as while idle, imap_session_view.c) and is loaded before the first
+   command that needs sequence numbers or a message (imap_session.c). The
+   caller must read EXISTS and [UNSEEN] with imap_mbox_exists() and
+   imap_mbox_first_unseen(), and load the array itself
+   (imap_mbox_expand()) before touching mbox->msgs. */
+int imap_mbox_open_lazy(struct imap_session *s, const char *name,
+			bool readonly, struct imap_mbox **mbox_r,
+			char **error_r);
+/* The number of messages the client is told of (EXISTS), loaded or not. */
+size_t imap_mbox_exists(const struct imap_mbox *mbox);
+/* The sequence number of the first message without \Seen, 0 if none:
+   for SELECT's [UNSEEN], right after opening. */
+uint32_t imap_mbox_first_unseen(const struct imap_mbox *mbox);
 /* Sends the updates of the selected mailbox that the store holds and the
    session has not told yet: EXISTS, RECENT, FETCH FLAGS and, when
    `expunge`, EXPUNGE. Does nothing when no mailbox is selected. */
