@@ -21,6 +21,8 @@
 #include "core/core_conn.h"
 #include "core/core_server.h"
 #include "imap/imap_arg.h"
+#include "imap/imap_searchres.h"
+#include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
 #include "imap/imap_utf7.h"
 #include "lib/log.h"
@@ -95,6 +97,8 @@ imap_cmd_lookup(const char *name)
 	}
 	return NULL;
 }
+
+static void imap_cmd_fetch_saved(struct imap_session *s);
 
 /* Why `def` cannot run in the session's state, or NULL if it can. */
 static const char *
@@ -177,12 +181,52 @@ imap_cmd_run(struct imap_session *s, const struct imap_command *c)
 	}
 	s->cmd.args = args;
 	s->cmd.arg_count = n;
-	def->handler(s, &s->cmd);
+	if (def->handler == imap_cmd_fetch && n > 0 &&
+	    imap_searchres_is_marker(&args[0])) {
+		imap_cmd_fetch_saved(s);
+	} else {
+		def->handler(s, &s->cmd);
+	}
 	if (s->user != NULL)
 		imap_session_acct_release(s, false);
 	/* The arguments belong to the parser: gone at its next read. */
 	s->cmd.args = NULL;
 	s->cmd.arg_count = 0;
+}
+
+/* FETCH $ and UID FETCH $ (RFC 5182): FETCH is given the saved messages
+   written out as the set it expects. An empty "$" is a valid set that
+   matches nothing: OK at once, without FETCH responses. */
+static void
+imap_cmd_fetch_saved(struct imap_session *s)
+{
+	const struct imap_seqset *saved = imap_searchres_get(s->mbox);
+	struct imap_seqset seqs = {0};
+	struct imap_arg *copy;
+	char *text;
+
+	if (s->cmd.uid) {
+		/* UIDs gone since are skipped by UID FETCH itself */
+		text = imap_seqset_format(saved);
+	} else {
+		imap_searchres_resolve(s->mbox, &seqs);
+		text = imap_seqset_format(&seqs);
+		imap_seqset_free(&seqs);
+	}
+	if (text[0] == '\0') {
+		free(text);
+		imap_cmd_ok(s, "FETCH completed");
+		return;
+	}
+	copy = xmalloc(s->cmd.arg_count * sizeof(*copy));
+	memcpy(copy, s->cmd.args, s->cmd.arg_count * sizeof(*copy));
+	copy[0].str = text;
+	copy[0].len = strlen(text);
+	s->cmd.args = copy;
+	s->cmd.def->handler(s, &s->cmd);
+	/* FETCH keeps nothing of its arguments past the handler call */
+	free(copy);
+	free(text);
 }
 
 /* ------------------------------------------------------------ names */
@@ -291,10 +335,12 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "UIDPLUS");
 	cap_add(buf, size, &len, "MOVE");
 	cap_add(buf, size, &len, "ESEARCH");
+	cap_add(buf, size, &len, "SEARCHRES");
 	cap_add(buf, size, &len, "CONDSTORE");
 	cap_add(buf, size, &len, "QRESYNC");
 	cap_add(buf, size, &len, "SORT");
 	cap_add(buf, size, &len, "SORT=DISPLAY");
+	cap_add(buf, size, &len, "ESORT");
 	cap_add(buf, size, &len, "THREAD=ORDEREDSUBJECT");
 	cap_add(buf, size, &len, "THREAD=REFERENCES");
 	cap_add(buf, size, &len, "CHILDREN");
@@ -348,7 +394,7 @@ imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd)
 	imap_untagged(s, "BYE Logging out");
 	imap_session_enter_state(s, IMAP_STATE_LOGOUT);
 	/* No mailbox updates after the BYE. */
-	imap_mbox_free(&s->mbox);
+	imap_searchres_mbox_free(&s->mbox);
 	imap_cmd_ok(s, "LOGOUT completed");
 	log_info("imap id=%" PRIu64 " event=logout%s%s", s->id,
 		 s->user != NULL ? " user=" : "",

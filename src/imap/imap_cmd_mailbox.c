@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "imap/imap_arg.h"
+#include "imap/imap_searchres.h"
 #include "imap/imap_str.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -316,7 +317,7 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 	if (s->mbox != NULL) {
 		/* RFC 3501 §6.3.1: the selected mailbox is closed first,
 		   without expunge; RFC 7162 §3.2.11 says so with [CLOSED]. */
-		imap_mbox_free(&s->mbox);
+		imap_searchres_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		if (s->qresync || s->rev2)
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
@@ -343,7 +344,7 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 		imap_select_list(s);
 	if (qresync != NULL && imap_cmd_qresync_select(s, qresync) < 0) {
 		/* answered; the mailbox stays closed */
-		imap_mbox_free(&s->mbox);
+		imap_searchres_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		return;
 	}

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "imap/imap_arg.h"
+#include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
 #include "lib/log.h"
@@ -103,7 +104,11 @@ imap_msg_ranges(struct imap_session *s, const struct imap_arg *a,
 		imap_cmd_bad(s, "Invalid sequence set");
 		return -1;
 	}
-	if (imap_mbox_seqset(s->mbox, text, uid, &set, &error) < 0) {
+	if (imap_searchres_is_marker(a)) {
+		/* RFC 5182: the saved result; the same messages whether the
+		   command is a UID one or not, none if it is empty */
+		imap_searchres_resolve(s->mbox, &set);
+	} else if (imap_mbox_seqset(s->mbox, text, uid, &set, &error) < 0) {
 		imap_cmd_bad(s, "%s", error);
 		return -1;
 	}
@@ -317,6 +322,12 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 	if (cmd->uid &&
 	    imap_msg_ranges(s, &cmd->args[0], true, &ranges, &n) < 0)
 		return;
+	if (cmd->uid && n == 0) {
+		/* no message of the view in the set: nothing to do (NULL
+		   ranges would mean every message) */
+		imap_cmd_ok(s, "EXPUNGE completed");
+		return;
+	}
 	if (imap_msg_expunge(s, cmd->uid ? ranges : NULL, n) < 0) {
 		free(ranges);
 		return;
@@ -348,11 +359,12 @@ imap_cmd_close_common(struct imap_session *s, struct imap_cmd *cmd,
 	   not keep the mailbox selected. */
 	if (expunge && !s->mbox->readonly &&
 	    imap_msg_expunge(s, NULL, 0) < 0) {
-		imap_mbox_free(&s->mbox);
+		imap_searchres_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		return;
 	}
-	imap_mbox_free(&s->mbox);
+	/* "$" goes with the mailbox (RFC 5182 §2.1) */
+	imap_searchres_mbox_free(&s->mbox);
 	imap_session_enter_state(s, IMAP_STATE_AUTH);
 	imap_cmd_ok(s, "%s completed", cmd->name);
 }

@@ -7,6 +7,10 @@
  * string keys that its full-text index covers (BODY, TEXT, FROM, TO, CC,
  * BCC, SUBJECT: one query each for the whole mailbox); HEADER reads the
  * header of each message it is asked about, and SENT* the cached Date.
+ *
+ * SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result as the mailbox's
+ * "$" (imap_searchres.h), which a later SEARCH takes as a key and the
+ * other commands as a sequence set.
  */
 #include "imap/imap_session.h"
 
@@ -19,17 +23,13 @@
 
 #include "imap/imap_arg.h"
 #include "imap/imap_search.h"
+#include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "mail/mail_header.h"
 #include "store/store.h"
-
-#define RET_MIN 0x01u
-#define RET_MAX 0x02u
-#define RET_ALL 0x04u
-#define RET_COUNT 0x08u
 
 /* The provider's context: the session and one message's data. */
 struct imap_search_ctx {
@@ -140,7 +140,11 @@ imap_search_sent_cb(void *ctx, const struct imap_search_msg *m, time_t *t_r)
 		return r < 0 && !msg->expunged ? -1 : 0;
 	}
 	sc->have_meta = true;
-	*t_r = sc->meta.sent_date;
+	/* RFC 3501 §6.4.4: the date as the sender wrote it, whatever its
+	   time and zone; the parsed instant only if the text is odd */
+	if (sc->meta.date == NULL ||
+	    imap_search_date_day(sc->meta.date, t_r) < 0)
+		*t_r = sc->meta.sent_date;
 	return 1;
 }
 
@@ -229,6 +233,7 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 
 	*modseq_r = 0;
 	max_uid = mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0;
+	imap_search_use_saved(key, imap_searchres_get(mbox));
 	r = imap_search_prepare(key, (uint32_t)mbox->count, max_uid, &p, &why);
 	if (r == -1) {
 		imap_cmd_bad(s, "%s", why);
@@ -311,62 +316,47 @@ imap_search_charset(struct imap_session *s, const struct imap_arg *args,
 void
 imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 {
-	const struct imap_arg *args = cmd->args, *opts;
-	size_t n = cmd->arg_count, i = 0, nopts, k, count;
+	const struct imap_arg *args = cmd->args;
+	size_t n = cmd->arg_count, i = 0, k, count;
 	struct imap_search_key *key;
 	struct imap_str out = {0};
 	unsigned ret = 0;
-	bool esearch = false;
+	bool esearch = false, modseq_key;
 	const char *why;
 	uint32_t *seqs, *vals;
 	uint64_t modseq;
-	char *text;
 
 	if (n >= 2 && args[0].type == IMAP_ARG_ATOM &&
 	    strcasecmp(args[0].str, "RETURN") == 0) {
-		/* RFC 4731 */
-		if (!imap_arg_get_list(&args[1], &opts, &nopts)) {
-			imap_cmd_bad(s, "RETURN takes a list of options");
+		/* RFC 4731, SAVE of RFC 5182 */
+		if (imap_search_return_parse(&args[1], &ret, &why) < 0) {
+			imap_cmd_bad(s, "%s", why);
 			return;
 		}
-		for (k = 0; k < nopts; k++) {
-			const char *o = opts[k].str;
-
-			if (opts[k].type != IMAP_ARG_ATOM)
-				o = "";
-			if (strcasecmp(o, "MIN") == 0)
-				ret |= RET_MIN;
-			else if (strcasecmp(o, "MAX") == 0)
-				ret |= RET_MAX;
-			else if (strcasecmp(o, "ALL") == 0)
-				ret |= RET_ALL;
-			else if (strcasecmp(o, "COUNT") == 0)
-				ret |= RET_COUNT;
-			else {
-				imap_cmd_bad(s, "Unknown RETURN option");
-				return;
-			}
-		}
-		if (ret == 0)
-			ret = RET_ALL;
 		esearch = true;
 		i = 2;
 	}
 	if (!esearch && s->rev2) {
 		/* RFC 9051 §6.4.4: results always come as ESEARCH */
 		esearch = true;
-		ret = RET_ALL;
+		ret = IMAP_SEARCH_RET_ALL;
 	}
 	if (imap_search_charset(s, args, n, &i, false) < 0)
-		return;
+		goto fail;
 	if (imap_search_parse(args + i, n - i, &key, &why) < 0) {
 		imap_cmd_bad(s, "%s", why);
-		return;
+		goto fail;
 	}
-	if (imap_search_has_modseq(key))
+	modseq_key = imap_search_has_modseq(key);
+	if (modseq_key)
 		s->condstore = true;
 	if (imap_search_select(s, key, &seqs, &count, &modseq) < 0) {
 		imap_search_free(&key);
+		goto fail;
+	}
+	imap_search_free(&key);
+	if (imap_searchres_save_result(s, ret, seqs, count) < 0) {
+		free(seqs);
 		return;
 	}
 	vals = seqs;
@@ -374,37 +364,26 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		for (k = 0; k < count; k++)
 			vals[k] = s->mbox->msgs[seqs[k] - 1].uid;
 	}
-	if (!esearch) {
+	if (esearch) {
+		imap_searchres_esearch(s, ret, vals, count,
+				       modseq_key ? modseq : 0);
+	} else {
 		imap_str_append_cstr(&out, "* SEARCH");
 		for (k = 0; k < count; k++)
 			imap_str_printf(&out, " %" PRIu32, vals[k]);
-		if (imap_search_has_modseq(key) && count > 0)
+		if (modseq_key && count > 0)
 			imap_str_printf(&out, " (MODSEQ %" PRIu64 ")", modseq);
-	} else {
-		imap_str_append_cstr(&out, "* ESEARCH (TAG ");
-		imap_str_append_string(&out, cmd->tag, strlen(cmd->tag));
-		imap_str_append_c(&out, ')');
-		if (cmd->uid)
-			imap_str_append_cstr(&out, " UID");
-		if ((ret & RET_MIN) && count > 0)
-			imap_str_printf(&out, " MIN %" PRIu32, vals[0]);
-		if ((ret & RET_MAX) && count > 0)
-			imap_str_printf(&out, " MAX %" PRIu32,
-					vals[count - 1]);
-		if ((ret & RET_ALL) && count > 0) {
-			text = imap_uids_format(vals, count);
-			imap_str_printf(&out, " ALL %s", text);
-			free(text);
-		}
-		if (ret & RET_COUNT)
-			imap_str_printf(&out, " COUNT %zu", count);
-		if (imap_search_has_modseq(key) && count > 0)
-			imap_str_printf(&out, " MODSEQ %" PRIu64, modseq);
+		imap_str_append_cstr(&out, "\r\n");
+		imap_write(s, out.p, out.len);
+		imap_str_free(&out);
 	}
-	imap_str_append_cstr(&out, "\r\n");
-	imap_write(s, out.p, out.len);
-	imap_str_free(&out);
 	free(seqs);
-	imap_search_free(&key);
-	imap_cmd_ok(s, "SEARCH completed");
+	imap_cmd_ok(s, "SEARCH completed%s",
+		    (ret & IMAP_SEARCH_RET_SAVE) ? ", result saved" : "");
+	return;
+fail:
+	/* RFC 5182 §2.1: a SEARCH with SAVE that fails (NO or BAD) leaves
+	   "$" empty */
+	if (ret & IMAP_SEARCH_RET_SAVE)
+		imap_searchres_clear(s->mbox);
 }

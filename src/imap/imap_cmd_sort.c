@@ -1,6 +1,7 @@
 /*
  * imap_cmd_sort — SORT and THREAD, and their UID forms (RFC 5256,
- * SORT=DISPLAY of RFC 5957).
+ * SORT=DISPLAY of RFC 5957), with the RETURN options of ESORT (RFC 5267:
+ * MIN, MAX, ALL, COUNT answered by ESEARCH) and SAVE (RFC 5182).
  *
  * The messages are chosen as SEARCH chooses them (imap_search_select());
  * what the criteria compare comes from the metadata the store computed
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "imap/imap_search.h"
+#include "imap/imap_searchres.h"
 #include "imap/imap_sort.h"
 #include "imap/imap_str.h"
 #include "imap/imap_thread.h"
@@ -69,7 +71,8 @@ imap_sort_free_meta(struct store_message_meta *meta, size_t n)
    messages. */
 static int
 imap_sort_select(struct imap_session *s, const struct imap_arg *args,
-		 size_t n, size_t i, uint32_t **seqs_r, size_t *count_r)
+		 size_t n, size_t i, uint32_t **seqs_r, size_t *count_r,
+		 uint64_t *modseq_r)
 {
 	struct imap_search_key *key;
 	const char *why;
@@ -83,6 +86,10 @@ imap_sort_select(struct imap_session *s, const struct imap_arg *args,
 		return -1;
 	}
 	r = imap_search_select(s, key, seqs_r, count_r, &modseq);
+	if (modseq_r != NULL)
+		*modseq_r = imap_search_has_modseq(key) ? modseq : 0;
+	if (r == 0 && imap_search_has_modseq(key))
+		s->condstore = true;
 	imap_search_free(&key);
 	return r;
 }
@@ -90,31 +97,47 @@ imap_sort_select(struct imap_session *s, const struct imap_arg *args,
 void
 imap_cmd_sort(struct imap_session *s, struct imap_cmd *cmd)
 {
+	const struct imap_arg *args = cmd->args;
+	size_t nargs = cmd->arg_count, first = 0;
 	struct imap_sort_crit *crit;
 	struct imap_sort_msg *sm;
 	struct store_message_meta *meta;
 	struct imap_str out = {0};
-	uint32_t *seqs;
+	uint32_t *seqs, *vals;
+	uint64_t modseq;
 	size_t ncrit, n, i;
+	unsigned ret = 0;
+	bool esort = false;
 	const char *why;
 
-	if (cmd->arg_count < 3) {
+	if (nargs >= 2 && args[0].type == IMAP_ARG_ATOM &&
+	    strcasecmp(args[0].str, "RETURN") == 0) {
+		/* RFC 5267 §3: SORT RETURN (...) criteria charset keys */
+		if (imap_search_return_parse(&args[1], &ret, &why) < 0) {
+			imap_cmd_bad(s, "%s", why);
+			return;
+		}
+		esort = true;
+		first = 2;
+	}
+	if (nargs < first + 3) {
 		imap_cmd_bad(s, "SORT takes criteria, a charset and search "
 				"keys");
-		return;
+		goto fail;
 	}
-	if (imap_sort_parse(&cmd->args[0], &crit, &ncrit, &why) < 0) {
+	if (imap_sort_parse(&args[first], &crit, &ncrit, &why) < 0) {
 		imap_cmd_bad(s, "%s", why);
-		return;
+		goto fail;
 	}
-	if (imap_sort_select(s, cmd->args, cmd->arg_count, 1, &seqs, &n) < 0) {
+	if (imap_sort_select(s, args, nargs, first + 1, &seqs, &n, &modseq) <
+	    0) {
 		free(crit);
-		return;
+		goto fail;
 	}
 	if (imap_sort_load(s, seqs, n, &meta) < 0) {
 		free(crit);
 		free(seqs);
-		return;
+		goto fail;
 	}
 	sm = xcalloc(n > 0 ? n : 1, sizeof(*sm));
 	for (i = 0; i < n; i++) {
@@ -129,22 +152,43 @@ imap_cmd_sort(struct imap_session *s, struct imap_cmd *cmd)
 				   meta[i].to, meta[i].cc);
 	}
 	imap_sort_msgs(sm, n, crit, ncrit);
-	imap_str_append_cstr(&out, "* SORT");
+	imap_sort_free_meta(meta, n);
+	free(crit);
+	/* the sorted numbers, into seqs; what to show, into vals */
+	vals = xcalloc(n > 0 ? n : 1, sizeof(*vals));
 	for (i = 0; i < n; i++) {
-		uint32_t v = cmd->uid ? s->mbox->msgs[sm[i].seq - 1].uid
-				      : sm[i].seq;
-
-		imap_str_printf(&out, " %" PRIu32, v);
+		seqs[i] = sm[i].seq;
+		vals[i] = cmd->uid ? s->mbox->msgs[sm[i].seq - 1].uid
+				   : sm[i].seq;
 		imap_sort_msg_free(&sm[i]);
 	}
-	imap_str_append_cstr(&out, "\r\n");
-	imap_write(s, out.p, out.len);
-	imap_str_free(&out);
 	free(sm);
-	imap_sort_free_meta(meta, n);
+	if (imap_searchres_save_result(s, ret, seqs, n) < 0) {
+		free(seqs);
+		free(vals);
+		return;
+	}
 	free(seqs);
-	free(crit);
-	imap_cmd_ok(s, "SORT completed");
+	if (esort) {
+		imap_searchres_esearch(s, ret, vals, n, modseq);
+	} else {
+		imap_str_append_cstr(&out, "* SORT");
+		for (i = 0; i < n; i++)
+			imap_str_printf(&out, " %" PRIu32, vals[i]);
+		if (modseq > 0 && n > 0)
+			imap_str_printf(&out, " (MODSEQ %" PRIu64 ")", modseq);
+		imap_str_append_cstr(&out, "\r\n");
+		imap_write(s, out.p, out.len);
+		imap_str_free(&out);
+	}
+	free(vals);
+	imap_cmd_ok(s, "SORT completed%s",
+		    (ret & IMAP_SEARCH_RET_SAVE) ? ", result saved" : "");
+	return;
+fail:
+	/* RFC 5182 §2.1, as for SEARCH */
+	if (ret & IMAP_SEARCH_RET_SAVE)
+		imap_searchres_clear(s->mbox);
 }
 
 void
@@ -170,7 +214,8 @@ imap_cmd_thread(struct imap_session *s, struct imap_cmd *cmd)
 		imap_cmd_bad(s, "Unknown threading algorithm");
 		return;
 	}
-	if (imap_sort_select(s, cmd->args, cmd->arg_count, 1, &seqs, &n) < 0)
+	if (imap_sort_select(s, cmd->args, cmd->arg_count, 1, &seqs, &n,
+			     NULL) < 0)
 		return;
 	if (imap_sort_load(s, seqs, n, &meta) < 0) {
 		free(seqs);

@@ -9,11 +9,14 @@
  */
 #include "imap/imap_search.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "imap/imap_arg.h"
+#include "imap/imap_str.h"
 #include "imap/imap_utf7.h"
 #include "lib/str.h"
 #include "mail/mail_header.h"
@@ -161,9 +164,11 @@ imap_search_parse_one(const struct imap_arg *args, size_t count, size_t *i,
 			return -1;
 		}
 		if (set[0] == '$') {
-			*error_r = "Search result variable ($) is not "
-				   "supported";
-			return -1;
+			/* RFC 5182: the saved result, by UID */
+			k = imap_search_key_new(IMAP_SK_UIDSET);
+			k->saved = true;
+			*key_r = k;
+			return 0;
 		}
 		k = imap_search_key_new(IMAP_SK_SEQSET);
 		k->set_text = xstrdup(set);
@@ -248,12 +253,15 @@ imap_search_parse_one(const struct imap_arg *args, size_t count, size_t *i,
 		k->num = num32;
 		(*i)++;
 	} else if (strcasecmp(name, "UID") == 0) {
-		if (!imap_arg_get_seqset(a, &set) || set[0] == '$') {
+		if (!imap_arg_get_seqset(a, &set)) {
 			*error_r = "Invalid UID set";
 			return -1;
 		}
 		k = imap_search_key_new(IMAP_SK_UIDSET);
-		k->set_text = xstrdup(set);
+		if (set[0] == '$')
+			k->saved = true;
+		else
+			k->set_text = xstrdup(set);
 		(*i)++;
 	} else if (strcasecmp(name, "HEADER") == 0) {
 		if (*i + 1 >= count) {
@@ -371,6 +379,8 @@ imap_search_prepare(struct imap_search_key *k, uint32_t max_seq,
 		}
 		return 0;
 	case IMAP_SK_UIDSET:
+		if (k->saved)
+			return 0; /* imap_search_use_saved() filled it */
 		imap_seqset_free(&k->set);
 		return imap_seqset_parse(k->set_text, strlen(k->set_text),
 					 max_uid, 0, &k->set, error_r);
@@ -390,6 +400,187 @@ imap_search_prepare(struct imap_search_key *k, uint32_t max_seq,
 		    0)
 			return r;
 	}
+	return 0;
+}
+
+void
+imap_search_use_saved(struct imap_search_key *k,
+		      const struct imap_seqset *uids)
+{
+	struct imap_search_key *c;
+
+	if (k->op == IMAP_SK_UIDSET && k->saved) {
+		imap_seqset_free(&k->set);
+		if (uids != NULL && uids->count > 0) {
+			k->set.ranges = xmalloc(uids->count *
+						sizeof(*k->set.ranges));
+			memcpy(k->set.ranges, uids->ranges,
+			       uids->count * sizeof(*k->set.ranges));
+			k->set.count = uids->count;
+		}
+		return;
+	}
+	for (c = k->children; c != NULL; c = c->next)
+		imap_search_use_saved(c, uids);
+}
+
+bool
+imap_search_has_saved(const struct imap_search_key *k)
+{
+	const struct imap_search_key *c;
+
+	if (k->op == IMAP_SK_UIDSET && k->saved)
+		return true;
+	for (c = k->children; c != NULL; c = c->next) {
+		if (imap_search_has_saved(c))
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------ RETURN */
+
+int
+imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
+			 const char **error_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {
+		{"MIN", IMAP_SEARCH_RET_MIN},	  {"MAX", IMAP_SEARCH_RET_MAX},
+		{"ALL", IMAP_SEARCH_RET_ALL},	  {"COUNT", IMAP_SEARCH_RET_COUNT},
+		{"SAVE", IMAP_SEARCH_RET_SAVE},
+	};
+	const struct imap_arg *items;
+	size_t n, k, j;
+	unsigned ret = 0;
+
+	if (!imap_arg_get_list(list, &items, &n)) {
+		*error_r = "RETURN takes a list of options";
+		return -1;
+	}
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < NELEM(opts); j++) {
+			if (items[k].type == IMAP_ARG_ATOM &&
+			    strcasecmp(items[k].str, opts[j].name) == 0)
+				break;
+		}
+		if (j == NELEM(opts)) {
+			*error_r = "Unknown RETURN option";
+			return -1;
+		}
+		ret |= opts[j].bit;
+	}
+	*ret_r = n == 0 ? IMAP_SEARCH_RET_ALL : ret;
+	return 0;
+}
+
+size_t
+imap_search_save_pick(unsigned ret, const uint32_t *found, size_t n,
+		      uint32_t *out)
+{
+	size_t k = 0;
+
+	if (n == 0)
+		return 0;
+	if ((ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_COUNT)) != 0 ||
+	    (ret & (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX)) == 0) {
+		memcpy(out, found, n * sizeof(*out));
+		return n;
+	}
+	if (ret & IMAP_SEARCH_RET_MIN)
+		out[k++] = found[0];
+	if ((ret & IMAP_SEARCH_RET_MAX) && (k == 0 || n > 1))
+		out[k++] = found[n - 1];
+	return k;
+}
+
+char *
+imap_search_format_ordered(const uint32_t *v, size_t n)
+{
+	struct imap_str out = {0};
+	size_t i = 0, j;
+
+	while (i < n) {
+		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1 &&
+			    v[j] != UINT32_MAX;
+		     j++)
+			;
+		if (out.len > 0)
+			imap_str_append_c(&out, ',');
+		if (j > i)
+			imap_str_printf(&out, "%" PRIu32 ":%" PRIu32, v[i],
+					v[j]);
+		else
+			imap_str_printf(&out, "%" PRIu32, v[i]);
+		i = j + 1;
+	}
+	return imap_str_take(&out);
+}
+
+/* ------------------------------------------------------------ dates */
+
+int
+imap_search_date_day(const char *date, time_t *day_r)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	const char *p = date;
+	unsigned day = 0, year = 0, nd = 0, ny = 0;
+	int month = -1;
+	struct tm tm;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	/* day-of-week "," (a comment before it is rare enough to miss) */
+	if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) {
+		while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))
+			p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != ',')
+			return -1;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+	}
+	while (*p >= '0' && *p <= '9' && nd < 2) {
+		day = day * 10 + (unsigned)(*p++ - '0');
+		nd++;
+	}
+	if (nd == 0 || day < 1 || day > 31 || (*p != ' ' && *p != '\t'))
+		return -1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (int i = 0; i < 12; i++) {
+		if (strncasecmp(p, months + i * 3, 3) == 0) {
+			month = i;
+			break;
+		}
+	}
+	if (month < 0 || (p[3] != ' ' && p[3] != '\t'))
+		return -1;
+	p += 3;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p >= '0' && *p <= '9' && ny < 4) {
+		year = year * 10 + (unsigned)(*p++ - '0');
+		ny++;
+	}
+	if (ny < 2 || (*p >= '0' && *p <= '9'))
+		return -1;
+	/* RFC 5322 §4.3 obs-year */
+	if (ny == 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (ny == 3)
+		year += 1900;
+	if (year < 1900)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = (int)day;
+	tm.tm_mon = month;
+	tm.tm_year = (int)year - 1900;
+	*day_r = timegm(&tm);
 	return 0;
 }
 

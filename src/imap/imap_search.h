@@ -15,8 +15,16 @@
  * the text keys that the index answers (BODY, TEXT, FROM, TO, CC, BCC,
  * SUBJECT) are asked of the provider once for the whole mailbox, which
  * returns the UIDs that match; HEADER asks for one message's header
- * block. Dates: BEFORE/ON/SINCE compare the internal date's day, the
- * SENT* keys the Date: field's day (UTC days both).
+ * block. Dates (RFC 3501 §6.4.4, "disregarding time and timezone"):
+ * BEFORE/ON/SINCE compare the day of the internal date, which the store
+ * keeps as an instant and FETCH INTERNALDATE shows in +0000, so its UTC
+ * day; the SENT* keys compare the calendar date written in the Date:
+ * field, in the sender's own zone ("Mon, 1 Jan 2024 23:30:00 -0500" is
+ * SENTON 1-Jan-2024), as the provider gives it.
+ *
+ * "$" (RFC 5182), as a sequence set or after UID, stands for the saved
+ * result of an earlier SEARCH: it is parsed as a UID set marked `saved`,
+ * which imap_search_use_saved() fills in.
  *
  * Pure: no I/O; the provider callbacks bring the data.
  */
@@ -84,6 +92,7 @@ struct imap_search_key {
 	char *field; /* HEADER field name */
 	enum imap_search_text text;
 	char *set_text; /* SEQSET, UIDSET until prepared */
+	bool saved;	/* UIDSET: "$", set by imap_search_use_saved() */
 	struct imap_seqset set;
 	uint32_t *uids; /* TEXT: the UIDs that match, sorted */
 	size_t uid_count;
@@ -108,7 +117,10 @@ struct imap_search_provider {
 	   data stays valid until the next call for another message. */
 	int (*header)(void *ctx, const struct imap_search_msg *m,
 		      const char **hdr_r, size_t *len_r);
-	/* The Date: field of a message as a time (0 if none): 1, 0, -1. */
+	/* The day of the Date: field of a message, as 00:00 UTC of the
+	   calendar date written in it (time and zone disregarded; see
+	   imap_search_date_day()), 0 if none: 1, 0 if the message is gone,
+	   -1. */
 	int (*sent_date)(void *ctx, const struct imap_search_msg *m,
 			 time_t *t_r);
 	void *ctx;
@@ -133,6 +145,42 @@ int imap_search_prepare(struct imap_search_key *key, uint32_t max_seq,
 int imap_search_match(const struct imap_search_key *key,
 		      const struct imap_search_msg *m,
 		      const struct imap_search_provider *p, time_t now);
+
+/* Gives every "$" key of the tree the saved UIDs (a copy; NULL or an
+   empty set: "$" matches nothing). Before imap_search_prepare(). */
+void imap_search_use_saved(struct imap_search_key *key,
+			   const struct imap_seqset *uids);
+/* True if the tree holds a "$" key. */
+bool imap_search_has_saved(const struct imap_search_key *key);
+
+/* The calendar date of an RFC 5322 date-time ("[Mon,] 1 Jan 2024 ..."),
+   disregarding time and zone, as 00:00 UTC of that date: 0 and *day_r,
+   or -1 if the text does not start with a date. Two-digit years are read
+   as RFC 5322 §4.3 says. */
+int imap_search_date_day(const char *date, time_t *day_r);
+
+/* RETURN options of SEARCH (RFC 4731, SAVE of RFC 5182) and SORT
+   (RFC 5267). */
+#define IMAP_SEARCH_RET_MIN 0x01u
+#define IMAP_SEARCH_RET_MAX 0x02u
+#define IMAP_SEARCH_RET_ALL 0x04u
+#define IMAP_SEARCH_RET_COUNT 0x08u
+#define IMAP_SEARCH_RET_SAVE 0x10u
+/* Parses the list after RETURN: "()" is ALL (RFC 4731 §3.1). 0, or -1
+   with a static reason for an unknown option. */
+int imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
+			     const char **error_r);
+/* Which of found[0..n) "$" takes for the options (RFC 5182 §2.4): all of
+   them, or with MIN and/or MAX alone, only the first and/or last. The
+   chosen ones go to out[] (room for n), in the same order; returns their
+   number. */
+size_t imap_search_save_pick(unsigned ret, const uint32_t *found, size_t n,
+			     uint32_t *out);
+/* The numbers in their order as a sequence set for ESEARCH ALL: runs of
+   consecutive ascending numbers become "a:b", everything else is listed
+   one by one, so the text reads the same as a set and as an ordered list
+   (RFC 5267 §3.1). Malloc'd; "" when n is 0. */
+char *imap_search_format_ordered(const uint32_t *v, size_t n);
 
 /* True if the tree holds a MODSEQ key (the response then ends with
    "(MODSEQ n)", RFC 7162 §3.1.5). */
