@@ -23,6 +23,12 @@
  * waiting for the destination are deferred with the last reason. After a
  * transaction the session stays open relay_connection_cache_time for the
  * next job, then says QUIT.
+ *
+ * An 8-bit message for a server without 8BITMIME, which the SMTP client
+ * refuses to send as it is, is converted to 7 bits (mail_downgrade: the
+ * 8-bit parts become quoted-printable or base64) and sent in that form;
+ * when it cannot be converted (8-bit header fields...) the 5.6.3 refusal
+ * stands, its reason added.
  */
 #include "queue/queue_private.h"
 
@@ -42,6 +48,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "mail/mail_downgrade.h"
 #include "smtp/smtp_client.h"
 
 /* How long a resolved route is used before it is looked up again, and a
@@ -60,6 +67,7 @@ struct queue_session {
 	struct queue_job *job;
 	struct smtp_client_txn txn;
 	struct smtp_client_rcpt *rcpts;
+	char *converted; /* the 7-bit form of the job's message, or NULL */
 	struct event *idle;
 	uint64_t log_id;
 	char last_error[600];
@@ -384,6 +392,7 @@ session_free(struct queue_session *s)
 		event_free(s->idle);
 	smtp_client_txn_clear(&s->txn);
 	free(s->rcpts);
+	free(s->converted);
 	free(s);
 }
 
@@ -568,6 +577,51 @@ session_job_results(struct queue_session *s, struct smtp_client_txn *txn)
 	free(res);
 	queue_job_free(&job);
 	smtp_client_txn_clear(&s->txn);
+	free(s->converted);
+	s->converted = NULL;
+}
+
+/* smtp_client_send() refused an 8-bit message because the server lacks
+   8BITMIME (every recipient 5.6.3): convert it to 7 bits (RFC 6152 §3)
+   and put the new form in the transaction. True if there is something to
+   send again; else the refusal stays, with the reason added. */
+static bool
+session_downgrade(struct queue_session *s, const char *data, size_t len)
+{
+	struct queue_job *job = s->job;
+	char *out = NULL, *error = NULL;
+	size_t olen = 0;
+	int r;
+
+	if (s->txn.body != SMTP_CLIENT_BODY_8BITMIME || s->txn.rcpt_count == 0)
+		return false;
+	for (size_t k = 0; k < s->txn.rcpt_count; k++)
+		if (strcmp(s->rcpts[k].status, "5.6.3") != 0)
+			return false;
+	r = mail_downgrade(data, len, NULL, &out, &olen, &error);
+	if (r == 1) {
+		log_info("relay id=%" PRIu64 " event=downgrade queue_id=%s "
+			 "size=%zu converted=%zu",
+			 s->log_id, job->entry->env->id, len, olen);
+		session_fill_txn(s, job, out, olen);
+		s->txn.body = SMTP_CLIENT_BODY_7BIT;
+		s->converted = out;
+		return true;
+	}
+	log_info("relay id=%" PRIu64 " event=downgrade-failed queue_id=%s "
+		 "reason=\"%s\"",
+		 s->log_id, job->entry->env->id,
+		 error != NULL ? error : "nothing to convert");
+	for (size_t k = 0; k < s->txn.rcpt_count && error != NULL; k++) {
+		struct smtp_client_rcpt *rc = &s->rcpts[k];
+		char *text = xasprintf("%s; cannot convert to 7 bits: %s",
+				       rc->reply != NULL ? rc->reply : "",
+				       error);
+		free(rc->reply);
+		rc->reply = text;
+	}
+	free(error);
+	return false;
 }
 
 /* READY with no job: take one, or wait a little for one. */
@@ -611,6 +665,9 @@ session_next_job(struct queue_session *s)
 		}
 		session_fill_txn(s, s->job, data, len);
 		if (smtp_client_send(s->cl, &s->txn) == 0)
+			return;
+		if (session_downgrade(s, data, len) &&
+		    smtp_client_send(s->cl, &s->txn) == 0)
 			return;
 		/* refused here (SIZE, 8BITMIME, SMTPUTF8): results are set */
 		session_job_results(s, &s->txn);
