@@ -9,10 +9,22 @@
  * while the output holds more than IMAP_OUTPUT_MAX bytes and goes on once
  * it has drained, so FETCH 1:* BODY[] of a big mailbox never sits in
  * memory at once. Per message, the cached metadata (ENVELOPE, BODY,
- * BODYSTRUCTURE) comes from the index; the message bytes are read only for
- * body sections. A message expunged by another session since the client
- * last heard (its EXPUNGE still pending) is left out, and the command ends
- * with NO [EXPUNGEISSUED] (RFC 5530).
+ * BODYSTRUCTURE) comes from the index; the message file is opened only for
+ * body sections (store_stream.h). A message expunged by another session
+ * since the client last heard (its EXPUNGE still pending) is left out, and
+ * the command ends with NO [EXPUNGEISSUED] (RFC 5530).
+ *
+ * Neither does one big message sit in memory: BODY[], BODY[TEXT], RFC822,
+ * RFC822.TEXT, their partials and [1] of a single-part message are sent
+ * from the file, a chunk (STORE_STREAM_CHUNK) at a time as the output
+ * drains, the message's response pausing in the middle of its literal; an
+ * open descriptor keeps the bytes readable if the message is expunged and
+ * its file removed meanwhile. Header sections read the header block only.
+ * Sections with a part number, MIME and BINARY need the MIME structure and
+ * read the whole message into memory (the cached BODYSTRUCTURE has no
+ * offsets). Everything is sent with CRLF line ends (a message APPENDed
+ * with bare LFs gets its CRs), literal lengths and partials counting the
+ * bytes sent.
  */
 #include "imap/imap_session.h"
 
@@ -30,10 +42,36 @@
 #include "lib/str.h"
 #include "mail/mail_mime.h"
 #include "store/store.h"
+#include "store/store_stream.h"
 
 /* Messages written per step at most (a step also ends when the output
    is full). */
 #define IMAP_FETCH_STEP 64
+
+/* What one message needs from the store, loaded once. */
+struct imap_fetch_msg {
+	struct store_message_meta meta;
+	bool meta_loaded;
+	struct store_stream *stream; /* its file, for streamed sections */
+	char *header;		     /* the header block, CRLF */
+	size_t header_len;
+	uint64_t text_offset; /* where the body starts in the file */
+	char *data;	      /* the whole message, CRLF (parts) */
+	size_t len;
+	struct mail_mime_part *mime;
+};
+
+/* The message whose response is being written. */
+struct imap_fetch_cur {
+	bool active;
+	uint32_t seq;
+	size_t item; /* the next item to write */
+	struct imap_fetch_msg fm;
+	struct imap_str out; /* text not written yet */
+	bool first, flags_done, modseq_done, seen_now;
+	bool streaming; /* a literal is being sent from the file */
+	struct store_stream_cursor cursor;
+};
 
 struct imap_fetch_job {
 	struct imap_fetch_spec spec;
@@ -44,7 +82,10 @@ struct imap_fetch_job {
 	bool expunged;		     /* some message could not be read */
 	bool unknown_cte;	     /* BINARY of an unknown encoding */
 	bool failed;		     /* a store error */
+	struct imap_fetch_cur cur;
 };
+
+static void imap_fetch_msg_free(struct imap_fetch_msg *fm);
 
 static void imap_fetch_job_free(void *ctx);
 static bool imap_fetch_job_step(struct imap_session *s, void *ctx);
@@ -221,28 +262,38 @@ imap_fetch_job_free(void *ctx)
 {
 	struct imap_fetch_job *job = ctx;
 
+	imap_fetch_msg_free(&job->cur.fm);
+	imap_str_free(&job->cur.out);
 	imap_fetch_spec_free(&job->spec);
 	imap_seqset_free(&job->set);
 	imap_seqset_free(&job->seen_now);
 	free(job);
 }
 
-/* What one message needs from the store, loaded once. */
-struct imap_fetch_msg {
-	struct store_message_meta meta;
-	bool meta_loaded;
-	char *data;
-	size_t len;
-	struct mail_mime_part *mime;
-};
-
 static void
 imap_fetch_msg_free(struct imap_fetch_msg *fm)
 {
 	if (fm->meta_loaded)
 		store_message_meta_free(&fm->meta);
+	store_stream_close(&fm->stream);
+	free(fm->header);
 	free(fm->data);
 	mail_mime_free(&fm->mime);
+	memset(fm, 0, sizeof(*fm));
+}
+
+/* Replaces (*data, *len) by its CRLF form if it has bare LFs. */
+static void
+imap_fetch_crlf(char **data, size_t *len)
+{
+	size_t n;
+	char *crlf = store_crlf_dup(*data, *len, &n);
+
+	if (crlf == NULL)
+		return;
+	free(*data);
+	*data = crlf;
+	*len = n;
 }
 
 /* 1, 0 if the message is gone, -1 on error. */
@@ -251,7 +302,8 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 		const struct imap_msg *m, struct imap_fetch_msg *fm)
 {
 	char *error = NULL;
-	bool need_meta = false, need_mime = false;
+	bool need_meta = false, need_part1 = false, need_header = false;
+	bool need_all = false, single;
 	size_t i;
 	int r;
 
@@ -262,26 +314,60 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 		    it->type == IMAP_FETCH_BODY ||
 		    it->type == IMAP_FETCH_BODYSTRUCTURE)
 			need_meta = true;
-		if (it->type == IMAP_FETCH_BINARY ||
-		    it->type == IMAP_FETCH_BINARY_SIZE ||
-		    (it->type == IMAP_FETCH_SECTION &&
-		     it->section.part[0] != '\0'))
-			need_mime = true;
+		if (it->type == IMAP_FETCH_SECTION &&
+		    strcmp(it->section.part, "1") == 0)
+			need_part1 = true;
 	}
-	if (need_meta) {
+	/* [1] streams as TEXT when the message is single-part: the cached
+	   BODYSTRUCTURE says */
+	if (need_meta || need_part1) {
 		r = store_message_meta(s->acct, m->message_row, &fm->meta,
 				       &error);
 		if (r <= 0)
 			goto fail;
 		fm->meta_loaded = true;
 	}
-	if (spec->need_data) {
-		r = store_message_get(s->acct, m->message_row, &fm->data,
-				      &fm->len, &error);
-		if (r <= 0)
+	single = fm->meta_loaded &&
+		 !imap_fetch_is_multipart(fm->meta.bodystructure);
+	for (i = 0; i < spec->count; i++) {
+		const struct imap_fetch_item *it = &spec->items[i];
+
+		if (it->type != IMAP_FETCH_SECTION &&
+		    it->type != IMAP_FETCH_BINARY &&
+		    it->type != IMAP_FETCH_BINARY_SIZE)
+			continue;
+		switch (imap_fetch_section_source(it, single)) {
+		case IMAP_SOURCE_MESSAGE:
+			break;
+		case IMAP_SOURCE_TEXT:
+		case IMAP_SOURCE_HEADER:
+			need_header = true;
+			break;
+		case IMAP_SOURCE_PARTS:
+			need_all = true;
+			break;
+		}
+	}
+	if (!spec->need_data)
+		return 1;
+	r = store_stream_open(s->acct, m->message_row, &fm->stream, &error);
+	if (r <= 0)
+		goto fail;
+	if (need_header) {
+		r = store_stream_read_header(fm->stream, &fm->header,
+					     &fm->header_len, &error);
+		if (r < 0)
 			goto fail;
-		if (need_mime)
-			fm->mime = mail_mime_parse(fm->data, fm->len, NULL);
+		fm->text_offset = fm->header_len;
+		imap_fetch_crlf(&fm->header, &fm->header_len);
+	}
+	if (need_all) {
+		r = store_stream_read_all(fm->stream, &fm->data, &fm->len,
+					  &error);
+		if (r < 0)
+			goto fail;
+		imap_fetch_crlf(&fm->data, &fm->len);
+		fm->mime = mail_mime_parse(fm->data, fm->len, NULL);
 	}
 	return 1;
 fail:
@@ -310,129 +396,241 @@ imap_fetch_write_literal(struct imap_session *s, struct imap_str *out,
 	imap_write(s, data, len);
 }
 
-/* One message's FETCH response; false on a store error. */
-static bool
-imap_fetch_one(struct imap_session *s, struct imap_fetch_job *job,
-	       uint32_t seq)
+/* Starts a streamed section: writes what `out` holds and the literal's
+   length; the cursor gives the rest. -1 on a read error (nothing
+   written). */
+static int
+imap_fetch_stream_start(struct imap_session *s, struct imap_fetch_cur *cur,
+			const struct imap_fetch_item *it, bool text)
+{
+	const struct imap_fetch_section *sec = &it->section;
+	struct imap_fetch_msg *fm = &cur->fm;
+	uint64_t from = text ? fm->text_offset : 0, len;
+	char *error = NULL;
+
+	if (store_stream_cursor_init(
+		    &cur->cursor, fm->stream, from, store_stream_size(fm->stream),
+		    sec->partial ? sec->offset : 0,
+		    sec->partial ? sec->length : UINT64_MAX, &len,
+		    &error) < 0) {
+		log_warnx("imap id=%" PRIu64 " event=fetch seq=%" PRIu32
+			  " error=\"%s\"",
+			  s->id, cur->seq, error);
+		free(error);
+		return -1;
+	}
+	imap_str_printf(&cur->out, "{%" PRIu64 "}\r\n", len);
+	imap_write(s, cur->out.p, cur->out.len);
+	cur->out.len = 0;
+	cur->out.p[0] = '\0';
+	cur->streaming = true;
+	return 0;
+}
+
+/* Sends the streamed literal while the output has room: 1 when it is all
+   out, 0 when the output is full, -1 on a read error (the literal is cut:
+   the session must close). */
+static int
+imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_cur *cur)
+{
+	char *error = NULL;
+	const char *data;
+	ssize_t n;
+
+	while (imap_session_output_ok(s)) {
+		n = store_stream_cursor_next(&cur->cursor, &data, &error);
+		if (n == 0) {
+			cur->streaming = false;
+			return 1;
+		}
+		if (n < 0) {
+			log_warnx("imap id=%" PRIu64 " event=fetch seq=%" PRIu32
+				  " error=\"%s\"",
+				  s->id, cur->seq, error);
+			free(error);
+			return -1;
+		}
+		imap_write(s, data, (size_t)n);
+	}
+	return 0;
+}
+
+/* Starts the response of message `seq`: 1, 0 if it could not be read
+   because it is gone (job->expunged set), -1 on a store error. */
+static int
+imap_fetch_begin(struct imap_session *s, struct imap_fetch_job *job,
+		 uint32_t seq)
 {
 	const struct imap_msg *m = &s->mbox->msgs[seq - 1];
-	struct imap_fetch_msg fm = {0};
-	struct imap_str out = {0};
-	bool seen_now = imap_seqset_contains(&job->seen_now, seq);
-	bool flags_done = false, modseq_done = false, first = true;
-	char date[40];
-	size_t i;
+	struct imap_fetch_cur *cur = &job->cur;
 	int r;
 
-	r = imap_fetch_load(s, &job->spec, m, &fm);
+	memset(&cur->fm, 0, sizeof(cur->fm));
+	r = imap_fetch_load(s, &job->spec, m, &cur->fm);
 	if (r <= 0) {
-		imap_fetch_msg_free(&fm);
+		imap_fetch_msg_free(&cur->fm);
 		if (r == 0)
 			job->expunged = true;
-		return r == 0;
+		return r;
 	}
-	imap_str_printf(&out, "* %" PRIu32 " FETCH (", seq);
+	cur->active = true;
+	cur->seq = seq;
+	cur->item = 0;
+	cur->first = true;
+	cur->flags_done = false;
+	cur->modseq_done = false;
+	cur->streaming = false;
+	cur->seen_now = imap_seqset_contains(&job->seen_now, seq);
+	cur->out.len = 0;
+	imap_str_printf(&cur->out, "* %" PRIu32 " FETCH (", seq);
 	if (job->add_uid) {
-		imap_str_printf(&out, "UID %" PRIu32, m->uid);
-		first = false;
+		imap_str_printf(&cur->out, "UID %" PRIu32, m->uid);
+		cur->first = false;
 	}
-	for (i = 0; i < job->spec.count; i++) {
-		const struct imap_fetch_item *it = &job->spec.items[i];
-		const char *data;
-		size_t len;
-		bool owned;
-		char *bin;
+	return 1;
+}
 
-		if (!first)
-			imap_str_append_c(&out, ' ');
-		first = false;
-		switch (it->type) {
-		case IMAP_FETCH_UID:
-			imap_str_printf(&out, "UID %" PRIu32, m->uid);
-			break;
-		case IMAP_FETCH_FLAGS:
-			imap_str_append_cstr(&out, "FLAGS ");
-			imap_mbox_append_flags(m, &out);
-			flags_done = true;
-			break;
-		case IMAP_FETCH_INTERNALDATE:
-			imap_fetch_format_date(m->internal_date, date,
-					       sizeof(date));
-			imap_str_printf(&out, "INTERNALDATE \"%s\"", date);
-			break;
-		case IMAP_FETCH_RFC822_SIZE:
-			imap_str_printf(&out, "RFC822.SIZE %" PRIu64, m->size);
-			break;
-		case IMAP_FETCH_ENVELOPE:
-			imap_str_printf(&out, "ENVELOPE %s",
-					fm.meta.envelope != NULL
-						? fm.meta.envelope
-						: "NIL");
-			break;
-		case IMAP_FETCH_BODY:
-			imap_str_printf(&out, "BODY %s",
-					fm.meta.body != NULL ? fm.meta.body
-							     : "NIL");
-			break;
-		case IMAP_FETCH_BODYSTRUCTURE:
-			imap_str_printf(&out, "BODYSTRUCTURE %s",
-					fm.meta.bodystructure != NULL
-						? fm.meta.bodystructure
-						: "NIL");
-			break;
-		case IMAP_FETCH_MODSEQ:
-			imap_str_printf(&out, "MODSEQ (%" PRIu64 ")",
-					m->modseq);
-			modseq_done = true;
-			break;
-		case IMAP_FETCH_SECTION:
-			imap_str_printf(&out, "%s ", it->name);
-			if (imap_fetch_section_get(&it->section, fm.data,
-						   fm.len, fm.mime, &data, &len,
-						   &owned) == 0) {
-				imap_str_append_cstr(&out, "NIL");
-				break;
-			}
-			imap_fetch_write_literal(s, &out, data, len, false);
-			if (owned)
-				free((char *)data);
-			break;
-		case IMAP_FETCH_BINARY:
-		case IMAP_FETCH_BINARY_SIZE:
-			r = imap_fetch_binary_get(&it->section, fm.data, fm.len,
-						  fm.mime, &bin, &len);
-			if (r < 0) {
-				job->unknown_cte = true;
-				r = 0;
-			}
-			imap_str_printf(&out, "%s ", it->name);
-			if (r == 0) {
-				imap_str_append_cstr(&out, "NIL");
-				break;
-			}
-			if (it->type == IMAP_FETCH_BINARY_SIZE)
-				imap_str_printf(&out, "%zu", len);
-			else
-				imap_fetch_write_literal(s, &out, bin, len,
-							 true);
-			free(bin);
+/* One item of the current message into cur->out (or written, for
+   sections); a streamed section starts streaming. -1 on a read error. */
+static int
+imap_fetch_item(struct imap_session *s, struct imap_fetch_job *job,
+		const struct imap_fetch_item *it)
+{
+	struct imap_fetch_cur *cur = &job->cur;
+	struct imap_fetch_msg *fm = &cur->fm;
+	const struct imap_msg *m = &s->mbox->msgs[cur->seq - 1];
+	struct imap_str *out = &cur->out;
+	enum imap_fetch_source src;
+	const char *data;
+	char date[40], *bin;
+	size_t len;
+	bool owned;
+	int r;
+
+	if (!cur->first)
+		imap_str_append_c(out, ' ');
+	cur->first = false;
+	switch (it->type) {
+	case IMAP_FETCH_UID:
+		imap_str_printf(out, "UID %" PRIu32, m->uid);
+		break;
+	case IMAP_FETCH_FLAGS:
+		imap_str_append_cstr(out, "FLAGS ");
+		imap_mbox_append_flags(m, out);
+		cur->flags_done = true;
+		break;
+	case IMAP_FETCH_INTERNALDATE:
+		imap_fetch_format_date(m->internal_date, date, sizeof(date));
+		imap_str_printf(out, "INTERNALDATE \"%s\"", date);
+		break;
+	case IMAP_FETCH_RFC822_SIZE:
+		imap_str_printf(out, "RFC822.SIZE %" PRIu64, m->size);
+		break;
+	case IMAP_FETCH_ENVELOPE:
+		imap_str_printf(out, "ENVELOPE %s",
+				fm->meta.envelope != NULL ? fm->meta.envelope
+							  : "NIL");
+		break;
+	case IMAP_FETCH_BODY:
+		imap_str_printf(out, "BODY %s",
+				fm->meta.body != NULL ? fm->meta.body : "NIL");
+		break;
+	case IMAP_FETCH_BODYSTRUCTURE:
+		imap_str_printf(out, "BODYSTRUCTURE %s",
+				fm->meta.bodystructure != NULL
+					? fm->meta.bodystructure
+					: "NIL");
+		break;
+	case IMAP_FETCH_MODSEQ:
+		imap_str_printf(out, "MODSEQ (%" PRIu64 ")", m->modseq);
+		cur->modseq_done = true;
+		break;
+	case IMAP_FETCH_SECTION:
+		imap_str_printf(out, "%s ", it->name);
+		src = imap_fetch_section_source(
+			it, fm->meta_loaded &&
+				    !imap_fetch_is_multipart(
+					    fm->meta.bodystructure));
+		if (src == IMAP_SOURCE_MESSAGE || src == IMAP_SOURCE_TEXT)
+			return imap_fetch_stream_start(
+				s, cur, it, src == IMAP_SOURCE_TEXT);
+		if (src == IMAP_SOURCE_HEADER)
+			r = imap_fetch_section_get(&it->section, fm->header,
+						   fm->header_len, NULL, &data,
+						   &len, &owned);
+		else
+			r = imap_fetch_section_get(&it->section, fm->data,
+						   fm->len, fm->mime, &data,
+						   &len, &owned);
+		if (r == 0) {
+			imap_str_append_cstr(out, "NIL");
 			break;
 		}
+		imap_fetch_write_literal(s, out, data, len, false);
+		if (owned)
+			free((char *)data);
+		break;
+	case IMAP_FETCH_BINARY:
+	case IMAP_FETCH_BINARY_SIZE:
+		r = imap_fetch_binary_get(&it->section, fm->data, fm->len,
+					  fm->mime, &bin, &len);
+		if (r < 0) {
+			job->unknown_cte = true;
+			r = 0;
+		}
+		imap_str_printf(out, "%s ", it->name);
+		if (r == 0) {
+			imap_str_append_cstr(out, "NIL");
+			break;
+		}
+		if (it->type == IMAP_FETCH_BINARY_SIZE)
+			imap_str_printf(out, "%zu", len);
+		else
+			imap_fetch_write_literal(s, out, bin, len, true);
+		free(bin);
+		break;
 	}
-	if (seen_now && !flags_done) {
-		imap_str_append_cstr(&out, " FLAGS ");
-		imap_mbox_append_flags(m, &out);
+	return 0;
+}
+
+/* Goes on with the current message: 1 when its response is complete, 0
+   when the output is full (called again once it drained), -1 when a read
+   failed in the middle of a literal. */
+static int
+imap_fetch_continue(struct imap_session *s, struct imap_fetch_job *job)
+{
+	struct imap_fetch_cur *cur = &job->cur;
+	const struct imap_msg *m;
+	int r;
+
+	for (;;) {
+		if (cur->streaming) {
+			r = imap_fetch_stream_pump(s, cur);
+			if (r <= 0)
+				return r;
+		}
+		if (cur->item >= job->spec.count)
+			break;
+		if (imap_fetch_item(s, job, &job->spec.items[cur->item++]) < 0)
+			return -1;
+	}
+	m = &s->mbox->msgs[cur->seq - 1];
+	if (cur->seen_now && !cur->flags_done) {
+		imap_str_append_cstr(&cur->out, " FLAGS ");
+		imap_mbox_append_flags(m, &cur->out);
 	}
 	/* RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; a flag change
 	   caused by the fetch shows its new modseq */
-	if (!modseq_done &&
-	    (job->spec.changedsince_set || (s->condstore && seen_now)))
-		imap_str_printf(&out, " MODSEQ (%" PRIu64 ")", m->modseq);
-	imap_str_append_cstr(&out, ")\r\n");
-	imap_write(s, out.p, out.len);
-	imap_str_free(&out);
-	imap_fetch_msg_free(&fm);
-	return true;
+	if (!cur->modseq_done &&
+	    (job->spec.changedsince_set || (s->condstore && cur->seen_now)))
+		imap_str_printf(&cur->out, " MODSEQ (%" PRIu64 ")", m->modseq);
+	imap_str_append_cstr(&cur->out, ")\r\n");
+	imap_write(s, cur->out.p, cur->out.len);
+	cur->out.len = 0;
+	cur->out.p[0] = '\0';
+	imap_fetch_msg_free(&cur->fm);
+	cur->active = false;
+	return 1;
 }
 
 static bool
@@ -441,11 +639,25 @@ imap_fetch_job_step(struct imap_session *s, void *ctx)
 	struct imap_fetch_job *job = ctx;
 	bool done = false;
 	uint32_t seq;
-	int n = 0;
+	int n = 0, r;
 
 	while (n < IMAP_FETCH_STEP && imap_session_output_ok(s)) {
 		const struct imap_msg *m;
 
+		if (job->cur.active) {
+			r = imap_fetch_continue(s, job);
+			if (r < 0) {
+				/* the literal's length is out, its bytes
+				   are not: the response cannot be ended */
+				imap_cmd_end(s);
+				imap_session_close(s, "message read error");
+				return true;
+			}
+			if (r == 0)
+				return false;
+			n++;
+			continue;
+		}
 		if (!imap_seqset_iter_next(&job->it, &seq) ||
 		    seq > s->mbox->count) {
 			done = true;
@@ -455,12 +667,12 @@ imap_fetch_job_step(struct imap_session *s, void *ctx)
 		if (job->spec.changedsince_set &&
 		    m->modseq <= job->spec.changedsince)
 			continue;
-		if (!imap_fetch_one(s, job, seq)) {
+		r = imap_fetch_begin(s, job, seq);
+		if (r < 0) {
 			job->failed = true;
 			done = true;
 			break;
 		}
-		n++;
 	}
 	if (!done)
 		return false;

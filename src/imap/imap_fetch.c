@@ -630,6 +630,43 @@ imap_fetch_section_get(const struct imap_fetch_section *sec, const char *msg,
 	return 1;
 }
 
+enum imap_fetch_source
+imap_fetch_section_source(const struct imap_fetch_item *item,
+			  bool single_part)
+{
+	const struct imap_fetch_section *sec = &item->section;
+
+	if (item->type != IMAP_FETCH_SECTION)
+		return IMAP_SOURCE_PARTS;
+	if (sec->part[0] == '\0') {
+		switch (sec->kind) {
+		case IMAP_SECTION_ALL:
+			return IMAP_SOURCE_MESSAGE;
+		case IMAP_SECTION_TEXT:
+			return IMAP_SOURCE_TEXT;
+		case IMAP_SECTION_HEADER:
+		case IMAP_SECTION_HEADER_FIELDS:
+		case IMAP_SECTION_HEADER_FIELDS_NOT:
+			return IMAP_SOURCE_HEADER;
+		case IMAP_SECTION_MIME:
+			break;
+		}
+		return IMAP_SOURCE_PARTS;
+	}
+	/* RFC 3501 §6.4.5: [1] of a non-multipart message is its body */
+	if (single_part && strcmp(sec->part, "1") == 0 &&
+	    sec->kind == IMAP_SECTION_ALL)
+		return IMAP_SOURCE_TEXT;
+	return IMAP_SOURCE_PARTS;
+}
+
+bool
+imap_fetch_is_multipart(const char *bodystructure)
+{
+	return bodystructure != NULL && bodystructure[0] == '(' &&
+	       bodystructure[1] == '(';
+}
+
 /* ------------------------------------------------------------ BINARY */
 
 static int

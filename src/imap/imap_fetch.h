@@ -23,6 +23,11 @@
  *   N.MIME          part N's own MIME header
  * with <offset.length> applied.
  *
+ * What a section needs from the message file (imap_fetch_section_source())
+ * lets FETCH read as little as it can: the whole message and its body are
+ * streamed from the file (store_stream.h), header sections read the header
+ * block only, and the rest (parts, MIME, BINARY) the whole message.
+ *
  * Pure: no I/O, no global state.
  */
 #ifndef FACTEUR_IMAP_FETCH_H
@@ -109,6 +114,27 @@ int imap_fetch_section_get(const struct imap_fetch_section *section,
 			   const char *msg, size_t len,
 			   const struct mail_mime_part *root,
 			   const char **data_r, size_t *len_r, bool *owned_r);
+
+/* Where the bytes of a section come from. */
+enum imap_fetch_source {
+	IMAP_SOURCE_MESSAGE, /* [] and RFC822: the whole message, streamed */
+	IMAP_SOURCE_TEXT,    /* [TEXT], RFC822.TEXT: the message after its
+				header block, streamed */
+	IMAP_SOURCE_HEADER,  /* [HEADER], [HEADER.FIELDS...], RFC822.HEADER:
+				the header block only */
+	IMAP_SOURCE_PARTS,   /* anything with a part number, BINARY: the
+				message in memory with its MIME tree */
+};
+
+/* The source of `item` (a SECTION, BINARY or BINARY.SIZE item).
+   `single_part` says that the message is no multipart (its cached
+   BODYSTRUCTURE says so): then [1] is its body, streamed as TEXT. */
+enum imap_fetch_source imap_fetch_section_source(
+	const struct imap_fetch_item *item, bool single_part);
+
+/* Whether a BODYSTRUCTURE (or BODY) string is that of a multipart message
+   ("((" at its start): [1] of anything else is its body. */
+bool imap_fetch_is_multipart(const char *bodystructure);
 
 /* BINARY: the content of part `section->part` with its transfer encoding
    (base64, quoted-printable) undone. Returns 1 and malloc'd bytes, 0 if no

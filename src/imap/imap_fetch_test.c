@@ -339,6 +339,61 @@ test_binary(void **state)
 	expect_binary("BINARY[]", msg_simple, 1, msg_simple);
 }
 
+/* Where each section is read from: streamed, header block, or the whole
+   message with its MIME tree. */
+static void
+test_section_source(void **state)
+{
+	static const struct {
+		const char *attrs;
+		enum imap_fetch_source single, multi;
+	} cases[] = {
+		{"BODY[]", IMAP_SOURCE_MESSAGE, IMAP_SOURCE_MESSAGE},
+		{"BODY.PEEK[]<10.20>", IMAP_SOURCE_MESSAGE,
+		 IMAP_SOURCE_MESSAGE},
+		{"RFC822", IMAP_SOURCE_MESSAGE, IMAP_SOURCE_MESSAGE},
+		{"BODY[TEXT]", IMAP_SOURCE_TEXT, IMAP_SOURCE_TEXT},
+		{"RFC822.TEXT", IMAP_SOURCE_TEXT, IMAP_SOURCE_TEXT},
+		{"BODY[1]", IMAP_SOURCE_TEXT, IMAP_SOURCE_PARTS},
+		{"BODY[1]<5.5>", IMAP_SOURCE_TEXT, IMAP_SOURCE_PARTS},
+		{"BODY[HEADER]", IMAP_SOURCE_HEADER, IMAP_SOURCE_HEADER},
+		{"RFC822.HEADER", IMAP_SOURCE_HEADER, IMAP_SOURCE_HEADER},
+		{"BODY[HEADER.FIELDS (From)]", IMAP_SOURCE_HEADER,
+		 IMAP_SOURCE_HEADER},
+		{"BODY[HEADER.FIELDS.NOT (From)]", IMAP_SOURCE_HEADER,
+		 IMAP_SOURCE_HEADER},
+		{"BODY[1.MIME]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+		{"BODY[1.TEXT]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+		{"BODY[2]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+		{"BODY[1.1]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+		{"BINARY[]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+		{"BINARY.SIZE[1]", IMAP_SOURCE_PARTS, IMAP_SOURCE_PARTS},
+	};
+	struct imap_fetch_spec spec;
+	const char *error;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		assert_int_equal(parse_attrs(cases[i].attrs, &spec, &error),
+				 0);
+		assert_int_equal(imap_fetch_section_source(&spec.items[0],
+							   true),
+				 cases[i].single);
+		assert_int_equal(imap_fetch_section_source(&spec.items[0],
+							   false),
+				 cases[i].multi);
+		imap_fetch_spec_free(&spec);
+	}
+	assert_true(imap_fetch_is_multipart("((\"TEXT\" \"PLAIN\" NIL NIL NIL "
+					    "\"7BIT\" 1 1)(\"TEXT\" \"HTML\" "
+					    "NIL NIL NIL \"7BIT\" 1 1) "
+					    "\"ALTERNATIVE\")"));
+	assert_false(imap_fetch_is_multipart("(\"TEXT\" \"PLAIN\" NIL NIL "
+					     "NIL \"7BIT\" 1 1)"));
+	assert_false(imap_fetch_is_multipart(NULL));
+	assert_false(imap_fetch_is_multipart(""));
+}
+
 int
 main(void)
 {
@@ -350,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_sections_simple),
 		cmocka_unit_test(test_sections_multipart),
 		cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_section_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

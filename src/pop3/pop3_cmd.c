@@ -408,7 +408,7 @@ pop3_cmd_listing_one(struct pop3_session *s, const char *args,
 			pop3_ok(s, "%zu messages (%" PRIu64 " octets)",
 				md->count - md->deleted_count,
 				md->size - md->deleted_size);
-		pop3_session_output_start(s, out, -1, 0, 0, false, 0);
+		pop3_session_output_start(s, out, NULL, NULL, false, 0);
 		return;
 	}
 	if (!pop3_cmd_message(s, argv[0], &i))
@@ -436,44 +436,51 @@ pop3_cmd_send_message(struct pop3_session *s, size_t i, bool top,
 {
 	struct pop3_maildrop *md = s->maildrop;
 	const struct store_message_info *m = &md->msgs[i];
-	uint64_t offset;
+	struct store_stream_cursor cursor;
+	struct store_stream *st = NULL;
+	uint64_t octets;
 	char *error = NULL;
-	int fd, r;
+	int r;
 
-	r = pop3_maildrop_open_message(md, i, &fd, &offset, &error);
+	r = pop3_maildrop_open_message(md, i, &st, &error);
 	if (r == 0) {
 		log_info("pop3 id=%" PRIu64 " event=%s uid=%" PRIu32
 			 " result=expunged",
 			 s->id, top ? "top" : "retr", m->uid);
+		free(error);
 		pop3_err(s, false, "Message %zu was removed by another "
 				   "session",
 			 i + 1);
 		return;
 	}
+	if (r > 0 && !top &&
+	    store_stream_cursor_init(&cursor, st, 0, m->size, 0, UINT64_MAX,
+				     &octets, &error) < 0)
+		r = -1;
 	if (r < 0) {
 		log_warnx("pop3 id=%" PRIu64 " event=%s uid=%" PRIu32
 			  " error=\"%s\"",
 			  s->id, top ? "top" : "retr", m->uid, error);
 		free(error);
+		store_stream_close(&st);
 		pop3_err(s, false, "[SYS/TEMP] Cannot read message %zu",
 			 i + 1);
 		return;
 	}
 	if (top) {
+		/* not counted: TOP stops after a few lines */
+		store_stream_cursor_init_unsized(&cursor, st, 0, m->size);
 		pop3_ok(s, "Top of message follows");
 	} else {
-		/* RFC 1939 §11: the size with CRLF line ends, byte-stuffing
-		   not counted. The stored size is that for messages stored
-		   with CRLF (SMTP DATA); one stored with bare LFs (BDAT
-		   keeps its bytes) is announced shorter than it is sent:
-		   counting its LFs would mean reading every message file at
-		   login. */
-		pop3_ok(s, "%" PRIu64 " octets", m->size);
+		/* RFC 1939 §11: the size with CRLF line ends (a message
+		   APPENDed with bare LFs gets a CR for each), byte-stuffing
+		   not counted: exactly what the cursor gives. */
+		pop3_ok(s, "%" PRIu64 " octets", octets);
 		md->marks[i] |= POP3_MARK_RETRIEVED;
 		s->retrieved++;
 	}
-	pop3_session_output_start(s, POP3_OUTPUT_MESSAGE, fd, offset, m->size,
-				  top, lines);
+	pop3_session_output_start(s, POP3_OUTPUT_MESSAGE, st, &cursor, top,
+				  lines);
 }
 
 static void

@@ -10,15 +10,14 @@
  */
 #include "pop3/pop3_maildrop.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/str.h"
+#include "store/store_stream.h"
 
 #define POP3_MAILDROP_INBOX "INBOX"
 /* Tries at reading rows and UIDVALIDITY that agree. */
@@ -167,77 +166,50 @@ pop3_maildrop_uidl(const struct pop3_maildrop *md, size_t i, char *buf)
 		 md->msgs[i].uid);
 }
 
-/* Opens `path` relative to the directory kept open when it is the same
-   directory, else keeps its directory for the next time. */
-static int
-pop3_maildrop_open_path(struct pop3_maildrop *md, const char *path)
+/* Splits `path` into its directory, kept open for the next time when it
+   is the same (each RETR then opens its file relative to it, without a
+   walk of the whole path), and the name to open relative to *dir_fd_r. */
+static const char *
+pop3_maildrop_dir(struct pop3_maildrop *md, const char *path, int *dir_fd_r)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dir_len;
 
+	*dir_fd_r = AT_FDCWD;
 	if (slash == NULL || slash == path)
-		return open(path, O_RDONLY | O_CLOEXEC);
+		return path;
 	dir_len = (size_t)(slash - path);
 	if (md->dir == NULL || strlen(md->dir) != dir_len ||
 	    memcmp(md->dir, path, dir_len) != 0) {
-		int fd;
-
 		free(md->dir);
 		md->dir = xstrndup(path, dir_len);
 		if (md->dir_fd >= 0)
 			close(md->dir_fd);
-		fd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		md->dir_fd = fd;
-		if (fd < 0) {
+		md->dir_fd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (md->dir_fd < 0) {
 			free(md->dir);
 			md->dir = NULL;
-			return open(path, O_RDONLY | O_CLOEXEC);
+			return path;
 		}
 	}
-	return openat(md->dir_fd, slash + 1, O_RDONLY | O_CLOEXEC);
+	*dir_fd_r = md->dir_fd;
+	return slash + 1;
 }
 
 int
-pop3_maildrop_open_message(struct pop3_maildrop *md, size_t i, int *fd_r,
-			   uint64_t *offset_r, char **error_r)
+pop3_maildrop_open_message(struct pop3_maildrop *md, size_t i,
+			   struct store_stream **st_r, char **error_r)
 {
 	const struct store_message_info *m = &md->msgs[i];
 	char *path = store_blob_path(md->store,
 				     store_account_name(md->account), m->blob);
-	struct stat st;
-	int fd;
+	const char *name;
+	int dir_fd, r;
 
-	fd = pop3_maildrop_open_path(md, path);
-	if (fd < 0) {
-		int err = errno;
-
-		if (err == ENOENT) {
-			free(path);
-			return 0;
-		}
-		*error_r = xasprintf("%s: %s", path, strerror(err));
-		free(path);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		*error_r = xasprintf("%s: %s", path, strerror(errno));
-		free(path);
-		close(fd);
-		return -1;
-	}
-	if ((uint64_t)st.st_size != m->header_offset + m->size) {
-		*error_r = xasprintf("%s: %lld bytes, the index says %llu+%llu",
-				     path, (long long)st.st_size,
-				     (unsigned long long)m->header_offset,
-				     (unsigned long long)m->size);
-		free(path);
-		close(fd);
-		return -1;
-	}
+	name = pop3_maildrop_dir(md, path, &dir_fd);
+	r = store_stream_open_file(dir_fd, name, m, st_r, error_r);
 	free(path);
-	*fd_r = fd;
-	*offset_r = m->header_offset;
-	return 1;
+	return r;
 }
 
 /* The UIDs of the messages that have `mark` and not `skip`, as ranges:

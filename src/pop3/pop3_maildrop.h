@@ -9,9 +9,9 @@
  * thread. Messages that another session (IMAP) expunges meanwhile stay in
  * the listing; reading one whose file is gone fails cleanly.
  *
- * A message is read straight from its file (pop3_maildrop_open_message()),
- * so that RETR of a 25 MB message streams it in chunks instead of loading
- * it whole.
+ * A message is read straight from its file (pop3_maildrop_open_message(),
+ * a store_stream.h stream), so that RETR of a 25 MB message streams it in
+ * chunks instead of loading it whole.
  */
 #ifndef FACTEUR_POP3_MAILDROP_H
 #define FACTEUR_POP3_MAILDROP_H
@@ -22,6 +22,7 @@
 
 #include "store/store.h"
 
+struct store_stream;
 #define POP3_MARK_DELETED 0x01u	  /* DELE: expunged at QUIT */
 #define POP3_MARK_RETRIEVED 0x02u /* RETR: \Seen at QUIT (pop3_mark_seen) */
 
@@ -66,13 +67,12 @@ void pop3_maildrop_reset(struct pop3_maildrop *md);
 void pop3_maildrop_uidl(const struct pop3_maildrop *md, size_t i,
 			char *buf);
 
-/* Opens the file of message index i for reading: 1 and a descriptor whose
-   bytes from *offset_r on (msgs[i].size of them) are the message; 0 if
-   the file is gone (the message was expunged by another session); -1 and
-   a reason on error (unreadable, or not the size its row says). */
+/* Opens the file of message index i for reading (store_stream.h): 1 and
+   the stream; 0 if the file is gone (the message was expunged by another
+   session); -1 and a reason on error (unreadable, or not matching its
+   row). */
 int pop3_maildrop_open_message(struct pop3_maildrop *md, size_t i,
-			       int *fd_r, uint64_t *offset_r,
-			       char **error_r);
+			       struct store_stream **st_r, char **error_r);
 
 /* The UPDATE state (RFC 1939 §6): expunges the messages marked deleted
    and, with `mark_seen`, sets \Seen on the retrieved ones that stay.

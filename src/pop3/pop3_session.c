@@ -9,8 +9,9 @@
  * (LIST, UIDL, RETR, TOP) is not written at once: pop3_session_pump()
  * adds to the output until POP3_OUTPUT_MAX bytes wait, and goes on when
  * the core says the output drained (on_drained). A 25 MB message is so
- * read from its file and sent 64 KB at a time, and a client that does not
- * read holds the server back by TCP flow control, never by our memory.
+ * read from its file (store_stream.h, the same cursor as IMAP FETCH: CRLF
+ * line ends) and sent 64 KB at a time, and a client that does not read
+ * holds the server back by TCP flow control, never by our memory.
  * While a response is being produced, or the output is full, the commands
  * behind it wait in the input buffer (bounded by conn_set_max_input()).
  *
@@ -39,8 +40,6 @@
 
 /* RFC 2449 §4: a response line is at most 512 octets with its CRLF. */
 #define POP3_REPLY_MAX 512
-/* Bytes of a message file read at a time. */
-#define POP3_READ_CHUNK (64 * 1024)
 /* Input kept while commands wait behind a long response: pipelined
    commands of a client that reads nothing pile up to this, then the
    connection is closed ("input overflow"). */
@@ -83,10 +82,6 @@ static const char *const pop3_state_names[] = {
 	[POP3_STATE_CLOSING] = "closing",
 };
 
-/* The IO thread's buffer for reading message files: one chunk at a time,
-   whatever the number of sessions. */
-static _Thread_local char pop3_read_buf[POP3_READ_CHUNK];
-
 const char *
 pop3_state_str(enum pop3_state state)
 {
@@ -108,7 +103,6 @@ pop3_session_start(struct conn *c, const struct service *svc)
 	s->config = server_config(s->server);
 	s->store = server_store(s->server);
 	s->state = POP3_STATE_AUTHORIZATION;
-	s->msg_fd = -1;
 	line_reader_init(&s->lr, POP3_SASL_LINE_MAX);
 	s->line = xmalloc(POP3_SASL_LINE_MAX + 1);
 
@@ -440,8 +434,7 @@ pop3_session_free(struct pop3_session **sp)
 	s->pending = NULL;
 	pop3_auth_free(s);
 	auth_delay_free(&s->auth_delay);
-	if (s->msg_fd >= 0)
-		close(s->msg_fd);
+	store_stream_close(&s->msg);
 	/* Dropped without QUIT: the marks go, nothing is deleted. */
 	pop3_maildrop_free(&s->maildrop);
 	free(s->user);
@@ -455,15 +448,15 @@ pop3_session_free(struct pop3_session **sp)
 
 void
 pop3_session_output_start(struct pop3_session *s, enum pop3_output out,
-			  int fd, uint64_t offset, uint64_t size, bool top,
+			  struct store_stream *msg,
+			  const struct store_stream_cursor *cursor, bool top,
 			  uint64_t lines)
 {
 	s->output = out;
 	s->out_next = 0;
 	if (out == POP3_OUTPUT_MESSAGE) {
-		s->msg_fd = fd;
-		s->msg_pos = offset;
-		s->msg_end = offset + size;
+		s->msg = msg;
+		s->msg_cursor = *cursor;
 		pop3_encoder_init(&s->enc, top, lines);
 	}
 	/* The IO loop produces it (the handler runs inside the loop). */
@@ -472,10 +465,7 @@ pop3_session_output_start(struct pop3_session *s, enum pop3_output out,
 static void
 pop3_session_output_end(struct pop3_session *s)
 {
-	if (s->msg_fd >= 0) {
-		close(s->msg_fd);
-		s->msg_fd = -1;
-	}
+	store_stream_close(&s->msg);
 	s->output = POP3_OUTPUT_NONE;
 }
 
@@ -529,35 +519,30 @@ pop3_session_emit(void *ctx, const char *data, size_t len)
 static bool
 pop3_session_pump_message(struct pop3_session *s)
 {
-	size_t want;
-	ssize_t r;
+	char *error = NULL;
+	const char *data;
+	ssize_t r = 0;
 
-	if (s->msg_pos >= s->msg_end || s->enc.done) {
+	if (!s->enc.done)
+		r = store_stream_cursor_next(&s->msg_cursor, &data, &error);
+	if (r == 0) {
 		pop3_encoder_finish(&s->enc, pop3_session_emit, s->conn);
 		pop3_session_output_end(s);
 		return true;
 	}
-	want = s->msg_end - s->msg_pos < POP3_READ_CHUNK
-		       ? (size_t)(s->msg_end - s->msg_pos)
-		       : POP3_READ_CHUNK;
-	r = pread(s->msg_fd, pop3_read_buf, want, (off_t)s->msg_pos);
-	if (r <= 0) {
+	if (r < 0) {
 		/* The "+OK" is out: the response can only be cut short. A
 		   client sees no final "." and knows. */
-		if (r < 0)
-			log_warn("pop3 id=%" PRIu64 " event=retr error=read",
-				 s->id);
-		else
-			log_warnx("pop3 id=%" PRIu64 " event=retr "
-				  "error=\"message file shorter than its "
-				  "index row\"",
-				  s->id);
+		log_warnx("pop3 id=%" PRIu64 " event=retr error=\"%s\"",
+			  s->id, error);
+		free(error);
 		pop3_session_output_end(s);
 		pop3_session_close(s, "message file read error");
 		return true;
 	}
-	s->sent_bytes += pop3_encoder_run(&s->enc, pop3_read_buf, (size_t)r,
+	/* The cursor gives CRLF line ends already: the encoder adds the
+	   byte-stuffing and counts TOP's lines. */
+	s->sent_bytes += pop3_encoder_run(&s->enc, data, (size_t)r,
 					  pop3_session_emit, s->conn);
-	s->msg_pos += (uint64_t)r;
 	return false;
 }

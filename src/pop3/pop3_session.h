@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "core/core_line.h"
 #include "pop3/pop3_encode.h"
+#include "store/store_stream.h"
 
 struct auth_delay;
 struct conn;
@@ -44,7 +45,7 @@ struct store;
 #define POP3_MAX_ERRORS 20
 /* Output waiting to be written past which no more commands are run and a
    multi-line response stops producing until the output drains (the
-   message file is read 64 KB at a time). */
+   message file is sent STORE_STREAM_CHUNK bytes at a time). */
 #define POP3_OUTPUT_MAX (256 * 1024)
 
 /* RFC 1939 §3, plus the moments the session waits for something. */
@@ -100,8 +101,8 @@ struct pop3_session {
 	/* The multi-line response in progress (pop3_session_pump()). */
 	enum pop3_output output;
 	size_t out_next; /* LIST/UIDL: next message index */
-	int msg_fd;	 /* RETR/TOP: the message file, or -1 */
-	uint64_t msg_pos, msg_end; /* file offsets left to send */
+	struct store_stream *msg; /* RETR/TOP: the message file, or NULL */
+	struct store_stream_cursor msg_cursor; /* its CRLF form */
 	struct pop3_encoder enc;
 	uint64_t sent_bytes; /* message bytes sent in this session */
 	unsigned retrieved;  /* RETR completed */
@@ -140,10 +141,12 @@ bool pop3_session_tls_available(const struct pop3_session *s);
 bool pop3_session_check_shutdown(struct pop3_session *s);
 
 /* Starts a multi-line response (its "+OK" line already written): LIST,
-   UIDL or a message from its file (the session takes `fd`). It is
+   UIDL or a message from its file (the session takes `msg`, and
+   `cursor` over it: the CRLF form of the message, store_stream.h). It is
    produced as the output drains; commands behind it wait. */
 void pop3_session_output_start(struct pop3_session *s, enum pop3_output out,
-			       int fd, uint64_t offset, uint64_t size,
+			       struct store_stream *msg,
+			       const struct store_stream_cursor *cursor,
 			       bool top, uint64_t lines);
 
 /* ------------------------------------------------------------ commands */

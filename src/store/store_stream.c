@@ -8,12 +8,12 @@
  * Reads are pread()s at header_offset + position, so that a stream has no
  * file position of its own and several cursors may share it.
  *
- * Each thread has one read buffer and one conversion buffer of
- * STORE_STREAM_CHUNK bytes; the read buffer remembers which stream and
- * which bytes it holds, so that a range that fit in one read when its
- * length was counted is not read a second time to be sent (the usual case
- * for messages under 64 KB: one pread for the metadata line, one for the
- * message).
+ * Each thread has one read window (STORE_STREAM_WINDOW bytes) and one
+ * conversion buffer (STORE_STREAM_CHUNK); the window remembers which
+ * stream and which bytes it holds, so that a range that fit in one read
+ * when its length was counted is not read a second time to be sent (the
+ * usual case: one pread for the metadata line, one for the message), and
+ * chunks are cut from it without a system call each.
  */
 #include "store/store_stream.h"
 
@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,17 +44,46 @@ struct store_stream {
 	char *path;	 /* for error messages */
 };
 
-/* What the thread's read buffer holds: message bytes [start, end) of the
-   stream `serial` (0: nothing). One byte more than a chunk, for the byte
-   before a range. */
+/* What the thread's read window holds: message bytes [start, end) of
+   the stream `serial` (0: nothing). One byte more than a window, for the
+   byte before a range. */
 struct store_stream_buf {
 	uint64_t serial, start, end;
-	char data[STORE_STREAM_CHUNK + 1];
+	char out[STORE_STREAM_CHUNK]; /* converted chunks */
+	char data[STORE_STREAM_WINDOW + 1];
 };
 
-static _Thread_local struct store_stream_buf store_stream_rbuf;
-static _Thread_local char store_stream_obuf[STORE_STREAM_CHUNK];
+/* Allocated on a thread's first use (threads that never stream pay
+   nothing), freed when it exits. */
+static _Thread_local struct store_stream_buf *store_stream_tbuf;
+static pthread_key_t store_stream_key;
+static pthread_once_t store_stream_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t store_stream_serial;
+
+static void
+store_stream_buf_free(void *p)
+{
+	free(p);
+}
+
+static void
+store_stream_key_init(void)
+{
+	if (pthread_key_create(&store_stream_key, store_stream_buf_free) != 0)
+		abort();
+}
+
+static struct store_stream_buf *
+store_stream_buf(void)
+{
+	if (store_stream_tbuf == NULL) {
+		pthread_once(&store_stream_once, store_stream_key_init);
+		store_stream_tbuf = xmalloc(sizeof(*store_stream_tbuf));
+		store_stream_tbuf->serial = 0;
+		pthread_setspecific(store_stream_key, store_stream_tbuf);
+	}
+	return store_stream_tbuf;
+}
 
 /* ------------------------------------------------------------ opening */
 
@@ -196,8 +226,8 @@ store_stream_close(struct store_stream **stp)
 
 	if (st == NULL)
 		return;
-	if (store_stream_rbuf.serial == st->serial)
-		store_stream_rbuf.serial = 0;
+	if (store_stream_tbuf != NULL && store_stream_tbuf->serial == st->serial)
+		store_stream_tbuf->serial = 0;
 	close(st->fd);
 	free(st->path);
 	free(st);
@@ -246,13 +276,14 @@ store_stream_read(struct store_stream *st, uint64_t pos, void *buf,
 	return (ssize_t)got;
 }
 
-/* Fills the thread's read buffer with message bytes [pos, pos + len),
-   len <= STORE_STREAM_CHUNK + 1; returns them, or NULL with a reason. */
+/* Fills the thread's read window with message bytes [pos, pos + len),
+   len <= STORE_STREAM_WINDOW + 1, unless it holds them already; returns
+   them, or NULL with a reason. */
 static const char *
 store_stream_fill(struct store_stream *st, uint64_t pos, size_t len,
 		  char **error_r)
 {
-	struct store_stream_buf *b = &store_stream_rbuf;
+	struct store_stream_buf *b = store_stream_buf();
 	ssize_t n;
 
 	if (b->serial == st->serial && b->start <= pos && pos + len <= b->end)
@@ -456,9 +487,9 @@ store_stream_cursor_scan(struct store_stream_cursor *c, uint64_t from,
 	c->crlf.lf_pending = false;
 	if (from > 0 && from < to) {
 		/* the byte before the range, read with its first chunk */
-		size_t n = to - from < STORE_STREAM_CHUNK
+		size_t n = to - from < STORE_STREAM_WINDOW
 				   ? (size_t)(to - from)
-				   : STORE_STREAM_CHUNK;
+				   : STORE_STREAM_WINDOW;
 		const char *d = store_stream_fill(c->st, from - 1, n + 1,
 						  error_r);
 
@@ -467,9 +498,9 @@ store_stream_cursor_scan(struct store_stream_cursor *c, uint64_t from,
 		prev_cr = d[0] == '\r';
 	}
 	while (pos < to) {
-		size_t n = to - pos < STORE_STREAM_CHUNK
+		size_t n = to - pos < STORE_STREAM_WINDOW
 				   ? (size_t)(to - pos)
-				   : STORE_STREAM_CHUNK;
+				   : STORE_STREAM_WINDOW;
 		const char *d = store_stream_fill(c->st, pos, n, error_r);
 		size_t bare;
 
@@ -531,28 +562,59 @@ store_stream_cursor_init(struct store_stream_cursor *c,
 	return 0;
 }
 
+void
+store_stream_cursor_init_unsized(struct store_stream_cursor *c,
+				 struct store_stream *st, uint64_t from,
+				 uint64_t to)
+{
+	memset(c, 0, sizeof(*c));
+	c->st = st;
+	if (to > st->size)
+		to = st->size;
+	if (from > to)
+		from = to;
+	c->pos = from;
+	c->end = to;
+	c->left = UINT64_MAX;
+	c->convert = true;
+	c->unsized = true;
+	/* the byte before `from` is an LF or nothing for the message and its
+	   body: no CR to carry */
+}
+
 ssize_t
 store_stream_cursor_next(struct store_stream_cursor *c, const char **data_r,
 			 char **error_r)
 {
+	struct store_stream_buf *b = store_stream_buf();
 	size_t n, out_max, got;
 	const char *d;
 
-	if (c->left == 0)
+	if (c->left == 0 || (c->unsized && c->pos >= c->end))
 		return 0;
-	n = c->end - c->pos < STORE_STREAM_CHUNK ? (size_t)(c->end - c->pos)
-						 : STORE_STREAM_CHUNK;
-	if (n > c->left)
-		n = (size_t)c->left; /* a byte read gives a byte or more */
-	if (n == 0) {
+	if (c->pos >= c->end) {
 		*error_r = xasprintf("read %s: the message ended before its "
 				     "counted length",
 				     c->st->path);
 		return -1;
 	}
-	d = store_stream_fill(c->st, c->pos, n, error_r);
-	if (d == NULL)
-		return -1;
+	if (b->serial == c->st->serial && b->start <= c->pos &&
+	    c->pos < b->end) {
+		/* chunks are cut from the window read last */
+		d = b->data + (c->pos - b->start);
+		n = (size_t)((b->end < c->end ? b->end : c->end) - c->pos);
+	} else {
+		n = c->end - c->pos < STORE_STREAM_WINDOW
+			    ? (size_t)(c->end - c->pos)
+			    : STORE_STREAM_WINDOW;
+		d = store_stream_fill(c->st, c->pos, n, error_r);
+		if (d == NULL)
+			return -1;
+	}
+	if (n > STORE_STREAM_CHUNK)
+		n = STORE_STREAM_CHUNK;
+	if (n > c->left)
+		n = (size_t)c->left; /* a byte read gives a byte or more */
 	if (!c->convert) {
 		c->pos += n;
 		c->left -= n;
@@ -561,9 +623,9 @@ store_stream_cursor_next(struct store_stream_cursor *c, const char **data_r,
 	}
 	out_max = c->left < STORE_STREAM_CHUNK ? (size_t)c->left
 					       : STORE_STREAM_CHUNK;
-	c->pos += store_crlf_convert(&c->crlf, d, n, store_stream_obuf,
-				     out_max, &got);
-	c->left -= got;
-	*data_r = store_stream_obuf;
+	c->pos += store_crlf_convert(&c->crlf, d, n, b->out, out_max, &got);
+	if (!c->unsized)
+		c->left -= got;
+	*data_r = b->out;
 	return (ssize_t)got;
 }

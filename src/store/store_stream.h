@@ -21,10 +21,11 @@
  * and tells its exact length before the first chunk (an IMAP literal
  * needs it). A range that has no bare LF is passed as it is read; one that
  * has is converted as it goes. Knowing the length of a range larger than
- * one chunk costs one read of that range (page cache) before it is sent.
+ * STORE_STREAM_WINDOW costs one more read of that range (page cache)
+ * before it is sent; an unsized cursor (POP3 TOP) reads nothing ahead.
  *
- * A stream and its cursors are used by one thread at a time; the chunk
- * buffers are per thread (one chunk each, whatever the number of
+ * A stream and its cursors are used by one thread at a time; the buffers
+ * are per thread (one read window and one chunk, whatever the number of
  * streams), so a chunk is valid until the next call on that thread.
  */
 #ifndef FACTEUR_STORE_STREAM_H
@@ -39,9 +40,11 @@ struct store;
 struct store_account;
 struct store_message_info;
 
-/* Bytes read from a message file at a time (and the largest chunk a
-   cursor gives). */
+/* The largest chunk a cursor gives. */
 #define STORE_STREAM_CHUNK (64 * 1024)
+/* Bytes read from a message file at a time by cursors, and the largest
+   range whose length is counted with the same read that sends it. */
+#define STORE_STREAM_WINDOW (256 * 1024)
 
 struct store_stream;
 
@@ -117,6 +120,7 @@ struct store_stream_cursor {
 	uint64_t pos, end; /* message bytes still to read */
 	uint64_t left;	   /* wire bytes still to give */
 	bool convert;	   /* the range has bare LFs */
+	bool unsized;	   /* left is not counted: stop at `end` */
 	struct store_crlf crlf;
 };
 
@@ -129,6 +133,12 @@ int store_stream_cursor_init(struct store_stream_cursor *c,
 			     struct store_stream *st, uint64_t from,
 			     uint64_t to, uint64_t skip, uint64_t max,
 			     uint64_t *len_r, char **error_r);
+
+/* The same, without counting: the wire form of [from, to) from its start,
+   whose length is only known at its end (POP3 TOP, which stops early). */
+void store_stream_cursor_init_unsized(struct store_stream_cursor *c,
+				      struct store_stream *st, uint64_t from,
+				      uint64_t to);
 
 /* The next chunk: its length (at most STORE_STREAM_CHUNK) with *data_r
    pointing into a per-thread buffer valid until the next call on this

@@ -213,19 +213,21 @@ put(struct fixture *f, const char *msg, size_t len)
 	return r.message_row;
 }
 
-/* A message of about 3.5 chunks: a header longer than a chunk, CRLF and
-   bare LF lines, bare LFs right at and around chunk boundaries. */
+/* A message of about 2.5 read windows: a header longer than a chunk,
+   CRLF and bare LF lines, bare LFs right at and around chunk and window
+   boundaries. */
 static char *
 big_message(size_t *len_r)
 {
-	size_t cap = 4 * STORE_STREAM_CHUNK, n = 0, k = 0;
+	const size_t W = STORE_STREAM_WINDOW;
+	size_t cap = 3 * W, n = 0, k = 0;
 	char *m = xmalloc(cap + 1);
 
 	n += (size_t)sprintf(m + n, "Subject: big\r\nX-Long: ");
 	while (n < STORE_STREAM_CHUNK + 1000)
 		m[n++] = 'h';
 	n += (size_t)sprintf(m + n, "\r\nX-Bare: yes\n\nBody starts\n");
-	while (n < 3 * STORE_STREAM_CHUNK + STORE_STREAM_CHUNK / 2) {
+	while (n < 2 * W + W / 2) {
 		n += (size_t)sprintf(m + n, "line %zu%s", k,
 				     k % 3 == 0 ? "\n" : "\r\n");
 		k++;
@@ -235,6 +237,10 @@ big_message(size_t *len_r)
 	m[STORE_STREAM_CHUNK * 2] = '\n';
 	m[STORE_STREAM_CHUNK * 3 - 1] = '\r';
 	m[STORE_STREAM_CHUNK * 3] = '\n';
+	m[W - 1] = '\r';
+	m[W] = '\n';
+	m[2 * W] = '\n';
+	m[2 * W + 1] = '\n';
 	m[n] = '\0';
 	*len_r = n;
 	return m;
@@ -294,7 +300,7 @@ test_stream_cursor(void **state)
 	size_t len, hlen, rlen, i;
 	char *msg = big_message(&len), *error = NULL, *data, *ref;
 	int64_t row = put(f, msg, len);
-	const size_t C = STORE_STREAM_CHUNK;
+	const size_t C = STORE_STREAM_CHUNK, W = STORE_STREAM_WINDOW;
 	const char *body = strstr(msg, "\n\n") + 2;
 	size_t text = (size_t)(body - msg);
 
@@ -334,6 +340,11 @@ test_stream_cursor(void **state)
 	check_range(st, msg, 0, len, rlen, 100);
 	check_range(st, msg, 0, len, rlen + 5, 100);
 	check_range(st, msg, text, len, 3 * C, UINT64_MAX);
+	check_range(st, msg, 0, len, W - 2, W + 10);
+	check_range(st, msg, 0, len, 2 * W - 1, 7);
+	check_range(st, msg, W - 1, 2 * W + 2, 0, UINT64_MAX);
+	check_range(st, msg, W, len, 1, UINT64_MAX);
+	check_range(st, msg, 2 * W + 1, len, 0, 3);
 	check_range(st, msg, 5, 5, 0, UINT64_MAX);
 	check_range(st, msg, 0, 10, 0, UINT64_MAX);
 	/* a wire offset between an added CR and its LF, everywhere one is
@@ -341,13 +352,23 @@ test_stream_cursor(void **state)
 	for (i = 1; i < rlen; i++) {
 		if (ref[i] != '\n' || ref[i - 1] != '\r')
 			continue;
-		if (i % C > 40 && i % C < C - 40)
+		if (i % C > 40 && i % C < C - 40 && i % W > 40 &&
+		    i % W < W - 40)
 			continue;
 		check_range(st, msg, 0, len, i, 5);
 		check_range(st, msg, 0, len, i, C + 3);
 	}
 	/* ranges with no bare LF: passed as they are */
 	check_range(st, msg, 0, 14, 0, UINT64_MAX);
+	/* unsized: the same bytes, length known at the end */
+	{
+		struct store_stream_cursor c;
+
+		store_stream_cursor_init_unsized(&c, st, 0, len);
+		data = drain(&c, rlen);
+		assert_memory_equal(data, ref, rlen);
+		free(data);
+	}
 	free(ref);
 	store_stream_close(&st);
 	assert_null(st);
