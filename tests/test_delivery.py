@@ -2,7 +2,8 @@
 Mail received on port 25 ends up in the recipients' stores, byte for byte:
 8-bit bodies, a 5 MB attachment, several recipients (one copy per account),
 aliases with several targets, the catch-all, plus-addressing, exact
-dot-unstuffing, BDAT, and the trace fields the server adds.
+dot-unstuffing, BDAT, the trace fields the server adds, and mailboxes over
+their quota (552 5.2.2, bounces, quota_storage reloaded on SIGHUP).
 """
 import base64
 import os
@@ -12,9 +13,9 @@ import socket
 
 import pytest
 
-from conftest import (ALICE, BOB, HOSTNAME, assert_stored_intact, expect,
-                      expect_queued, make_message, send_message,
-                      split_trace, store_problems)
+from conftest import (ALICE, BOB, HOSTNAME, T, assert_stored_intact,
+                      dot_stuff, expect, expect_queued, make_message,
+                      send_message, split_trace, store_problems, wait_until)
 
 SENDER = "sender@remote.test"
 
@@ -469,3 +470,127 @@ def test_ipv6_loopback(make_facteur):
     (_, a), = f.wait_messages(ALICE, 1)
     assert_stored_intact(a, msg)
     assert b"[IPv6:::1]" in b"".join(split_trace(a)[0])
+
+
+# ------------------------------------------------------------ quota
+
+QUOTA_BODY = "q" * 2900 + "\r\n"  # stored, about 3.2 KB with the trace
+
+
+def test_over_quota_552(make_facteur):
+    """RFC 9208 quota_storage: a recipient whose mailbox cannot take the
+    message gets 552 5.2.2 (RFC 3463 "mailbox full"): at RCPT when the
+    mailbox is full already or SIZE= says it will be, else at the end of
+    DATA or BDAT when the message is for that recipient alone."""
+    f = make_facteur(config={"quota_storage": "4K"})
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE,
+                                   make_message(SENDER, ALICE,
+                                                body=QUOTA_BODY)))
+        # SIZE= tells at RCPT; the other recipient is not concerned
+        expect(c.cmd(f"MAIL FROM:<{SENDER}> SIZE=3000"), 250)
+        r = expect(c.cmd(f"RCPT TO:<{ALICE}>"), 552, "5.2.2")
+        assert ALICE in r.text
+        expect(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+        expect(c.cmd("RSET"), 250)
+        # without SIZE= the 800 bytes left let RCPT pass: DATA tells
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+        expect(c.cmd("DATA"), 354)
+        c.send(dot_stuff(make_message(SENDER, ALICE, body=QUOTA_BODY))
+               + b".\r\n")
+        expect(c.reply(), 552, "5.2.2")
+        # and BDAT LAST the same way
+        msg = make_message(SENDER, ALICE, body=QUOTA_BODY)
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 250)
+        c.send(f"BDAT {len(msg)} LAST\r\n".encode() + msg)
+        expect(c.reply(), 552, "5.2.2")
+        # a small message still fits
+        expect_queued(send_message(c, SENDER, ALICE,
+                                   make_message(SENDER, ALICE, body="hi")))
+        # an alias to a full mailbox only is refused; one that also leads
+        # to a mailbox with room is accepted
+        f.cli("alias", "add", "full@example.test", ALICE)
+        f.cli("alias", "add", "team@example.test", ALICE)
+        f.cli("alias", "add", "team@example.test", BOB)
+        expect(c.cmd(f"MAIL FROM:<{SENDER}> SIZE=3000"), 250)
+        expect(c.cmd("RCPT TO:<full@example.test>"), 552, "5.2.2")
+        expect(c.cmd("RCPT TO:<team@example.test>"), 250)
+        expect(c.cmd("RSET"), 250)
+    assert len(f.mailbox(ALICE)) == 2
+    assert f.mailbox(BOB) == []
+    assert "reason=over-quota" in f.log()
+
+
+def test_over_quota_among_several_recipients(make_facteur):
+    """One reply for several recipients: the copies that fit are stored,
+    the reply is 250, and the sender gets a bounce (DSN, status 5.2.2) for
+    the recipient over quota — unless it said NOTIFY=NEVER."""
+    # room for 4 such messages and the bounces for bob
+    f = make_facteur(config={"quota_storage": "15K"})
+    big = make_message(BOB, ALICE, subject="big", body=QUOTA_BODY)
+    with f.smtp() as c:
+        c.ehlo()
+        for _ in range(4):
+            expect_queued(send_message(c, SENDER, ALICE, big))
+        # alice has less than 3 KB left: RCPT passes, the store refuses
+        expect_queued(send_message(c, BOB, [ALICE, BOB], big))
+        bounce = [m for _, m in f.wait_messages(BOB, 2)
+                  if b"Action: failed" in m]
+        assert len(bounce) == 1, f.mailbox(BOB)
+        assert b"Status: 5.2.2" in bounce[0]
+        assert b"Final-Recipient: rfc822; " + ALICE.encode() in bounce[0]
+        assert len(f.mailbox(ALICE)) == 4
+        # NOTIFY=NEVER: stored for bob, no bounce
+        c.send(f"MAIL FROM:<{BOB}>\r\n"
+               f"RCPT TO:<{ALICE}> NOTIFY=NEVER\r\n"
+               f"RCPT TO:<{BOB}>\r\nDATA\r\n")
+        for code in (250, 250, 250, 354):
+            expect(c.reply(), code)
+        c.send(dot_stuff(big) + b".\r\n")
+        expect_queued(c.reply())
+        # the null sender gets no bounce either
+        expect_queued(send_message(c, "", [ALICE, BOB], big))
+    assert len(f.wait_messages(BOB, 4)) == 4
+    assert len(f.log().split("action=failed")) == 2
+    assert len(f.mailbox(ALICE)) == 4
+
+
+def test_quota_storage_reloaded_on_sighup(make_facteur):
+    """quota_storage takes effect on SIGHUP, for SMTP and IMAP alike."""
+    from test_imap_util import imap
+    f = make_facteur()
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE,
+                                   make_message(SENDER, ALICE,
+                                                body=QUOTA_BODY)))
+
+    def reload(value):
+        n = f.log().count("event=reload status=ok")
+        f.write_config(quota_storage=value)
+        f.sighup()
+        wait_until(lambda: f.log().count("event=reload status=ok") > n,
+                   T(10), "the reload")
+
+    reload("2K")
+    with f.smtp() as c:
+        c.ehlo()
+        # alice uses more than 2K: full, whatever the size
+        expect(c.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+        expect(c.cmd(f"RCPT TO:<{ALICE}>"), 552, "5.2.2")
+        expect(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+    i = imap(f)
+    u = i.ok("GETQUOTAROOT INBOX")
+    assert re.match(rb'\* QUOTA "" \(STORAGE \d+ 2\)', u[1]), u
+    i.close()
+    reload("0")
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, SENDER, ALICE,
+                                   make_message(SENDER, ALICE,
+                                                body=QUOTA_BODY),
+                                   params="SIZE=3000"))
+    assert len(f.mailbox(ALICE)) == 2

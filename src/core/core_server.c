@@ -9,8 +9,8 @@
  * turn.
  *
  * SIGHUP loads the configuration file again; on success the new one is in
- * force for what reads it afterwards and the TLS context is rebuilt for new
- * connections, while the old configurations stay allocated until
+ * force for what reads it afterwards, the TLS context is rebuilt for new
+ * connections and the store takes the new quota_storage, while the old configurations stay allocated until
  * server_free() (callers may hold pointers into them) and old SSL contexts
  * live on in the connections that use them.
  *
@@ -203,6 +203,9 @@ server_new(struct config *config, struct server **server_r, char **error_r)
 	s->tls_available = r == 1;
 	if (store_open(config->data_dir, &s->store, &why) < 0)
 		goto fail;
+	/* The store enforces the limit (delivery, APPEND, COPY) whichever
+	   services run; a reload sets it again. */
+	store_set_quota_storage(s->store, (uint64_t)config->quota_storage);
 	if (as_user) {
 		if (seteuid(0) < 0 || setegid(0) < 0)
 			log_fatal("server: cannot get root back");
@@ -722,6 +725,7 @@ core_server_reload(struct server *s)
 			      (s->nconfigs + 1) * sizeof(*s->configs));
 	s->configs[s->nconfigs++] = c;
 	atomic_store(&s->config, c);
+	store_set_quota_storage(s->store, (uint64_t)c->quota_storage);
 	log_info("server event=reload status=ok");
 }
 

@@ -1,6 +1,6 @@
 /*
  * deliver — where a recipient address leads: local accounts, remote
- * addresses, or nowhere.
+ * addresses, or nowhere; and whether a local account has room left.
  *
  * deliver_resolve() applies, in order: the local-domain check, aliases
  * (several targets each, followed recursively up to DELIVER_MAX_DEPTH, each
@@ -44,5 +44,14 @@ enum deliver_result deliver_resolve(struct store *s, const char *address,
 				    char **error_r);
 /* Frees the lists and zeroes *t. */
 void deliver_targets_free(struct deliver_targets *t);
+
+/* Whether `account` (a local user) is too full for a message of `size`
+   bytes (0: unknown, taken as 1) under the store's quota_storage: 1 if the
+   message would pass the limit, 0 if it fits or there is no limit, -1 on a
+   store failure (no such account included) with *error_r set (malloc'd).
+   Opens the account's index: call it from an IO thread only where a short
+   read of the disk is acceptable (SMTP RCPT). */
+int deliver_quota_full(struct store *s, const char *account,
+		       unsigned long long size, char **error_r);
 
 #endif

@@ -344,25 +344,70 @@ test_too_many_targets(void **state)
 	expect(f, "huge@example.test", DELIVER_ERROR, "", "");
 }
 
+/* The early quota answer: no limit, room left, full, and the store's
+   errors. */
+static void
+test_quota(void **state)
+{
+	struct fixture *f = *state;
+	const char *msg = "Subject: q\r\n\r\n0123456789\r\n";
+	struct store_delivery_rcpt rcpt = {.account = "alice@example.test"};
+	struct store_delivery d = {
+		.data = msg,
+		.len = strlen(msg),
+		.internal_date = 1700000000,
+		.rcpts = &rcpt,
+		.rcpt_count = 1,
+	};
+	char *error = NULL;
+
+	/* no limit */
+	assert_int_equal(deliver_quota_full(f->s, "alice@example.test",
+					    1ULL << 40, &error),
+			 0);
+	assert_int_equal(store_deliver_wait(f->s, &d), 0);
+	/* the message takes d.len bytes; a limit of 2 * d.len leaves d.len */
+	store_set_quota_storage(f->s, 2 * d.len);
+	assert_int_equal(deliver_quota_full(f->s, "alice@example.test",
+					    d.len, &error),
+			 0);
+	assert_int_equal(deliver_quota_full(f->s, "Alice@Example.test", 0,
+					    &error),
+			 0);
+	assert_int_equal(deliver_quota_full(f->s, "alice@example.test",
+					    d.len + 1, &error),
+			 1);
+	/* bob has nothing stored */
+	assert_int_equal(deliver_quota_full(f->s, "bob@example.test",
+					    2 * d.len, &error),
+			 0);
+	/* full: even an unknown size does not fit */
+	store_set_quota_storage(f->s, d.len);
+	assert_int_equal(deliver_quota_full(f->s, "alice@example.test", 0,
+					    &error),
+			 1);
+	assert_int_equal(deliver_quota_full(f->s, "nobody@example.test", 0,
+					    &error),
+			 -1);
+	assert_non_null(error);
+	free(error);
+}
+
+#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_users_and_domains, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_alias_targets, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_alias_recursion, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_alias_loops, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_catch_all, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_plus_addressing, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_targets, setup,
-						teardown),
+		TEST(test_users_and_domains),
+		TEST(test_alias_targets),
+		TEST(test_alias_recursion),
+		TEST(test_alias_loops),
+		TEST(test_catch_all),
+		TEST(test_plus_addressing),
+		TEST(test_limits),
+		TEST(test_too_many_targets),
+		TEST(test_quota),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

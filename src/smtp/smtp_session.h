@@ -76,6 +76,7 @@ struct smtp_txn {
 	char **rcpts; /* the accepted recipients, as "local@domain" */
 	size_t rcpt_count;
 	char **accounts; /* the local accounts to deliver to, each once */
+	size_t *account_from; /* the first accepted recipient leading to it */
 	size_t account_count;
 	/* A "<postmaster>" was accepted that leads to no mailbox: refuse the
 	   message with 4xx rather than lose that copy. */

@@ -15,8 +15,23 @@
  * Replies after the data (RFC 5321 §4.2.5, RFC 3463): every account
  * stored → 250; a temporary failure for any account → 4xx (452 when the
  * disk is full), even if other accounts got their copy: the client will
- * try again and those get a duplicate, which is better than a loss; a
- * permanent failure → 554.
+ * try again and those get a duplicate, which is better than a loss.
+ *
+ * Permanent failures (in practice a mailbox over quota, RFC 9208, which
+ * RCPT could not foresee: other mail came meanwhile, or the message was
+ * bigger than its SIZE=). After DATA or BDAT LAST there is one reply for
+ * all recipients (RFC 5321 §3.3; only LMTP, RFC 2033, has one per
+ * recipient), so we do what Postfix's local and virtual delivery agents
+ * do: when every copy failed for good, the reply says why — 552 5.2.2
+ * when all were over quota, else 554 5.3.0 — and the client bounces; when
+ * some copies were stored (or queued) and others failed for good, the
+ * reply is 250 and the failed recipients get a bounce (RFC 3464 DSN,
+ * status 5.2.2 for a full mailbox, RFC 3463) from us, unless the sender
+ * is <> or asked NOTIFY without FAILURE (RFC 3461). Answering 5xx there
+ * would make the client bounce copies that were delivered; answering 4xx
+ * would deliver them again at every retry. When the bounce cannot be
+ * queued (no queue running), the reply is 452 4.2.2 instead: duplicates
+ * for the others rather than a silent loss.
  */
 #include "smtp/smtp_session.h"
 
@@ -70,7 +85,10 @@ struct smtp_delivery {
 static int smtp_txn_mail_params(struct smtp_session *s,
                                 const struct smtp_params *params,
                                 struct smtp_txn *txn);
-static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account);
+static bool smtp_txn_add_account(struct smtp_txn *txn, const char *account,
+                                 size_t from);
+static int smtp_txn_rcpt_quota(struct smtp_session *s, const char *text,
+                               const struct deliver_targets *targets);
 static void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
 static int smtp_txn_postmaster(struct smtp_session *s, char *buf, size_t size);
 static int smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text,
@@ -88,6 +106,12 @@ static void smtp_txn_add_remote(struct smtp_txn *txn, const char *addr,
                                 size_t from);
 static void smtp_txn_notify_delivered(struct smtp_session *s,
                                       struct smtp_delivery *dlv);
+static int smtp_txn_bounce_failed(struct smtp_session *s,
+                                  struct smtp_delivery *dlv);
+static int smtp_txn_dsn_submit(struct smtp_session *s,
+                               struct smtp_delivery *dlv,
+                               struct queue_dsn_rcpt *dr, size_t n,
+                               const char *action);
 static void smtp_txn_delivered(struct conn *c, void *arg);
 static void smtp_delivery_free(void *arg);
 static bool smtp_txn_disk_full(struct smtp_session *s, const char *error,
@@ -106,6 +130,7 @@ smtp_txn_free(struct smtp_txn **txnp)
 	for (size_t i = 0; i < txn->account_count; i++)
 		free(txn->accounts[i]);
 	free(txn->accounts);
+	free(txn->account_from);
 	free(txn->unrouted);
 	free(txn->envid);
 	for (size_t i = 0; i < txn->rcpt_count; i++)
@@ -273,17 +298,23 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 
 /* ------------------------------------------------------------ RCPT */
 
-/* Adds an account unless it is there already; true if added. */
+/* Adds an account unless it is there already, reached from accepted
+   recipient `from`; true if added. */
 static bool
-smtp_txn_add_account(struct smtp_txn *txn, const char *account)
+smtp_txn_add_account(struct smtp_txn *txn, const char *account, size_t from)
 {
+	size_t n = txn->account_count + 1;
+
 	for (size_t i = 0; i < txn->account_count; i++) {
 		if (strcasecmp(txn->accounts[i], account) == 0)
 			return false;
 	}
-	txn->accounts = xrealloc(txn->accounts, (txn->account_count + 1) *
-	                                                sizeof(*txn->accounts));
-	txn->accounts[txn->account_count++] = xstrdup(account);
+	txn->accounts = xrealloc(txn->accounts, n * sizeof(*txn->accounts));
+	txn->account_from = xrealloc(txn->account_from,
+	                             n * sizeof(*txn->account_from));
+	txn->accounts[n - 1] = xstrdup(account);
+	txn->account_from[n - 1] = from;
+	txn->account_count = n;
 	return true;
 }
 
@@ -421,8 +452,12 @@ smtp_txn_rcpt_resolve(struct smtp_session *s, const char *text, bool postmaster,
 			           text);
 			goto out;
 		}
+		if (targets.remote_count == 0 &&
+		    smtp_txn_rcpt_quota(s, text, &targets) < 0)
+			goto out;
 		for (size_t i = 0; i < targets.account_count; i++) {
-			if (smtp_txn_add_account(txn, targets.accounts[i]))
+			if (smtp_txn_add_account(txn, targets.accounts[i],
+			                         txn->rcpt_count))
 				(*added_r)++;
 		}
 		*local_r = targets.account_count > 0;
@@ -433,6 +468,48 @@ out:
 	/* deliver_resolve() fills `targets` whatever it returns. */
 	deliver_targets_free(&targets);
 	return ret;
+}
+
+/* RFC 3463 §3.3 / RFC 5321 §4.2.2: a recipient whose mailboxes are all
+   too full for the message (its SIZE= when given) is refused now with
+   552 5.2.2, as Dovecot's LMTP does with lmtp_rcpt_check_quota, rather
+   than accepted and bounced later. One whose alias leads to several
+   accounts, some with room, is accepted: the full ones are handled after
+   the data (smtp_txn_delivered()). 0 to go on, -1 after replying. */
+static int
+smtp_txn_rcpt_quota(struct smtp_session *s, const char *text,
+                    const struct deliver_targets *targets)
+{
+	char *error = NULL;
+	size_t full = 0;
+
+	/* The current configuration, reloaded or not (SIGHUP): no limit,
+	   nothing to open. */
+	if (server_config(s->server)->quota_storage <= 0 ||
+	    targets->account_count == 0)
+		return 0;
+	for (size_t i = 0; i < targets->account_count; i++) {
+		int r = deliver_quota_full(s->store, targets->accounts[i],
+		                           s->txn->size_declared, &error);
+
+		if (r < 0) {
+			/* the store decides at delivery time */
+			log_warnx("smtp id=%" PRIu64 " event=rcpt to=<%s> "
+			          "account=%s error=\"quota: %s\"",
+			          s->id, text, targets->accounts[i],
+			          error != NULL ? error : "");
+			free(error);
+			error = NULL;
+			return 0;
+		}
+		full += (size_t)r;
+	}
+	if (full < targets->account_count)
+		return 0;
+	log_info("smtp id=%" PRIu64 " event=reject to=<%s> reason=over-quota",
+	         s->id, text);
+	smtp_reply(s, "552 5.2.2 <%s>: Mailbox full, quota exceeded", text);
+	return -1;
 }
 
 void
@@ -940,7 +1017,7 @@ smtp_txn_delivered(struct conn *c, void *arg)
 {
 	struct smtp_delivery *dlv = arg;
 	struct smtp_session *s = dlv->session;
-	size_t ok = 0, temp = 0, perm = 0;
+	size_t ok = 0, temp = 0, perm = 0, quota = 0;
 	bool disk_full = false;
 	const char *perm_error = NULL;
 
@@ -968,6 +1045,8 @@ smtp_txn_delivered(struct conn *c, void *arg)
 		} else {
 			perm++;
 			result = "permanent";
+			if (r->kind == STORE_ERROR_OVERQUOTA)
+				quota++;
 			if (perm_error == NULL)
 				perm_error = r->error;
 		}
@@ -1005,8 +1084,19 @@ smtp_txn_delivered(struct conn *c, void *arg)
 		else
 			smtp_reply(s, "451 4.3.0 Temporary failure storing "
 			              "the message, try again later");
-	} else if (perm > 0) {
-		smtp_reply(s, "554 5.3.0 Delivery failed: %s", perm_error);
+	} else if (perm > 0 && ok == 0) {
+		if (quota == perm)
+			smtp_reply(s, "552 5.2.2 Mailbox full, quota exceeded");
+		else
+			smtp_reply(s, "554 5.3.0 Delivery failed: %s",
+			           perm_error);
+	} else if (perm > 0 && smtp_txn_bounce_failed(s, dlv) < 0) {
+		log_warnx("smtp id=%" PRIu64 " event=partial msgid=%s "
+		          "delivered=%zu failed=%zu note=\"no bounce possible: "
+		          "answered 4xx, the delivered copies may come twice\"",
+		          s->id, dlv->id, ok, perm);
+		smtp_reply(s, "452 4.2.2 Mailbox full for some recipients, try "
+		              "again later");
 	} else {
 		smtp_reply(s, "250 2.0.0 OK: queued as %s", dlv->id);
 		smtp_txn_notify_delivered(s, dlv);
@@ -1026,26 +1116,34 @@ smtp_txn_notice_done(struct queue_submission *qs, void *ctx)
 	free(qs);
 }
 
+/* Whether the local copy for accepted recipient `i` failed (for one of
+   the accounts it was the first to lead to). */
+static bool
+smtp_txn_rcpt_failed(const struct smtp_txn *txn,
+                     const struct smtp_delivery *dlv, size_t i)
+{
+	for (size_t k = 0; k < dlv->account_count; k++) {
+		if (txn->account_from[k] == i && dlv->rcpts[k].result != 0)
+			return true;
+	}
+	return false;
+}
+
 /* RFC 3461 §6.2.2: NOTIFY=SUCCESS on a recipient stored here asks for a
    "delivered" notice, queued like any message. */
 static void
 smtp_txn_notify_delivered(struct smtp_session *s, struct smtp_delivery *dlv)
 {
 	struct smtp_txn *txn = s->txn;
-	struct queue *q = queue_running();
 	struct queue_dsn_rcpt *dr = NULL;
-	struct queue_submission *qs;
-	struct queue_dsn d;
-	struct queue_env *env;
-	size_t n = 0, len;
-	bool eightbit;
-	char *msg;
+	size_t n = 0;
 
-	if (q == NULL || txn->from.null)
+	if (queue_running() == NULL || txn->from.null)
 		return;
 	for (size_t i = 0; i < txn->rcpt_count; i++) {
 		if (!txn->rcpt_local[i] ||
-		    !(txn->rcpt_notify[i] & QUEUE_NOTIFY_SUCCESS))
+		    !(txn->rcpt_notify[i] & QUEUE_NOTIFY_SUCCESS) ||
+		    smtp_txn_rcpt_failed(txn, dlv, i))
 			continue;
 		dr = xrealloc(dr, (n + 1) * sizeof(*dr));
 		memset(&dr[n], 0, sizeof(dr[n]));
@@ -1056,8 +1154,76 @@ smtp_txn_notify_delivered(struct smtp_session *s, struct smtp_delivery *dlv)
 		dr[n].last_attempt = dlv->sd.internal_date;
 		n++;
 	}
+	(void)smtp_txn_dsn_submit(s, dlv, dr, n, "delivered");
+	free(dr);
+}
+
+/* The bounce for the local copies that failed for good while others were
+   stored: one "failed" DSN naming each such account (with the recipient
+   that led to it as ORCPT), unless the sender is <> or the recipient said
+   NOTIFY without FAILURE. 0 when queued or not wanted, -1 when it cannot
+   be queued. */
+static int
+smtp_txn_bounce_failed(struct smtp_session *s, struct smtp_delivery *dlv)
+{
+	struct smtp_txn *txn = s->txn;
+	struct queue_dsn_rcpt *dr;
+	char **made;
+	size_t n = 0;
+	int ret;
+
+	if (txn->from.null)
+		return 0;
+	dr = xcalloc(dlv->account_count, sizeof(*dr));
+	made = xcalloc(dlv->account_count, sizeof(*made));
+	for (size_t k = 0; k < dlv->account_count; k++) {
+		const struct store_delivery_rcpt *r = &dlv->rcpts[k];
+		size_t from = txn->account_from[k];
+		unsigned notify = txn->rcpt_notify[from];
+
+		if (r->result == 0 ||
+		    (notify != 0 && !(notify & QUEUE_NOTIFY_FAILURE)))
+			continue;
+		dr[n].addr = r->account;
+		dr[n].orcpt = txn->rcpt_orcpt[from];
+		if (dr[n].orcpt == NULL &&
+		    strcasecmp(r->account, txn->rcpts[from]) != 0)
+			dr[n].orcpt = made[n] =
+			        queue_dsn_orcpt_make(txn->rcpts[from]);
+		dr[n].action = "failed";
+		dr[n].status = r->kind == STORE_ERROR_OVERQUOTA ? "5.2.2"
+		                                                : "5.3.0";
+		dr[n].diag = r->error;
+		dr[n].last_attempt = dlv->sd.internal_date;
+		n++;
+	}
+	ret = n == 0 ? 0 : smtp_txn_dsn_submit(s, dlv, dr, n, "failed");
+	for (size_t i = 0; i < n; i++)
+		free(made[i]);
+	free(made);
+	free(dr);
+	return ret;
+}
+
+/* Queues a DSN about `dlv` for the `n` recipients in `dr`, to the sender
+   of the transaction. 0 if queued (or n is 0), -1 if no queue runs. */
+static int
+smtp_txn_dsn_submit(struct smtp_session *s, struct smtp_delivery *dlv,
+                    struct queue_dsn_rcpt *dr, size_t n, const char *action)
+{
+	struct smtp_txn *txn = s->txn;
+	struct queue *q = queue_running();
+	struct queue_submission *qs;
+	struct queue_dsn d;
+	struct queue_env *env;
+	size_t len;
+	bool eightbit;
+	char *msg;
+
 	if (n == 0)
-		return;
+		return 0;
+	if (q == NULL)
+		return -1;
 	memset(&d, 0, sizeof(d));
 	d.reporting_mta = s->config->hostname;
 	d.queue_id = dlv->id;
@@ -1071,7 +1237,6 @@ smtp_txn_notify_delivered(struct smtp_session *s, struct smtp_delivery *dlv)
 	d.rcpts = dr;
 	d.rcpt_count = n;
 	msg = queue_dsn_build(&d, &len, &eightbit);
-	free(dr);
 	env = queue_env_new();
 	env->body = eightbit ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT;
 	env->origin = xasprintf("dsn of %s", dlv->id);
@@ -1082,8 +1247,9 @@ smtp_txn_notify_delivered(struct smtp_session *s, struct smtp_delivery *dlv)
 	qs->len = len;
 	qs->done = smtp_txn_notice_done;
 	qs->ctx = msg;
-	log_info("smtp id=%" PRIu64 " event=dsn msgid=%s action=delivered "
+	log_info("smtp id=%" PRIu64 " event=dsn msgid=%s action=%s "
 	         "to=<%s> recipients=%zu",
-	         s->id, dlv->id, txn->from_text, n);
+	         s->id, dlv->id, action, txn->from_text, n);
 	queue_submit(q, qs);
+	return 0;
 }
