@@ -96,8 +96,9 @@ static const struct config_key config_keys[] = {
 	    "Answer VRFY with the mailbox (no: 252, as most servers do)"),
 
 	KEY(quota_storage, CONFIG_SIZE, "0", 0, 1LL << 50,
-	    "Most bytes of mail one user may keep, enforced on delivery and "
-	    "APPEND (0: no limit)"),
+	    "Most bytes of mail one user may keep, enforced on delivery "
+	    "(SMTP: 552 5.2.2), APPEND and COPY; SIGHUP applies a change "
+	    "(0: no limit)"),
 
 	KEY(imap_listen, CONFIG_LISTEN, "0.0.0.0:143", 0, 0,
 	    "IMAP for users' clients, with STARTTLS (RFC 9051, 3501)"),
