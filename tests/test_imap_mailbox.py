@@ -103,6 +103,66 @@ def test_rename_inbox_moves_messages(facteur):
         assert u == [b"* STATUS INBOX (MESSAGES 0)"]
 
 
+def test_rename_inbox_while_selected(facteur):
+    """RENAME INBOX with INBOX selected here and in another session: both
+    hear EXPUNGEs and keep an empty INBOX with the same UIDVALIDITY; the
+    new mailbox holds the messages, flags and dates kept."""
+    deliver(facteur, 3)
+    with imap(facteur) as c, imap(facteur) as other:
+        u = c.ok("SELECT INBOX")
+        uv = [r for r in u if b"UIDVALIDITY" in r]
+        other.ok("SELECT INBOX")
+        c.ok("STORE 2 +FLAGS.SILENT (\\Flagged)")
+        u, tagged = c.cmd("RENAME INBOX Archive/2024")
+        assert tagged.endswith(b"OK RENAME completed"), tagged
+        assert u == [b"* 3 EXPUNGE", b"* 2 EXPUNGE", b"* 1 EXPUNGE"], u
+        # the other session: EXPUNGEs at its next command, no BYE
+        u = other.ok("NOOP")
+        assert u == [b"* 3 EXPUNGE", b"* 2 EXPUNGE", b"* 1 EXPUNGE"], u
+        assert other.status("FETCH 1 FLAGS")[0] == "BAD"
+        assert other.ok("SEARCH ALL") == [b"* SEARCH"]
+        u = c.ok("STATUS INBOX (MESSAGES UIDVALIDITY)")
+        assert re.search(rb"MESSAGES 0 UIDVALIDITY (\d+)", u[0])
+        assert re.search(rb"UIDVALIDITY (\d+)", u[0]).group(1) in uv[0]
+        # INBOX goes on receiving mail
+        deliver(facteur, 1)
+        u = c.ok("NOOP")
+        assert b"* 1 EXISTS" in u, u
+        assert b"* 1 EXISTS" in other.ok("NOOP")
+        c.ok("EXAMINE Archive/2024")
+        u = c.ok("FETCH 1:* (FLAGS)")
+        assert len(u) == 3 and b"\\Flagged" in u[1], u
+        # INBOX cannot be the target, even renaming INBOX
+        st, tagged, _ = c.status("RENAME INBOX inbox")
+        assert st == "NO" and b"[ALREADYEXISTS]" in tagged
+        st, tagged, _ = c.status("RENAME INBOX Archive/2024")
+        assert st == "NO" and b"[ALREADYEXISTS]" in tagged
+        c.ok("LOGOUT")
+        other.ok("LOGOUT")
+
+
+def test_rename_selected_mailbox(facteur):
+    """Renaming the selected mailbox (or a parent of it) keeps it selected
+    under its new name, same UIDVALIDITY and UIDs."""
+    with imap(facteur) as c:
+        c.ok("CREATE top/box")
+        data = b"Subject: x\r\n\r\nbody\r\n"
+        c.ok(f"APPEND top/box {{{len(data)}}}", data + b"\r\n")
+        u = c.ok("SELECT top/box")
+        uv = [r for r in u if b"UIDVALIDITY" in r][0]
+        c.ok("RENAME top/box top/moved")
+        assert c.ok("UID FETCH 1 FLAGS") != []
+        c.ok("RENAME top other")
+        u = c.ok("STORE 1 +FLAGS (\\Seen)")
+        assert b"\\Seen" in u[0]
+        u = c.ok("STATUS other/moved (MESSAGES UIDVALIDITY UNSEEN)")
+        assert re.search(rb"UIDVALIDITY (\d+)", u[0]).group(1) in uv
+        assert b"UNSEEN 0" in u[0]
+        u = c.ok("APPEND other/moved {%d}" % len(data), data + b"\r\n")
+        assert b"* 2 EXISTS" in u + c.ok("NOOP")
+        c.ok("LOGOUT")
+
+
 def test_list_patterns_and_special_use(shared_facteur):
     with imap(shared_facteur) as c:
         lst = names(c.ok('LIST "" %'))

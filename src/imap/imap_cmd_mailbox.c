@@ -454,6 +454,66 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
 	imap_cmd_ok(s, "DELETE completed");
 }
 
+/* RENAME INBOX (RFC 3501 §6.3.5, RFC 9051 §6.3.6): "moves all messages in
+   INBOX to a new mailbox with the given name, leaving INBOX empty". It is
+   done as CREATE then MOVE of every message: INBOX keeps its UIDVALIDITY
+   and its rows leave tombstones, so every session that has INBOX
+   selected, this one included, hears ordinary EXPUNGEs (or VANISHED) at
+   its next command and goes on with an empty INBOX; the new mailbox gets
+   its own UIDVALIDITY and new UIDs, as a MOVE gives them. (Renaming the
+   INBOX row itself, as store_mailbox_rename() does, would give INBOX a new
+   UIDVALIDITY under the feet of those sessions, which could then only be
+   told BYE.) The two steps are two transactions: a delivery between them
+   stays in INBOX, as if it came just after the RENAME. */
+static void
+imap_cmd_rename_inbox(struct imap_session *s, const char *to)
+{
+	struct store_uid_range all = {1, UINT32_MAX};
+	struct store_copy_result res;
+	struct store_status st;
+	char *error = NULL, *error2 = NULL;
+	enum store_error kind;
+
+	if (store_mailbox_create(s->acct, to, NULL, &error) < 0) {
+		imap_cmd_store_fail(s, "RENAME", error);
+		return;
+	}
+	if (store_messages_copy(s->acct, "INBOX", 0, &all, 1, to, true, &res,
+				&error) < 0) {
+		kind = store_account_error(s->acct);
+		/* take back the mailbox made for nothing, if it is still
+		   empty */
+		if (store_mailbox_status(s->acct, to, &st, &error2) > 0 &&
+		    st.messages == 0) {
+			free(error2);
+			error2 = NULL;
+			(void)store_mailbox_delete(s->acct, to, &error2);
+		}
+		free(error2);
+		log_warnx("imap id=%" PRIu64 " event=rename-inbox to=\"%s\" "
+			  "kind=%s error=\"%s\"",
+			  s->id, to, store_error_str(kind), error);
+		free(error);
+		imap_cmd_no(s, "[UNAVAILABLE] RENAME failed: internal error, "
+			       "try again later");
+		return;
+	}
+	log_info("imap id=%" PRIu64 " event=rename-inbox to=\"%s\" "
+		 "messages=%zu",
+		 s->id, to, res.count);
+	store_copy_result_free(&res);
+	/* the EXPUNGEs for a selected INBOX come with the tagged OK */
+	imap_cmd_ok(s, "RENAME completed");
+}
+
+/* RENAME of another mailbox keeps its UIDVALIDITY and UIDs
+   (store_mailbox_rename()). RFC 3501 and RFC 9051 say nothing of the
+   selected mailbox being renamed; since nothing the client knows of it
+   changes, this session keeps it selected under its new name (the same
+   for a mailbox below the one renamed), as Dovecot does. Another session
+   that has it selected finds its name gone at its next command and is
+   told BYE by its view (imap_session_mbox.c; following the UIDVALIDITY to
+   the new name would keep it working). */
 void
 imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -470,17 +530,24 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 		free(from);
 		return;
 	}
+	if (strcmp(from, "INBOX") == 0) {
+		if (strcmp(to, "INBOX") == 0)
+			imap_cmd_no(s, "[ALREADYEXISTS] RENAME failed: "
+				       "mailbox INBOX exists");
+		else
+			imap_cmd_rename_inbox(s, to);
+		free(from);
+		free(to);
+		return;
+	}
 	if (store_mailbox_rename(s->acct, from, to, &error) < 0) {
 		free(from);
 		free(to);
 		imap_cmd_store_fail(s, "RENAME", error);
 		return;
 	}
-	/* The selected mailbox (or one of its parents) may have moved; its
-	   UIDVALIDITY stays (INBOX's messages moved: it is a new one). */
 	flen = strlen(from);
-	if (s->mbox != NULL && strcmp(from, "INBOX") != 0 &&
-	    strncmp(s->mbox->name, from, flen) == 0 &&
+	if (s->mbox != NULL && strncmp(s->mbox->name, from, flen) == 0 &&
 	    (s->mbox->name[flen] == '\0' || s->mbox->name[flen] == '/')) {
 		renamed = xasprintf("%s%s", to, s->mbox->name + flen);
 		free(s->mbox->name);
