@@ -609,6 +609,37 @@ test_args(void **state)
 	imap_parser_free(&p);
 }
 
+/* RFC 5182 "$" and the RETURN options of SEARCH and SORT (RFC 4731,
+   RFC 5267): tokens the parser gives as atoms and lists, byte by byte;
+   "$" is a sequence set alone, never inside one. */
+static void
+test_searchres_tokens(void **state)
+{
+	struct imap_parser *p;
+	const struct imap_command *c;
+	const char *s;
+
+	(void)state;
+	CHECK("a UID SEARCH RETURN (SAVE MIN) $ UID $\r\n",
+	      "a UID [a:SEARCH a:RETURN (a:SAVE a:MIN) a:$ a:UID a:$]");
+	CHECK("a FETCH $ (FLAGS)\r\n", "a FETCH [a:$ (a:FLAGS)]");
+	CHECK("a UID SORT RETURN () (REVERSE DATE) UTF-8 $\r\n",
+	      "a UID [a:SORT a:RETURN () (a:REVERSE a:DATE) a:UTF-8 a:$]");
+	CHECK("a MOVE $ \"Dest box\"\r\n", "a MOVE [a:$ \"Dest box\"]");
+	p = parse("a X $ $$ 1,$ $:3 1:* $x\r\n");
+	c = imap_parser_command(p);
+	assert_int_equal(c->arg_count, 6);
+	assert_true(imap_arg_get_seqset(&c->args[0], &s));
+	assert_string_equal(s, "$");
+	for (size_t i = 1; i < 6; i++) {
+		if (i == 4)
+			assert_true(imap_arg_get_seqset(&c->args[i], &s));
+		else
+			assert_false(imap_arg_get_seqset(&c->args[i], &s));
+	}
+	imap_parser_free(&p);
+}
+
 int
 main(void)
 {
@@ -621,6 +652,7 @@ main(void)
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_evbuffer),
 		cmocka_unit_test(test_args),
+		cmocka_unit_test(test_searchres_tokens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,13 @@
 /* Fuzz target for imap_search: the input is one command line for the
    IMAP parser; its arguments go through the search key parser, then the
    tree is prepared and evaluated on a few messages with a fake provider
-   (the key parser recurses: this checks its depth bound too). */
+   (the key parser recurses: this checks its depth bound too). "$" keys
+   get a saved set. The input, as a string, also goes to the Date: field
+   reader of the SENT* keys. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imap/imap_parser.h"
 #include "imap/imap_search.h"
@@ -52,6 +55,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_search_provider p = {text, header, sent, NULL};
+	struct imap_seq_range saved_r[] = {{10, 10}, {25, 30}};
+	struct imap_seqset saved = {saved_r, 2, false};
 	struct imap_parser_limits lim;
 	struct imap_parser *parser;
 	struct imap_search_key *key;
@@ -64,11 +69,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.max_line = 4096;
 	lim.max_literal = 1024;
 	lim.max_nonsync_literal = 1024;
+	{
+		char *copy = malloc(size + 1);
+		time_t day;
+
+		memcpy(copy, data, size);
+		copy[size] = '\0';
+		(void)imap_search_date_day(copy, &day);
+		free(copy);
+	}
 	parser = imap_parser_new(&lim);
 	if (imap_parser_feed(parser, (const char *)data, size, &used) ==
 		    IMAP_PARSE_DONE &&
 	    (c = imap_parser_command(parser)) != NULL &&
 	    imap_search_parse(c->args, c->arg_count, &key, &error) == 0) {
+		if (imap_search_has_saved(key))
+			imap_search_use_saved(key, &saved);
 		if (imap_search_prepare(key, 3, 30, &p, &error) == 0) {
 			for (i = 1; i <= 3; i++) {
 				struct imap_search_msg m = {

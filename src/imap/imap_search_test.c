@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imap/imap_parser.h"
 #include "imap/imap_search.h"
@@ -228,7 +229,11 @@ test_refusals(void **state)
 		"HEADER \"a:b\" x",
 		"OLDER 0",
 		"MODSEQ x",
-		"$",
+		"$$",
+		"1,$",
+		"$:2",
+		"UID $1",
+		"UID",
 		"1:x",
 		"SUBJECT (a)",
 	};
@@ -280,6 +285,217 @@ test_contains(void **state)
 	assert_true(imap_search_contains("a\xff" "b", 3, "\xff" "B"));
 }
 
+/* "$" (RFC 5182) given the saved UIDs `saved` (NULL: nothing saved). */
+static char *
+run_saved(const char *keys, const struct imap_seqset *saved)
+{
+	static char out[64];
+	struct imap_search_key *k;
+	const char *error;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	assert_int_equal(parse(keys, &k, &error), 0);
+	assert_true(imap_search_has_saved(k));
+	imap_search_use_saved(k, saved);
+	assert_int_equal(imap_search_prepare(k, NMSG, 30, &provider, &error),
+			 0);
+	for (i = 0; i < NMSG; i++) {
+		int r = imap_search_match(k, &msgs[i].m, &provider, 0);
+
+		assert_true(r >= 0);
+		if (r)
+			n += (size_t)snprintf(out + n, sizeof(out) - n,
+					      "%s%zu", n ? " " : "", i + 1);
+	}
+	imap_search_free(&k);
+	return out;
+}
+
+static void
+test_saved(void **state)
+{
+	struct imap_seq_range r[] = {{5, 10}, {25, 40}};
+	struct imap_seqset set = {r, 2, false}, empty = {0};
+	struct imap_search_key *k;
+	const char *error;
+
+	(void)state;
+	/* UIDs 10, 20, 30 */
+	assert_string_equal(run_saved("$", &set), "1 3");
+	assert_string_equal(run_saved("UID $", &set), "1 3");
+	assert_string_equal(run_saved("NOT $", &set), "2");
+	assert_string_equal(run_saved("$ SEEN", &set), "1");
+	assert_string_equal(run_saved("OR $ 2", &set), "1 2 3");
+	assert_string_equal(run_saved("(NOT (UID $))", &set), "2");
+	assert_string_equal(run_saved("$", &empty), "");
+	assert_string_equal(run_saved("$", NULL), "");
+	assert_string_equal(run_saved("NOT $", NULL), "1 2 3");
+	/* no "$": nothing to fill */
+	assert_int_equal(parse("UID 1:* 2", &k, &error), 0);
+	assert_false(imap_search_has_saved(k));
+	imap_search_free(&k);
+}
+
+static void
+test_sent_day(void **state)
+{
+	static const struct {
+		const char *date;
+		int y, m, d; /* 0: refused */
+	} cases[] = {
+		{"Mon, 1 Jan 2024 23:30:00 -0500", 2024, 1, 1},
+		{"Tue, 2 Jan 2024 00:30:00 +0200", 2024, 1, 2},
+		{"  Fri,   29 Feb 2008 12:00 GMT", 2008, 2, 29},
+		{"1 Jan 2024 08:00:00 +0000", 2024, 1, 1},
+		{"3 jan 24 12:00:00 GMT", 2024, 1, 3},
+		{"3 Dec 99 12:00:00 GMT", 1999, 12, 3},
+		{"3 Dec 099 12:00:00 GMT", 1999, 12, 3},
+		{"31 Dec 1969 23:59:59 +0000", 1969, 12, 31},
+		{"garbage", 0, 0, 0},
+		{"", 0, 0, 0},
+		{"Mon 1 Jan 2024", 0, 0, 0},
+		{"32 Jan 2024", 0, 0, 0},
+		{"0 Jan 2024", 0, 0, 0},
+		{"1 Foo 2024", 0, 0, 0},
+		{"1 January 2024", 0, 0, 0},
+		{"1 Jan 2", 0, 0, 0},
+		{"1 Jan 20245", 0, 0, 0},
+		{"123 Jan 2024", 0, 0, 0},
+	};
+	struct tm tm;
+	time_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = imap_search_date_day(cases[i].date, &t);
+
+		if (cases[i].y == 0) {
+			if (r != -1)
+				fail_msg("accepted: %s", cases[i].date);
+			continue;
+		}
+		if (r != 0)
+			fail_msg("refused: %s", cases[i].date);
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = cases[i].y - 1900;
+		tm.tm_mon = cases[i].m - 1;
+		tm.tm_mday = cases[i].d;
+		assert_int_equal(t, timegm(&tm));
+	}
+}
+
+static int
+return_parse(const char *opts, unsigned *ret, const char **error)
+{
+	char line[256];
+	size_t used;
+	const struct imap_command *c;
+
+	snprintf(line, sizeof(line), "a SEARCH RETURN %s ALL\r\n", opts);
+	imap_parser_free(&parser);
+	parser = imap_parser_new(NULL);
+	assert_int_equal(imap_parser_feed(parser, line, strlen(line), &used),
+			 IMAP_PARSE_DONE);
+	c = imap_parser_command(parser);
+	return imap_search_return_parse(&c->args[1], ret, error);
+}
+
+static void
+test_return_options(void **state)
+{
+	unsigned ret;
+	const char *error;
+
+	(void)state;
+	assert_int_equal(return_parse("()", &ret, &error), 0);
+	assert_int_equal(ret, IMAP_SEARCH_RET_ALL);
+	assert_int_equal(return_parse("(SAVE)", &ret, &error), 0);
+	assert_int_equal(ret, IMAP_SEARCH_RET_SAVE);
+	assert_int_equal(return_parse("(min Max count all save)", &ret,
+				      &error),
+			 0);
+	assert_int_equal(ret, IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX |
+				      IMAP_SEARCH_RET_COUNT |
+				      IMAP_SEARCH_RET_ALL |
+				      IMAP_SEARCH_RET_SAVE);
+	assert_int_equal(return_parse("(MIN MIN)", &ret, &error), 0);
+	assert_int_equal(ret, IMAP_SEARCH_RET_MIN);
+	assert_int_equal(return_parse("(PARTIAL)", &ret, &error), -1);
+	assert_int_equal(return_parse("(\"MIN\")", &ret, &error), -1);
+	assert_int_equal(return_parse("((MIN))", &ret, &error), -1);
+	assert_int_equal(return_parse("MIN", &ret, &error), -1);
+	assert_string_equal(error, "RETURN takes a list of options");
+}
+
+static void
+test_save_pick(void **state)
+{
+	const uint32_t found[] = {7, 3, 9};
+	uint32_t out[3];
+
+	(void)state;
+	/* SAVE alone, or with ALL or COUNT: everything */
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE, found, 3,
+					       out),
+			 3);
+	assert_memory_equal(out, found, sizeof(found));
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE |
+						       IMAP_SEARCH_RET_MIN |
+						       IMAP_SEARCH_RET_COUNT,
+					       found, 3, out),
+			 3);
+	/* with MIN and/or MAX alone: the first and/or the last */
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE |
+						       IMAP_SEARCH_RET_MIN,
+					       found, 3, out),
+			 1);
+	assert_int_equal(out[0], 7);
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE |
+						       IMAP_SEARCH_RET_MAX,
+					       found, 3, out),
+			 1);
+	assert_int_equal(out[0], 9);
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE |
+						       IMAP_SEARCH_RET_MIN |
+						       IMAP_SEARCH_RET_MAX,
+					       found, 3, out),
+			 2);
+	assert_int_equal(out[0], 7);
+	assert_int_equal(out[1], 9);
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE |
+						       IMAP_SEARCH_RET_MIN |
+						       IMAP_SEARCH_RET_MAX,
+					       found, 1, out),
+			 1);
+	assert_int_equal(imap_search_save_pick(IMAP_SEARCH_RET_SAVE, found, 0,
+					       out),
+			 0);
+}
+
+static void
+test_format_ordered(void **state)
+{
+	const uint32_t desc[] = {5, 4, 3, 2, 1};
+	const uint32_t mixed[] = {1, 2, 3, 7, 8, 4, 10};
+	const uint32_t top[] = {4294967294u, 4294967295u, 1};
+	char *t;
+
+	(void)state;
+	t = imap_search_format_ordered(desc, 5);
+	assert_string_equal(t, "5,4,3,2,1");
+	free(t);
+	t = imap_search_format_ordered(mixed, 7);
+	assert_string_equal(t, "1:3,7:8,4,10");
+	free(t);
+	t = imap_search_format_ordered(top, 3);
+	assert_string_equal(t, "4294967294:4294967295,1");
+	free(t);
+	t = imap_search_format_ordered(desc, 0);
+	assert_string_equal(t, "");
+	free(t);
+}
+
 static int
 teardown(void **state)
 {
@@ -299,6 +515,11 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_contains),
+		cmocka_unit_test(test_saved),
+		cmocka_unit_test(test_sent_day),
+		cmocka_unit_test(test_return_options),
+		cmocka_unit_test(test_save_pick),
+		cmocka_unit_test(test_format_ordered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);
