@@ -19,12 +19,33 @@
  *   4. makes all of it durable with ONE syncfs(2) of data_dir: file data,
  *      directory entries and the SQLite WAL files alike;
  *   5. only then tells the watches (store_watch.c), sets the results and
- *      calls each delivery's done().
+ *      calls each delivery's done(), before anything else.
  * A batch also removes the message files that sessions' expunges left
  * without rows (the garbage table, store_commit_gc()), after its flush:
  * the expunge is durable before its file goes.
  * So a batch costs one flush however many messages and accounts it holds,
  * and while the thread flushes, the next batch queues up.
+ *
+ * Off the acknowledgement path. One client that waits for each OK (an
+ * IMAP APPEND, an SMTP transaction) waits for a whole batch, so a batch
+ * does nothing there that can wait. Two things used to:
+ *   - the full-text index. The indexer thread of store_fts.c, woken after
+ *     every batch, took the account's write lock for a millisecond or more
+ *     per message (trigrams) just as the next delivery came: the commit
+ *     waited in SQLite's busy handler (which sleeps 1 ms, then 2, 5...),
+ *     and reloaded its page cache that the other connection's commit had
+ *     made stale. Now this thread indexes on its own connection in its
+ *     idle time: once no delivery has come for STORE_COMMIT_IDLE_MS, in
+ *     slices of about STORE_COMMIT_FTS_SLICE_MS with the queue looked at
+ *     between two. Under a load that leaves no idle time, one slice at most
+ *     every STORE_COMMIT_FTS_MAX_DEFER_MS, after a batch's done(). Searches
+ *     read the text not indexed yet (store_search.c), so results do not
+ *     depend on it. Text of a handle that leaves the cache goes to the
+ *     indexer thread, as does text left by a stop (store_account_open());
+ *   - the WAL checkpoint. SQLite's automatic one ran inside a COMMIT every
+ *     1,000 pages, with two fsyncs. A WAL hook replaces it: the checkpoint
+ *     (PASSIVE) waits for idle time, or for the end of a batch once the WAL
+ *     has STORE_COMMIT_WAL_MAX_PAGES.
  *
  * Failures stay with their recipient and leave nothing half-stored: a full
  * disk or quota (ENOSPC, EDQUOT) while writing a file fails that copy with
@@ -90,6 +111,16 @@
 #include "lib/str.h"
 
 #define STORE_TMP_MAX_AGE (60 * 60)
+/* Idle-time work (see "Off the acknowledgement path" above): it starts
+   once no delivery has come for STORE_COMMIT_IDLE_MS, and runs in slices
+   of about STORE_COMMIT_FTS_SLICE_MS, the queue looked at between two. */
+#define STORE_COMMIT_IDLE_MS 50
+#define STORE_COMMIT_FTS_SLICE_MS 5
+/* Under a load that leaves no idle time: one slice of indexing at most
+   this often, and a checkpoint after the batch once the WAL has this many
+   pages. */
+#define STORE_COMMIT_FTS_MAX_DEFER_MS 500
+#define STORE_COMMIT_WAL_MAX_PAGES (4 * STORE_WAL_PAGES)
 
 struct store_queued {
 	struct store_delivery *d;
@@ -115,6 +146,9 @@ struct store_handle {
 		*insert_row, *update_mailbox, *delete_row, *delete_message,
 		*insert_fts, *quota, *garbage_list, *garbage_del;
 	uint64_t used; /* LRU clock */
+	int wal_pages;	  /* the WAL's size after our last commit */
+	bool fts_pending; /* rows committed whose text is not indexed */
+	int64_t fts_since; /* ms: pending since, or since the last slice */
 };
 
 /* The commit thread's own state. */
@@ -125,6 +159,8 @@ struct store_committer {
 	struct store_handle **cache;
 	size_t cache_count, cache_alloc;
 	uint64_t clock, batch_start;
+	int64_t last_batch; /* ms, CLOCK_MONOTONIC: when the last one ended */
+	int64_t last_forced; /* ms: the last slice taken under load */
 };
 
 /* One recipient's copy of one delivery, within a batch. */
@@ -177,6 +213,10 @@ static struct store_handle *store_handle_get(struct store_committer *c,
 					     const char *account,
 					     int64_t user_id, char **error_r);
 static void store_handle_free(struct store_handle **h);
+static void store_handle_close(struct store_committer *c,
+			       struct store_handle **h);
+static int store_handle_wal_hook(void *ctx, sqlite3 *db, const char *name,
+				 int pages);
 static void store_handle_drop(struct store_committer *c,
 			      struct store_handle *h);
 static void store_handle_trim(struct store_committer *c, size_t max,
@@ -191,6 +231,13 @@ static int store_commit_sync(struct store *s, char **error_r);
 static void store_deliver_fail_now(struct store_delivery *d,
 				   const char *why);
 static void store_deliver_wait_done(struct store_delivery *d, void *ctx);
+static int64_t store_commit_ms(void);
+static int64_t store_commit_idle_due(struct store_committer *c);
+static void store_commit_idle_step(struct store_committer *c);
+static void store_commit_after(struct store_committer *c);
+static void store_commit_fts_slice(struct store_committer *c,
+				   struct store_handle *h);
+static void store_commit_checkpoint(struct store_handle *h);
 
 /* ------------------------------------------------------------ handles */
 
@@ -219,13 +266,40 @@ store_handle_free(struct store_handle **hp)
 	*hp = NULL;
 }
 
+/* Frees a cached handle; text it left unindexed goes to the indexer
+   thread (store_fts.c), as it would without the commit thread's idle
+   time. */
+static void
+store_handle_close(struct store_committer *c, struct store_handle **hp)
+{
+	if (*hp != NULL && (*hp)->fts_pending)
+		store_fts_request(c->s, (*hp)->account);
+	store_handle_free(hp);
+}
+
+/* Replaces SQLite's automatic checkpoint, which would run inside a
+   batch's COMMIT (two fsyncs before the batch is acknowledged): the WAL's
+   size is noted, and the checkpoint waits for idle time
+   (store_commit_idle_step) or for the end of a batch
+   (store_commit_after). */
+static int
+store_handle_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct store_handle *h = ctx;
+
+	(void)db;
+	(void)name;
+	h->wal_pages = pages;
+	return SQLITE_OK;
+}
+
 /* Closes a handle and removes it from the cache. */
 static void
 store_handle_drop(struct store_committer *c, struct store_handle *h)
 {
 	for (size_t i = 0; i < c->cache_count; i++)
 		if (c->cache[i] == h) {
-			store_handle_free(&c->cache[i]);
+			store_handle_close(c, &c->cache[i]);
 			c->cache[i] = c->cache[--c->cache_count];
 			return;
 		}
@@ -244,7 +318,7 @@ store_handle_trim(struct store_committer *c, size_t max, uint64_t older_than)
 				lru = i;
 		if (c->cache[lru]->used > older_than)
 			return;
-		store_handle_free(&c->cache[lru]);
+		store_handle_close(c, &c->cache[lru]);
 		c->cache[lru] = c->cache[--c->cache_count];
 	}
 }
@@ -354,6 +428,7 @@ store_handle_get(struct store_committer *c, const char *account,
 			return NULL;
 		}
 	}
+	sqlite3_wal_hook(h->db, store_handle_wal_hook, h);
 	store_handle_clean_tmp(h);
 	/* never a handle that this batch uses: its groups point to them */
 	store_handle_trim(c, STORE_INDEX_CACHE_MAX - 1, c->batch_start);
@@ -961,16 +1036,23 @@ store_commit_batch(struct store_committer *c, struct store_queued *list,
 		store_commit_notify(c->s, &groups[g]);
 		for (size_t i = 0; i < groups[g].count; i++)
 			if (groups[g].copies[i]->committed) {
-				store_fts_request(c->s, groups[g].account);
+				if (!groups[g].h->fts_pending) {
+					groups[g].h->fts_pending = true;
+					groups[g].h->fts_since =
+						store_commit_ms();
+				}
 				break;
 			}
 	}
-	/* step 5 */
+	/* step 5: the results, and done() at once (it wakes the session or
+	   the SMTP transaction waiting for them); what is left to do waits
+	   until after */
 	for (size_t i = 0; i < ncopies; i++)
 		if (copies[i].committed) {
 			copies[i].rcpt->result = 0;
 			copies[i].rcpt->temporary = false;
 		}
+	/* the figures first: a caller may read them once done */
 	pthread_mutex_lock(&c->s->queue_lock);
 	c->s->stats.batches++;
 	if (synced)
@@ -980,6 +1062,16 @@ store_commit_batch(struct store_committer *c, struct store_queued *list,
 	if (ndeliveries > c->s->stats.max_batch)
 		c->s->stats.max_batch = ndeliveries;
 	pthread_mutex_unlock(&c->s->queue_lock);
+	while (list != NULL) {
+		struct store_queued *next = list->next;
+		struct store_delivery *d = list->d;
+
+		store_meta_data_free(&list->meta);
+		free(list);
+		if (d->done != NULL)
+			d->done(d, d->ctx);
+		list = next;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_debug("store event=batch deliveries=%zu copies=%zu stored=%zu "
 		  "accounts=%zu ms=%.3f",
@@ -996,16 +1088,6 @@ store_commit_batch(struct store_committer *c, struct store_queued *list,
 	}
 	free(groups);
 	free(copies);
-	while (list != NULL) {
-		struct store_queued *next = list->next;
-		struct store_delivery *d = list->d;
-
-		store_meta_data_free(&list->meta);
-		free(list);
-		if (d->done != NULL)
-			d->done(d, d->ctx);
-		list = next;
-	}
 	if (gc_ok)
 		store_commit_gc_run(c, gc);
 	/* after a failed flush the garbage tables keep the names: the next
@@ -1017,7 +1099,135 @@ store_commit_batch(struct store_committer *c, struct store_queued *list,
 		free(gc);
 		gc = next;
 	}
+	store_commit_after(c);
 	store_handle_trim(c, STORE_INDEX_CACHE_MAX, UINT64_MAX);
+}
+
+/* ------------------------------------------------------------ idle time */
+
+static int64_t
+store_commit_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One transaction of indexing for the account of `h`, on the commit
+   thread's own connection: no lock to wait for, no page cache to reload
+   for the next batch. */
+static void
+store_commit_fts_slice(struct store_committer *c, struct store_handle *h)
+{
+	char *error = NULL;
+	size_t moved = 0;
+
+	if (store_fts_step(h->db, STORE_COMMIT_FTS_SLICE_MS, &moved, &error) <
+	    0) {
+		/* the indexer thread retries it later, on its own */
+		log_warnx("store event=fts-failed account=%s error=\"%s\"",
+			  h->account, error);
+		free(error);
+		h->fts_pending = false;
+		store_fts_request(c->s, h->account);
+		return;
+	}
+	log_debug("store event=fts-indexed account=%s messages=%zu",
+		  h->account, moved);
+	h->fts_since = store_commit_ms();
+	if (moved == 0)
+		h->fts_pending = false;
+}
+
+static void
+store_commit_checkpoint(struct store_handle *h)
+{
+	int rc = sqlite3_wal_checkpoint_v2(h->db, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, NULL,
+					   NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warnx("store event=checkpoint-failed account=%s "
+			  "error=\"%s\"",
+			  h->account, sqlite3_errmsg(h->db));
+	h->wal_pages = 0;
+}
+
+/* Whether the background indexing is on (store_set_background_index). */
+static bool
+store_commit_fts_on(struct store *s)
+{
+	bool on;
+
+	pthread_mutex_lock(&s->fts_lock);
+	on = !s->fts_off && !s->fts_stopping;
+	pthread_mutex_unlock(&s->fts_lock);
+	return on;
+}
+
+/* Under queue_lock, the queue empty: -1 if there is no idle-time work, 0
+   if it is due now, else the milliseconds to wait for it. */
+static int64_t
+store_commit_idle_due(struct store_committer *c)
+{
+	bool work = false, fts = store_commit_fts_on(c->s);
+	int64_t left;
+
+	for (size_t i = 0; i < c->cache_count && !work; i++)
+		work = (fts && c->cache[i]->fts_pending) ||
+		       c->cache[i]->wal_pages >= STORE_WAL_PAGES;
+	if (!work)
+		return -1;
+	left = c->last_batch + STORE_COMMIT_IDLE_MS - store_commit_ms();
+	return left > 0 ? left : 0;
+}
+
+/* One step of idle-time work, outside queue_lock: a slice of indexing,
+   else a checkpoint. */
+static void
+store_commit_idle_step(struct store_committer *c)
+{
+	bool fts = store_commit_fts_on(c->s);
+
+	for (size_t i = 0; fts && i < c->cache_count; i++)
+		if (c->cache[i]->fts_pending) {
+			store_commit_fts_slice(c, c->cache[i]);
+			return;
+		}
+	for (size_t i = 0; i < c->cache_count; i++)
+		if (c->cache[i]->wal_pages >= STORE_WAL_PAGES) {
+			store_commit_checkpoint(c->cache[i]);
+			return;
+		}
+}
+
+/* After a batch, its deliveries told: what a load without idle time must
+   not put off for ever. */
+static void
+store_commit_after(struct store_committer *c)
+{
+	struct store_handle *oldest = NULL;
+	int64_t now = store_commit_ms();
+
+	c->last_batch = now;
+	for (size_t i = 0; i < c->cache_count; i++) {
+		struct store_handle *h = c->cache[i];
+
+		if (h->wal_pages >= STORE_COMMIT_WAL_MAX_PAGES)
+			store_commit_checkpoint(h);
+		if (h->fts_pending &&
+		    (oldest == NULL || h->fts_since < oldest->fts_since))
+			oldest = h;
+	}
+	if (oldest != NULL &&
+	    now - oldest->fts_since >= STORE_COMMIT_FTS_MAX_DEFER_MS &&
+	    now - c->last_forced >= STORE_COMMIT_FTS_MAX_DEFER_MS &&
+	    store_commit_fts_on(c->s)) {
+		store_commit_fts_slice(c, oldest);
+		c->last_forced = store_commit_ms();
+		c->last_batch = c->last_forced;
+	}
 }
 
 static void *
@@ -1028,11 +1238,34 @@ store_commit_main(void *arg)
 	struct store_queued *list;
 	struct store_gc *gc;
 
+	c.last_batch = store_commit_ms();
 	pthread_mutex_lock(&s->queue_lock);
 	for (;;) {
 		while (s->queue_head == NULL && s->gc_head == NULL &&
-		       !s->stopping)
-			pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+		       !s->stopping) {
+			int64_t due = store_commit_idle_due(&c);
+			struct timespec until;
+
+			if (due < 0) {
+				pthread_cond_wait(&s->queue_cond,
+						  &s->queue_lock);
+			} else if (due > 0) {
+				clock_gettime(CLOCK_MONOTONIC, &until);
+				until.tv_sec += due / 1000;
+				until.tv_nsec += (due % 1000) * 1000000;
+				if (until.tv_nsec >= 1000000000) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000;
+				}
+				pthread_cond_clockwait(&s->queue_cond,
+						       &s->queue_lock,
+						       CLOCK_MONOTONIC, &until);
+			} else {
+				pthread_mutex_unlock(&s->queue_lock);
+				store_commit_idle_step(&c);
+				pthread_mutex_lock(&s->queue_lock);
+			}
+		}
 		if (s->queue_head == NULL && s->gc_head == NULL)
 			break; /* stopping, and nothing left */
 		list = s->queue_head;
