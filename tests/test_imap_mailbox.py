@@ -81,12 +81,15 @@ def test_create_delete_rename(shared_facteur):
         c.ok("DELETE Work")
         lst = names(c.ok('LIST "" "Work*"'))
         assert "\\Noselect" in lst["Work"]
+        # RFC 9051 §6.3.5: a \Noselect name with children cannot go
+        st, tagged, _ = c.status("DELETE Work")
+        assert st == "NO" and b"[HASCHILDREN]" in tagged, tagged
         c.ok("DELETE Work/2024/Q1")
         c.ok("DELETE Work/2024")
         lst = names(c.ok('LIST "" "Work*"'))
         assert lst == {}
         st, tagged, _ = c.status("DELETE INBOX")
-        assert st == "NO"
+        assert st == "NO" and b"[CANNOT]" in tagged
         st, tagged, _ = c.status("DELETE nosuch")
         assert st == "NO" and b"[NONEXISTENT]" in tagged
         assert c.status('CREATE "bad*name"')[0] == "NO"

@@ -446,7 +446,19 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
 		return;
 	}
 	if (store_mailbox_delete(s->acct, name, &error) < 0) {
+		bool inbox = strcmp(name, "INBOX") == 0;
+
 		free(name);
+		if (store_account_error(s->acct) == STORE_ERROR_NOTALLOWED &&
+		    !inbox) {
+			/* RFC 9051 §6.3.5, §7.1: a \Noselect name with
+			   children */
+			free(error);
+			imap_cmd_no(s, "[HASCHILDREN] DELETE failed: the "
+				       "mailbox has children and holds no "
+				       "messages itself");
+			return;
+		}
 		imap_cmd_store_fail(s, "DELETE", error);
 		return;
 	}
