@@ -11,6 +11,9 @@ records every command line and every transaction it accepted.
     fake.transactions  # [{"from": ..., "rcpts": [...], "data": b"...",
                        #   "tls": bool, "auth": user or None}]
 
+data_delay=N makes it take N seconds between the end of the data (the
+message counted as taken) and its 250, as a slow far end does.
+
 Only the standard library; one thread per connection.
 """
 import base64
@@ -18,12 +21,14 @@ import re
 import socket
 import ssl
 import threading
+import time
 
 
 class FakeSMTP:
     def __init__(self, host, port, *, tls_pair=None, starttls=True,
                  starttls_reply=None, auth=None, exts=None, dsn=False,
-                 rcpt_reply=None, data_reply=None, name="fake.test"):
+                 rcpt_reply=None, data_reply=None, data_delay=0,
+                 name="fake.test"):
         self.host, self.port = host, port
         self.tls_pair = tls_pair
         self.starttls = starttls and tls_pair is not None
@@ -35,6 +40,10 @@ class FakeSMTP:
             self.exts.append("DSN")
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
+        # seconds between the end of the data (the message taken) and
+        # the reply; data_seen is set when the data has arrived
+        self.data_delay = data_delay
+        self.data_seen = threading.Event()
         self.name = name
         self.lock = threading.Lock()
         self.lines = []          # every command line received
@@ -171,6 +180,9 @@ class FakeSMTP:
                         txn["data"] = data
                         with self.lock:
                             self.transactions.append(txn)
+                        self.data_seen.set()
+                        if self.data_delay:
+                            time.sleep(self.data_delay)
                         s.send("250 2.0.0 ok: queued")
                     state["txn"] = None
                 elif verb == "RSET":

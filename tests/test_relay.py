@@ -45,6 +45,11 @@ LIMIT_IP = "127.0.0.12"   # a facteur with small connection limits
 SOURCE_IP = "127.0.0.14"  # its relay_source_address
 FEW_IP = "127.0.0.15"     # fake: takes many messages
 OLD_IP = "127.0.0.13"     # fake: no ESMTP extension at all
+ARRET_IP = "127.0.0.16"   # a facteur stopped during a transaction
+SLOW_IP = "127.0.0.17"    # fake: answers the end of data after 1.5 s
+HUP_IP = "127.0.0.18"     # a facteur whose resolver changes (SIGHUP)
+DNS_A_IP = "127.0.0.19"   # fake: the MX the first DNS server gives
+DNS_B_IP = "127.0.0.20"   # fake: the MX the second DNS server gives
 
 RELAY_CONFIG = {
     "queue_retry_first": "1s",
@@ -60,7 +65,8 @@ RELAY_CONFIG = {
 def relay_port():
     """A TCP port free on every address the tests use."""
     ips = [TRUC_IP, MACHIN_IP, LENT_IP, CLAIR_IP, REFUS_IP, PETIT_IP,
-           COURT_IP, LIMIT_IP, FEW_IP, OLD_IP, "127.0.0.11"]
+           COURT_IP, LIMIT_IP, FEW_IP, OLD_IP, "127.0.0.11", ARRET_IP,
+           SLOW_IP, HUP_IP, DNS_A_IP, DNS_B_IP]
     for _ in range(100):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -813,3 +819,99 @@ def test_alias_that_points_outside(world):
     assert len(received_fields(fwd)) == 3
     assert fwd.endswith(msg) and local.endswith(msg)
     assert fwd.startswith(b"Return-Path: <fred@truc.fr>\r\n")
+
+
+def sendmail(f, sender, rcpt, text):
+    r = subprocess.run([FACTEUR_BIN, "-c", str(f.config_path), "sendmail",
+                        "-f", sender, rcpt], input=text,
+                       capture_output=True, timeout=T(20))
+    assert r.returncode == 0, r.stderr
+
+
+def test_sigterm_while_the_final_reply_is_awaited(world):
+    """RFC 1047: SIGTERM when the far end has the whole message but has
+    not answered yet. facteur waits for the reply (within
+    shutdown_timeout), writes the result, exits; restarted, it does not
+    send the message again."""
+    slow = world.fake(SLOW_IP, data_delay=1.5)
+    world.dns.add_mx("lent-final.fr", "mx.lent-final.fr", SLOW_IP)
+    arret = world.facteur(ARRET_IP, "mx.arret.test", ["arret.test"],
+                          ["ana@arret.test"])
+    sendmail(arret, "ana@arret.test", "x@lent-final.fr",
+             b"Subject: une seule fois\n\nx\n")
+    assert slow.data_seen.wait(T(15)), arret.log_tail(40)
+    assert arret.stop() == 0
+    log = arret.log()
+    assert len(slow.transactions) == 1
+    assert re.search(r"queue event=drain connections=1 ", log), \
+        arret.log_tail(40)
+    assert re.search(r"event=sent .*to=<x@lent-final.fr> "
+                     r"relay=mx.lent-final.fr\[127\.0\.0\.17\]", log), \
+        arret.log_tail(40)
+    assert "drain-timeout" not in log
+    arret.start()
+    assert arret.queue_ids() == []
+    time.sleep(T(3))  # more than the first retry delay
+    assert len(slow.transactions) == 1, "sent twice"
+    # the deadline bounds the wait: a far end slower than
+    # shutdown_timeout is cut off, and the message stays queued
+    slow.data_seen.clear()
+    slow.data_delay = 8
+    arret.write_config(shutdown_timeout="1s")
+    arret.stop()
+    arret.start()
+    sendmail(arret, "ana@arret.test", "x@lent-final.fr",
+             b"Subject: trop lent\n\nx\n")
+    assert slow.data_seen.wait(T(15)), arret.log_tail(40)
+    t0 = time.monotonic()
+    assert arret.stop() == 0
+    assert time.monotonic() - t0 < T(5)
+    assert "queue event=drain-timeout connections=1" in arret.log()
+    assert len(arret.queue_ids()) == 1
+    slow.data_delay = 0
+
+
+def test_sighup_applies_a_new_resolver(world):
+    """dns_resolver changed in the file and SIGHUP: the next lookups go to
+    the new DNS server, also for a domain whose route was cached."""
+    first = world.fake(DNS_A_IP)
+    second = world.fake(DNS_B_IP)
+    world.dns.add_mx("bascule.fr", "mx.bascule.fr", DNS_A_IP)
+    other = DNSServer().start()
+    try:
+        other.add_mx("bascule.fr", "mx.bascule.fr", DNS_B_IP)
+        hup = world.facteur(HUP_IP, "mx.hup.test", ["hup.test"],
+                            ["hugo@hup.test"])
+        sendmail(hup, "hugo@hup.test", "y@bascule.fr",
+                 b"Subject: avant\n\nx\n")
+        wait_until(lambda: first.transactions, T(15), "the first message")
+        wait_until(lambda: first.active == 0, T(10), "the session's end")
+        assert not other.queries
+        hup.write_config(dns_resolver=other.address)
+        hup.sighup()
+        wait_until(lambda: f"queue event=dns-reload resolver="
+                   f"{other.address}" in hup.log(), T(10), "the reload")
+        sendmail(hup, "hugo@hup.test", "y@bascule.fr",
+                 b"Subject: apres\n\nx\n")
+        wait_until(lambda: second.transactions, T(15),
+                   "the message through the new resolver")
+        assert len(first.transactions) == 1
+        assert other.queries[("bascule.fr", "MX")] >= 1
+        # a resolver that answers nothing: deferred, then back
+        wait_until(lambda: second.active == 0, T(10), "the session's end")
+        hup.write_config(dns_resolver="127.0.0.1:9")
+        hup.sighup()
+        wait_until(lambda: "event=dns-reload resolver=127.0.0.1:9"
+                   in hup.log(), T(10), "the second reload")
+        sendmail(hup, "hugo@hup.test", "y@bascule.fr",
+                 b"Subject: sans dns\n\nx\n")
+        wait_until(lambda: hup.log_count(
+            r"event=deferred .*to=<y@bascule.fr> relay=none "
+            r"status=4\.4\.3"), T(20), "a deferral")
+        hup.write_config(dns_resolver=other.address)
+        hup.sighup()
+        wait_until(lambda: len(second.transactions) == 2, T(20),
+                   "delivery once the resolver is back")
+        assert len(first.transactions) == 1
+    finally:
+        other.stop()

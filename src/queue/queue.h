@@ -41,9 +41,13 @@ struct server;
    process is root and will drop to run_user, the queue thread waits for
    the drop before it writes anything. -1 and a malloc'd reason on error. */
 int queue_start(struct server *server, struct queue **q_r, char **error_r);
-/* Stops the queue thread (connections in flight are closed; their
-   messages stay queued), lets the commit thread finish what it was given,
-   and frees everything. Accepts NULL; sets *q to NULL. */
+/* Stops the queue thread, lets the commit thread finish what it was
+   given, and frees everything. Nothing new starts once the server is
+   stopping (SIGTERM); transactions whose final reply is awaited and local
+   deliveries get until shutdown_timeout after that to end, and their
+   results are written (no duplicate after the restart); what is still
+   open then is closed, its recipients staying queued (queue_drain.c).
+   Accepts NULL; sets *q to NULL. */
 void queue_stop(struct queue **q);
 
 /* The queue of this process, or NULL when none runs (unit tests, CLI):

@@ -49,6 +49,7 @@
 #include "deliver/deliver.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "queue/queue_dns_reload.h"
 #include "queue/queue_dsn.h"
 #include "store/store.h"
 
@@ -172,6 +173,8 @@ queue_start(struct server *server, struct queue **q_r, char **error_r)
 		free(why);
 		goto fail_early;
 	}
+	q->dns_servers = xstrdup(cfg->dns_resolver);
+	q->dns_timeout = cfg->dns_timeout;
 	q->tls_ctx = core_client_tls_ctx_new(&why);
 	if (q->tls_ctx == NULL) {
 		*error_r = xasprintf("queue: %s", why);
@@ -179,6 +182,8 @@ queue_start(struct server *server, struct queue **q_r, char **error_r)
 		goto fail_early;
 	}
 	if (queue_control_open(q, error_r) < 0)
+		goto fail_early;
+	if (queue_drain_init(q, error_r) < 0)
 		goto fail_early;
 	q->on_new = queue_on_new;
 	if (queue_commit_start(q, error_r) < 0)
@@ -268,6 +273,7 @@ queue_stop(struct queue **qp)
 		event_free(q->ev_sched);
 	if (q->ev_gate != NULL)
 		event_free(q->ev_gate);
+	queue_drain_free(q);
 	if (q->base != NULL)
 		event_base_free(q->base);
 	if (q->dir_fd >= 0)
@@ -279,6 +285,7 @@ queue_stop(struct queue **qp)
 	}
 	free(q->dir);
 	free(q->data_dir);
+	free(q->dns_servers);
 	free(q);
 }
 
@@ -324,11 +331,24 @@ queue_gate_cb(evutil_socket_t fd, short what, void *arg)
 	queue_schedule_soon(q);
 }
 
+/* queue_stop(): the drain, if the server's stop was not seen yet, then
+   the end once nothing is in flight (or at the deadline). */
 static void
 queue_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
 
+	q->stop_requested = true;
+	queue_drain_begin(q);
+	queue_drain_check(q);
+}
+
+void
+queue_manager_finish(struct queue *q)
+{
+	if (q->closed)
+		return;
+	q->closed = true;
 	q->stopping = true;
 	log_info("queue event=stop entries=%zu connections=%u", q->nentries,
 		 q->nsessions);
@@ -338,6 +358,8 @@ queue_stop_cb(evutil_socket_t fd, short what, void *arg)
 	core_dns_free(&q->dns);
 	event_del(q->ev_sched);
 	event_del(q->ev_gate);
+	event_del(q->ev_tick);
+	event_del(q->ev_deadline);
 	event_base_loopexit(q->base, NULL);
 }
 
@@ -382,7 +404,8 @@ queue_post_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&q->post_lock);
 	while (items != NULL) {
 		struct queue_post_item *next = items->next;
-		if (q->stopping) {
+		/* while draining, results still come in and are recorded */
+		if (q->closed) {
 			if (items->free_arg != NULL)
 				items->free_arg(items->arg);
 		} else {
@@ -562,6 +585,8 @@ queue_sched_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (q->stopping || !q->gate_open)
 		return;
+	/* a SIGHUP that changed the resolver counts from now on */
+	queue_dns_reload_check(q);
 	for (struct queue_entry *e = q->entries; e != NULL; e = e->next) {
 		if (e->active || e->env->held)
 			continue;
@@ -929,6 +954,8 @@ queue_local_results(struct queue *q, void *arg)
 	}
 	queue_local_free(lj);
 	queue_job_end(q, e);
+	q->nlocal--;
+	queue_drain_check(q);
 }
 
 /* On the store's commit thread. */
@@ -961,6 +988,7 @@ queue_local_start(struct queue *q, struct queue_entry *e,
 	lj->sd.rcpt_count = lj->naccounts;
 	lj->sd.done = queue_local_done;
 	lj->sd.ctx = lj;
+	q->nlocal++;
 	store_deliver(server_store(q->server), &lj->sd);
 }
 

@@ -10,6 +10,8 @@
  *   queue_relay.c    destinations (a domain or the smarthost): routes,
  *                    waiting jobs, SMTP sessions and their limits
  *   queue_route.c    MX and address lookups over c-ares, MX ordering
+ *   queue_drain.c    stopping without cutting transactions short
+ *   queue_dns_reload.c  a new resolver after SIGHUP changed it
  *   queue_policy.c   the retry schedule and other pure decisions
  *   queue_control.c  the control socket (queue commands, sendmail)
  *   queue_cli.c      the client side of those commands (CLI)
@@ -172,11 +174,19 @@ struct queue {
 	struct queue_dest *dests;
 	unsigned nsessions;
 	struct core_dns *dns;
+	char *dns_servers;    /* what q->dns was made with (queue_dns_reload) */
+	long long dns_timeout;
 	SSL_CTX *tls_ctx;
 	struct evconnlistener *control;
 	struct queue_ctl *ctl_conns;
 	uint64_t ctl_next_id;
 	uint64_t log_next_id;
+	/* shutdown (queue_drain.c): `stopping` says no new work starts */
+	struct event *ev_tick, *ev_deadline, *ev_check;
+	bool stop_requested; /* queue_stop() was called */
+	bool deadline_passed;
+	bool closed;	     /* the loop is ending: posted items are dropped */
+	unsigned nlocal;     /* local deliveries in flight */
 	/* entries loaded at start, handed to the thread when it runs */
 	struct queue_env **loaded;
 	size_t nloaded;
@@ -250,6 +260,24 @@ const char *queue_manager_data(struct queue *q, struct queue_entry *e,
 			       size_t *len_r, char **error_r);
 /* A log id for a new SMTP session. */
 uint64_t queue_manager_log_id(struct queue *q);
+/* Closes everything on the queue thread and ends its loop. */
+void queue_manager_finish(struct queue *q);
+
+/* ------------------------------------------------------------ queue_drain.c */
+/* Shutdown without cutting a transaction short (RFC 1047: a message whose
+   final reply is lost is sent twice). Once the server stops (SIGTERM,
+   seen within a second) or queue_stop() is called, nothing new starts:
+   waiting jobs stay queued, idle sessions say QUIT, sessions still
+   connecting are closed, and transactions in flight and local deliveries
+   get until shutdown_timeout after that moment to end and have their
+   results written; then what is left is closed. */
+int queue_drain_init(struct queue *q, char **error_r);
+void queue_drain_free(struct queue *q);
+/* Starts the drain (queue thread); idempotent. */
+void queue_drain_begin(struct queue *q);
+/* Something in flight ended: finish if that was the last (later, from the
+   loop, never from within the caller). */
+void queue_drain_check(struct queue *q);
 
 /* ------------------------------------------------------------ queue_relay.c */
 /* Puts a job into its destination (made on first use) and starts what can
@@ -259,6 +287,13 @@ void queue_relay_add_job(struct queue *q, const char *domain,
 /* Closes every session and drops every destination (at stop). Waiting
    jobs are finished as temporary failures first (not written back). */
 void queue_relay_shutdown(struct queue *q);
+/* For the drain: drops waiting jobs and sessions that have not sent
+   anything yet (their entries stay queued), says QUIT on idle sessions,
+   leaves transactions in flight. Returns the sessions left. */
+unsigned queue_relay_drain(struct queue *q);
+/* The resolver was replaced (lookups in flight on the old one are lost):
+   every route is looked up again before its next use. */
+void queue_relay_dns_changed(struct queue *q);
 void queue_job_free(struct queue_job **job);
 
 /* ------------------------------------------------------------ queue_route.c */

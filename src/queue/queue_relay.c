@@ -64,6 +64,7 @@ struct queue_session {
 	bool ever_ready;    /* got to READY once: no more host hopping */
 	bool clear_retry;   /* opportunistic TLS failed: this try in clear */
 	bool quitting;
+	bool in_txn;	    /* smtp_client_send() took the job's message */
 	struct queue_job *job;
 	struct smtp_client_txn txn;
 	struct smtp_client_rcpt *rcpts;
@@ -331,6 +332,49 @@ queue_relay_shutdown(struct queue *q)
 		free(d->key);
 		free(d);
 	}
+}
+
+unsigned
+queue_relay_drain(struct queue *q)
+{
+	unsigned left = 0;
+
+	for (struct queue_dest *d = q->dests; d != NULL; d = d->next) {
+		struct queue_session *s, *next;
+
+		while (d->waiting != NULL) {
+			struct queue_job *job = dest_pop(d);
+			queue_job_free(&job);
+		}
+		for (s = d->sessions; s != NULL; s = next) {
+			next = s->next;
+			if (s->in_txn || s->quitting) {
+				left++;
+			} else if (s->ever_ready && s->job == NULL) {
+				s->quitting = true;
+				event_del(s->idle);
+				smtp_client_quit(s->cl);
+				left++;
+			} else {
+				/* still connecting: nothing was sent */
+				queue_job_free(&s->job);
+				session_free(s);
+			}
+		}
+	}
+	return left;
+}
+
+void
+queue_relay_dns_changed(struct queue *q)
+{
+	for (struct queue_dest *d = q->dests; d != NULL; d = d->next) {
+		if (d->route == QUEUE_ROUTE_RESOLVING)
+			d->route = QUEUE_ROUTE_NONE; /* its answer is lost */
+		else
+			d->route_time = 0; /* stale */
+	}
+	dest_kick_all(q);
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -631,6 +675,15 @@ session_next_job(struct queue_session *s)
 	struct queue_dest *d = s->dest;
 	const struct config *cfg = queue_config(d->q);
 
+	if (d->q->stopping) {
+		/* shutting down: nothing new */
+		if (!s->quitting) {
+			s->quitting = true;
+			event_del(s->idle);
+			smtp_client_quit(s->cl);
+		}
+		return;
+	}
 	for (;;) {
 		const char *data;
 		size_t len;
@@ -664,11 +717,12 @@ session_next_job(struct queue_session *s)
 			continue;
 		}
 		session_fill_txn(s, s->job, data, len);
-		if (smtp_client_send(s->cl, &s->txn) == 0)
+		if (smtp_client_send(s->cl, &s->txn) == 0 ||
+		    (session_downgrade(s, data, len) &&
+		     smtp_client_send(s->cl, &s->txn) == 0)) {
+			s->in_txn = true;
 			return;
-		if (session_downgrade(s, data, len) &&
-		    smtp_client_send(s->cl, &s->txn) == 0)
-			return;
+		}
 		/* refused here (SIZE, 8BITMIME, SMTPUTF8): results are set */
 		session_job_results(s, &s->txn);
 	}
@@ -689,6 +743,7 @@ session_txn_done(struct smtp_client *cl, void *ctx,
 {
 	struct queue_session *s = ctx;
 
+	s->in_txn = false;
 	if (s->job != NULL)
 		session_job_results(s, txn);
 }
@@ -709,7 +764,9 @@ session_closed(struct smtp_client *cl, void *ctx,
 				 err->text);
 		/* a job still held never went out (closed between READY
 		   and the send): back to the line */
-		if (s->job != NULL) {
+		if (s->job != NULL && q->stopping) {
+			queue_job_free(&s->job);
+		} else if (s->job != NULL) {
 			struct queue_job *job = s->job;
 			s->job = NULL;
 			job->next = d->waiting;
@@ -720,6 +777,14 @@ session_closed(struct smtp_client *cl, void *ctx,
 		}
 		session_free(s);
 		dest_kick_all(q);
+		queue_drain_check(q);
+		return;
+	}
+	if (q->stopping) {
+		/* (the drain closed sessions still connecting: not seen) */
+		queue_job_free(&s->job);
+		session_free(s);
+		queue_drain_check(q);
 		return;
 	}
 	/* before the first transaction: the next host, or in clear */
