@@ -126,7 +126,7 @@ static const struct config_key config_keys[] = {
 	KEY(dns_resolver, CONFIG_STRING, "", 0, 0,
 	    "DNS servers for MX and address lookups, as address:port or "
 	    "[v6]:port, separated by commas (empty: those of "
-	    "/etc/resolv.conf); read at start, not on SIGHUP"),
+	    "/etc/resolv.conf); a change applies on SIGHUP"),
 	KEY(dns_timeout, CONFIG_DURATION, "5s", 1, 60,
 	    "Time to wait for one DNS answer before asking again (two tries "
 	    "per query)"),
