@@ -30,6 +30,7 @@
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
+#include "store/store_rebuild.h"
 
 #define CLI_PASSWORD_MAX 1024
 
@@ -58,6 +59,8 @@ static int cmd_user_add(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_user_del(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_user_passwd(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_user_list(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_user_repair(struct cli_ctx *ctx, char **args, int nargs);
+static int cmd_user_check(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_add(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_del(struct cli_ctx *ctx, char **args, int nargs);
 static int cmd_alias_list(struct cli_ctx *ctx, char **args, int nargs);
@@ -88,6 +91,10 @@ static const struct cli_command cli_commands[] = {
 	{"user passwd", "ADDRESS", 1, 1, true, cmd_user_passwd,
 	 "set a user's password, read from standard input"},
 	{"user list", "[DOMAIN]", 0, 1, true, cmd_user_list, "list users"},
+	{"user check", "ADDRESS", 1, 1, true, cmd_user_check,
+	 "compare a user's index with his message files (exit 1: to repair)"},
+	{"user repair", "[--dry-run] [--rebuild] ADDRESS", 1, 3, true,
+	 cmd_user_repair, "repair (or rebuild) a user's index from his files"},
 	{"alias add", "SOURCE TARGET", 2, 2, true, cmd_alias_add,
 	 "deliver mail for SOURCE (an address, or @domain for a catch-all) "
 	 "to TARGET as well; repeat for several targets"},
@@ -484,6 +491,19 @@ cmd_queue_release(struct cli_ctx *ctx, char **args, int nargs)
 	if (cli_become_run_user(ctx->config) != 0)
 		return 1;
 	return queue_cli_command(ctx->config, "release", args[0], stdout);
+}
+
+/* store_rebuild.c does the work and the printing. */
+static int
+cmd_user_repair(struct cli_ctx *ctx, char **args, int nargs)
+{
+	return store_repair_cli(ctx->store, args, nargs, false, stdout, stderr);
+}
+
+static int
+cmd_user_check(struct cli_ctx *ctx, char **args, int nargs)
+{
+	return store_repair_cli(ctx->store, args, nargs, true, stdout, stderr);
 }
 
 /* Runs as the calling user: the server records its uid. */

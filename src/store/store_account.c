@@ -14,8 +14,14 @@
  * The POP3 lock is a list of account names in struct store under a mutex:
  * in-process only, which is enough since one process serves every
  * protocol.
+ *
+ * Opening is where a lost or broken index.db is noticed: missing, or
+ * corrupt to SQLite (SQLITE_CORRUPT, SQLITE_NOTADB, a failed PRAGMA
+ * quick_check, run once per account and process), it is moved aside and
+ * rebuilt from the message files (store_rebuild.c) before the handle opens.
  */
 #include "store/store_private.h"
+#include "store/store_rebuild.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -243,13 +249,26 @@ store_account_open(struct store *s, const char *account,
 		free(norm);
 		return -1;
 	}
+	if (store_rebuild_if_broken(s, norm, false, error_r) < 0) {
+		free(norm);
+		return -1;
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->s = s;
 	a->name = norm;
 	if (store_index_open(s, norm, false, false, &a->db, error_r) < 0) {
-		free(a->name);
-		free(a);
-		return -1;
+		/* broken since it was last checked? */
+		if (store_rebuild_if_broken(s, norm, true, &why) == 1 &&
+		    store_index_open(s, norm, false, false, &a->db, &why) ==
+		            0) {
+			free(*error_r);
+			*error_r = NULL;
+		} else {
+			free(why);
+			free(a->name);
+			free(a);
+			return -1;
+		}
 	}
 	sqlite3_wal_hook(a->db, store_account_wal_hook, a);
 	if (store_fts_register(a->db) < 0) {

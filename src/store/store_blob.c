@@ -20,8 +20,13 @@
  * Writing goes through mail/<account>/tmp/<id> and a rename into blobs/,
  * so blobs/ never shows a partial file. There is no fsync here: the commit
  * thread makes a whole batch durable with one syncfs (store_commit.c).
+ *
+ * Reading the metadata line back (store_blob_meta_read(), declared in
+ * store_rebuild.h) is what the repair and the rebuild of an index stand on
+ * (store_rebuild.c).
  */
 #include "store/store_private.h"
+#include "store/store_rebuild.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +50,8 @@ static _Atomic uint16_t store_blob_counter;
 
 static char *store_blob_encode(const char *mailbox);
 static int store_blob_writev(int fd, struct iovec *iov, int iovcnt);
+static int store_blob_decode(const char *in, char **out_r);
+static int store_blob_meta_parse(char *line, struct store_blob_meta *m);
 
 void
 store_blob_new_id(char id_r[STORE_BLOB_ID_LEN + 1])
@@ -224,4 +231,176 @@ store_blob_read(const char *path, const char *id, uint64_t offset,
 	*data_r = data;
 	*len_r = got;
 	return 1;
+}
+
+/* ------------------------------------------------------------ metadata */
+
+bool
+store_blob_id_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		      (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return i == STORE_BLOB_ID_LEN;
+}
+
+/* Undoes store_blob_encode(); -1 on a malformed or NUL escape. */
+static int
+store_blob_decode(const char *in, char **out_r)
+{
+	char *out = xmalloc(strlen(in) + 1), *p = out;
+
+	while (*in != '\0') {
+		unsigned int v = 0;
+
+		if (*in != '%') {
+			*p++ = *in++;
+			continue;
+		}
+		for (int k = 1; k <= 2; k++) {
+			char c = in[k];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned int)(c - '0');
+			else if (c >= 'A' && c <= 'F')
+				v |= (unsigned int)(c - 'A' + 10);
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned int)(c - 'a' + 10);
+			else {
+				free(out);
+				return -1;
+			}
+		}
+		if (v == 0) {
+			free(out);
+			return -1;
+		}
+		*p++ = (char)v;
+		in += 3;
+	}
+	*p = '\0';
+	*out_r = out;
+	return 0;
+}
+
+/* Parses the words of a metadata line (without the magic and the line
+   end); 0, or -1 if a field is missing or malformed. */
+static int
+store_blob_meta_parse(char *line, struct store_blob_meta *m)
+{
+	bool have_id = false, have_date = false, have_size = false;
+	char *save = NULL;
+
+	for (char *w = strtok_r(line, " ", &save); w != NULL;
+	     w = strtok_r(NULL, " ", &save)) {
+		unsigned long long v;
+		char *eq = strchr(w, '=');
+
+		if (eq == NULL)
+			return -1;
+		*eq++ = '\0';
+		if (strcmp(w, "id") == 0) {
+			if (!store_blob_id_valid(eq))
+				return -1;
+			memcpy(m->id, eq, STORE_BLOB_ID_LEN + 1);
+			have_id = true;
+		} else if (strcmp(w, "account") == 0) {
+			free(m->account);
+			m->account = xstrdup(eq);
+		} else if (strcmp(w, "mailbox") == 0) {
+			free(m->mailbox);
+			m->mailbox = NULL;
+			if (store_blob_decode(eq, &m->mailbox) < 0)
+				return -1;
+		} else if (strcmp(w, "internaldate") == 0) {
+			long long t;
+			char *end;
+
+			errno = 0;
+			t = strtoll(eq, &end, 10);
+			if (errno != 0 || end == eq || *end != '\0')
+				return -1;
+			m->internal_date = (time_t)t;
+			have_date = true;
+		} else if (strcmp(w, "size") == 0) {
+			if (str_to_ull(eq, &v) < 0)
+				return -1;
+			m->size = v;
+			have_size = true;
+		}
+		/* unknown words: a later version's, ignored */
+	}
+	return have_id && have_date && have_size && m->account != NULL &&
+			       m->mailbox != NULL
+		       ? 0
+		       : -1;
+}
+
+int
+store_blob_meta_read(const char *path, struct store_blob_meta *m,
+		     char **error_r)
+{
+	char line[STORE_BLOB_LINE_MAX + 1], *nl;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	memset(m, 0, sizeof(*m));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*error_r = xasprintf("open %s: %s", path, strerror(errno));
+		return errno == ENOENT ? 0 : -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		*error_r = xasprintf("stat %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	do
+		n = pread(fd, line, STORE_BLOB_LINE_MAX, 0);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		*error_r = xasprintf("read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	m->file_size = (uint64_t)st.st_size;
+	m->mtime = st.st_mtime;
+	line[n] = '\0';
+	nl = memchr(line, '\n', (size_t)n);
+	if (nl == NULL || (size_t)(nl - line) < strlen(STORE_BLOB_MAGIC) ||
+	    memcmp(line, STORE_BLOB_MAGIC, strlen(STORE_BLOB_MAGIC)) != 0 ||
+	    memchr(line, '\0', (size_t)(nl - line)) != NULL) {
+		*error_r = xasprintf("%s: no metadata line", path);
+		return 0;
+	}
+	*nl = '\0';
+	m->header_len = (uint64_t)(nl - line) + 1;
+	if (store_blob_meta_parse(line + strlen(STORE_BLOB_MAGIC), m) < 0) {
+		store_blob_meta_clear(m);
+		*error_r = xasprintf("%s: malformed metadata line", path);
+		return 0;
+	}
+	return 1;
+}
+
+bool
+store_blob_meta_complete(const struct store_blob_meta *m, const char *name)
+{
+	return strcmp(m->id, name) == 0 &&
+	       m->file_size >= m->header_len &&
+	       m->file_size - m->header_len == m->size;
+}
+
+void
+store_blob_meta_clear(struct store_blob_meta *m)
+{
+	free(m->account);
+	free(m->mailbox);
+	m->account = NULL;
+	m->mailbox = NULL;
 }
