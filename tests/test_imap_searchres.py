@@ -119,6 +119,8 @@ def test_expunge_removes_from_saved(sess):
     assert search(c, "$") == []
     assert c.ok("FETCH $ FLAGS") == []
     assert c.ok("UID FETCH $ FLAGS") == []
+    assert c.status("FETCH $ (BOGUS)")[0] == "BAD"
+    assert c.status("FETCH $")[0] == "BAD"
     assert c.ok("STORE $ +FLAGS (\\Seen)") == []
     c.ok("COPY $ Rmoved")
     c.ok("DELETE Rmoved")
@@ -256,3 +258,25 @@ def test_internal_dates_utc_day(sess):
     assert search(c, "ON 3-Jan-2024") == [3, 4]
     assert search(c, "BEFORE 3-Jan-2024") == [1, 2]
     assert search(c, "SINCE 3-Jan-2024") == [3, 4, 5]
+
+
+def test_rev2_search_and_saved(shared_facteur):
+    """IMAP4rev2 has SEARCHRES in its base: SEARCH answers ESEARCH,
+    RETURN (SAVE) alone answers nothing, "$" works the same."""
+    c = imap(shared_facteur)
+    try:
+        c.ok("ENABLE IMAP4rev2")
+        fill(c, "Rrev2")
+        u = c.ok("SEARCH FLAGGED")
+        assert re.match(rb'\* ESEARCH \(TAG "a\d+"\) ALL 3:4$', u[0]), u
+        assert c.ok("SEARCH RETURN (SAVE) UNSEEN") == []
+        u = c.ok("UID SEARCH $")
+        assert re.match(rb'\* ESEARCH \(TAG "a\d+"\) UID ALL 2:3,5$',
+                        u[0]), u
+        u = c.ok("SEARCH SUBJECT nothing-here")
+        assert re.match(rb'\* ESEARCH \(TAG "a\d+"\)$', u[0]), u
+        # no \Recent in IMAP4rev2
+        assert all(b"\\Recent" not in r for r in c.ok("FETCH 1:* FLAGS"))
+    finally:
+        c.cmd("LOGOUT")
+        c.close()

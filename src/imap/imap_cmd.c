@@ -21,6 +21,7 @@
 #include "core/core_conn.h"
 #include "core/core_server.h"
 #include "imap/imap_arg.h"
+#include "imap/imap_fetch.h"
 #include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
@@ -214,7 +215,21 @@ imap_cmd_fetch_saved(struct imap_session *s)
 		imap_seqset_free(&seqs);
 	}
 	if (text[0] == '\0') {
+		struct imap_fetch_spec spec;
+		const char *why;
+
 		free(text);
+		/* the items are still checked */
+		if (s->cmd.arg_count < 2 ||
+		    imap_fetch_parse(s->cmd.args + 1, s->cmd.arg_count - 1,
+				     &spec, &why) < 0) {
+			imap_cmd_bad(s, "%s", s->cmd.arg_count < 2
+						      ? "FETCH takes a sequence "
+							"set and attributes"
+						      : why);
+			return;
+		}
+		imap_fetch_spec_free(&spec);
 		imap_cmd_ok(s, "FETCH completed");
 		return;
 	}
