@@ -62,8 +62,9 @@ def test_condstore_unsolicited_modseq(facteur):
     b.ok("SELECT INBOX")
     b.ok("STORE 1 +FLAGS (\\Answered)")
     u = a.ok("NOOP")
-    assert re.match(rb"\* 1 FETCH \(FLAGS \(\\Answered\) MODSEQ \(\d+\)\)",
-                    u[0]), u
+    # A selected first: the message appended before is \Recent to A
+    assert re.match(rb"\* 1 FETCH \(FLAGS \(\\Answered \\Recent\) MODSEQ "
+                    rb"\(\d+\)\)", u[0]), u
     a.close()
     b.close()
 

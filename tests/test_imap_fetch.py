@@ -172,10 +172,12 @@ def test_sequence_sets_and_uid_fetch(facteur):
         assert c.status("FETCH x UID")[0] == "BAD"
         assert c.status("FETCH 1 (UID")[0] == "BAD"
         assert c.status("FETCH 1 BOGUS")[0] == "BAD"
+        # delivered before the first SELECT: \Recent to this session
         assert c.ok("UID FETCH 3:4 FLAGS") == [
-            b"* 3 FETCH (UID 3 FLAGS ())", b"* 4 FETCH (UID 4 FLAGS ())"]
+            b"* 3 FETCH (UID 3 FLAGS (\\Recent))",
+            b"* 4 FETCH (UID 4 FLAGS (\\Recent))"]
         assert c.ok("UID FETCH 100:* FLAGS") == [
-            b"* 5 FETCH (UID 5 FLAGS ())"]  # *:100 includes the last
+            b"* 5 FETCH (UID 5 FLAGS (\\Recent))"]  # *:100 has the last
         assert c.ok("UID FETCH 100:200 FLAGS") == []
         assert c.ok("UID FETCH 6:7 FLAGS") == []
 

@@ -425,6 +425,31 @@ imap_session_acct_timer(evutil_socket_t fd, short what, void *arg)
 	store_account_close(&s->acct);
 }
 
+/* Whether the command in progress needs the selected mailbox's message
+   array (sequence numbers, messages): all but those below, which at most
+   sync (imap_mbox_sync() counts new messages without the array). A
+   mailbox opened by SELECT has none until then (imap_mbox_open_lazy()). */
+static bool
+imap_session_needs_view(const struct imap_session *s)
+{
+	static const char *const light[] = {
+		"CAPABILITY", "NOOP",	     "LOGOUT",	    "ID",
+		"ENABLE",     "IDLE",	     "SELECT",	    "EXAMINE",
+		"CREATE",     "DELETE",	     "RENAME",	    "SUBSCRIBE",
+		"UNSUBSCRIBE", "LIST",	     "LSUB",	    "STATUS",
+		"NAMESPACE",  "GETQUOTA",    "GETQUOTAROOT", "SETQUOTA",
+		"APPEND",     "CHECK",	     "UNSELECT",
+	};
+
+	if (!s->cmd_active || s->cmd.def == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(light) / sizeof(*light); i++) {
+		if (strcmp(s->cmd.def->name, light[i]) == 0)
+			return false;
+	}
+	return true;
+}
+
 int
 imap_session_acct_open(struct imap_session *s)
 {
@@ -432,16 +457,15 @@ imap_session_acct_open(struct imap_session *s)
 
 	int r;
 
-	if (s->acct != NULL)
-		return 0;
-	if (store_account_open(s->store, s->user, &s->acct, &error) < 0) {
+	if (s->acct == NULL &&
+	    store_account_open(s->store, s->user, &s->acct, &error) < 0) {
 		log_warnx("imap id=%" PRIu64 " event=store-open user=%s "
 			  "error=\"%s\"",
 			  s->id, s->user, error);
 		free(error);
 		return -1;
 	}
-	if (s->mbox != NULL && s->mbox->shrunk) {
+	if (s->mbox != NULL && s->mbox->shrunk && imap_session_needs_view(s)) {
 		r = imap_mbox_expand(s);
 		if (r == 0) {
 			/* as imap_mbox_sync() says it (RFC 3501 §7.1.5) */

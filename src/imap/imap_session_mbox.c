@@ -13,10 +13,15 @@
  * which message its numbers meant.
  *
  * \Recent (RFC 3501 §2.3.2) belongs to one session: the first one to see a
- * message in its mailbox. A table shared by the sessions of this process
- * keeps, per account, mailbox and UIDVALIDITY, the highest UID already
- * claimed; it is not persistent (after a restart the messages already
- * stored are recent to nobody).
+ * message in its mailbox. The store keeps, per mailbox, the highest UID
+ * already claimed (store_select.h), so that it outlives a restart: a
+ * session claims what it sees above it (not EXAMINE, not IMAP4rev2).
+ *
+ * SELECT reads the mailbox's counters only (imap_mbox_open_lazy(),
+ * store_select_summary()): the view starts given back, as while idle
+ * (imap_session_view.c), and the message array is loaded by the first
+ * command that needs it. Until then a sync point counts new messages
+ * without loading it; any other news (flags, expunges) loads it.
  *
  * At each sync point the store tells what changed since the view's
  * HIGHESTMODSEQ (store_mailbox_changes(): new rows, changed flags,
@@ -26,7 +31,6 @@
 #include "imap/imap_session.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +41,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store.h"
-
-struct imap_recent {
-	struct imap_recent *next;
-	char *key; /* account NUL-free "account/mailbox/uidvalidity" */
-	uint32_t last_uid;
-};
-
-static pthread_mutex_t imap_recent_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct imap_recent *imap_recent_list;
+#include "store/store_select.h"
 
 static const struct {
 	uint32_t bit;
@@ -56,47 +52,36 @@ static const struct {
 	{STORE_FLAG_DRAFT, "\\Draft"},
 };
 
-static uint32_t imap_mbox_claim_recent(const char *user,
+static uint32_t imap_mbox_claim_recent(struct imap_session *s,
 				       const struct imap_mbox *mbox,
 				       uint32_t last_uid);
 static void imap_mbox_msg_set(struct imap_msg *m,
 			      const struct store_msg *info);
+static int imap_mbox_update_lazy(struct imap_session *s,
+				 struct imap_mbox *mbox, size_t *added_r);
 
 /* ------------------------------------------------------------ recent */
 
-/* Claims the UIDs up to `last_uid` for the caller; returns the highest
-   UID claimed before (messages above it are recent to the caller). */
+/* Claims the UIDs up to `last_uid` for the session (in the store);
+   returns the highest UID claimed before: the messages above it are
+   \Recent to the session. On a store error nothing is \Recent. */
 static uint32_t
-imap_mbox_claim_recent(const char *user, const struct imap_mbox *mbox,
+imap_mbox_claim_recent(struct imap_session *s, const struct imap_mbox *mbox,
 		       uint32_t last_uid)
 {
-	struct imap_recent *r;
-	uint32_t before;
-	char *key = xasprintf("%s/%s/%" PRIu32, user, mbox->name,
-			      mbox->uidvalidity);
+	uint32_t after = last_uid;
+	char *error = NULL;
+	int r;
 
-	pthread_mutex_lock(&imap_recent_lock);
-	for (r = imap_recent_list; r != NULL; r = r->next) {
-		if (strcmp(r->key, key) == 0)
-			break;
+	r = store_select_claim_recent(s->acct, mbox->name, mbox->uidvalidity,
+				      last_uid, &after, &error);
+	if (r < 0) {
+		log_warnx("imap id=%" PRIu64 " event=claim-recent "
+			  "mailbox=\"%s\" error=\"%s\"",
+			  s->id, mbox->name, error);
+		free(error);
 	}
-	if (r == NULL) {
-		/* First sight since start: what is there is not new. */
-		r = xcalloc(1, sizeof(*r));
-		r->key = key;
-		key = NULL;
-		r->last_uid = last_uid;
-		r->next = imap_recent_list;
-		imap_recent_list = r;
-		before = last_uid;
-	} else {
-		before = r->last_uid;
-		if (last_uid > r->last_uid)
-			r->last_uid = last_uid;
-	}
-	pthread_mutex_unlock(&imap_recent_lock);
-	free(key);
-	return before;
+	return r > 0 ? after : last_uid;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -165,43 +150,88 @@ imap_mbox_push(struct imap_mbox *mbox, const struct store_msg *info)
 }
 
 int
-imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
-	       struct imap_mbox **mbox_r, char **error_r)
+imap_mbox_open_lazy(struct imap_session *s, const char *name, bool readonly,
+		    struct imap_mbox **mbox_r, char **error_r)
 {
 	struct imap_mbox *mbox;
-	struct store_view view;
-	uint32_t claimed;
+	struct store_select sel;
+	unsigned flags = 0;
 	size_t i;
 	int r;
 
-	r = store_mailbox_select(s->acct, name, &view, error_r);
+	if (!readonly && !s->rev2)
+		flags |= STORE_SELECT_CLAIM_RECENT;
+	if (!s->rev2)
+		flags |= STORE_SELECT_FIRST_UNSEEN;
+	r = store_select_summary(s->acct, name, flags, &sel, error_r);
 	if (r <= 0)
 		return r;
 	mbox = xcalloc(1, sizeof(*mbox));
 	mbox->name = xstrdup(name);
 	mbox->readonly = readonly;
-	mbox->uidvalidity = view.uidvalidity;
-	mbox->uidnext = view.uidnext;
-	mbox->highestmodseq = view.highestmodseq;
-	mbox->cap = view.count > 0 ? view.count : 16;
-	mbox->msgs = xcalloc(mbox->cap, sizeof(*mbox->msgs));
-	for (i = 0; i < view.count; i++)
-		imap_mbox_push(mbox, &view.msgs[i]);
-	store_view_free(&view);
-	mbox->exists_sent = mbox->count;
+	mbox->uidvalidity = sel.uidvalidity;
+	mbox->uidnext = sel.uidnext;
+	mbox->highestmodseq = sel.highestmodseq;
+	for (i = 0; i < sel.keyword_count; i++)
+		imap_mbox_note_keywords(mbox, sel.keywords[i]);
 	mbox->keywords_sent = mbox->keyword_count;
-	if (!readonly && !s->rev2) {
-		claimed = imap_mbox_claim_recent(
-			s->user, mbox,
-			mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0);
-		for (i = mbox->count;
-		     i > 0 && mbox->msgs[i - 1].uid > claimed; i--) {
-			mbox->msgs[i - 1].recent = true;
-			mbox->recent++;
-		}
+	/* given back from the start: what the client is told */
+	mbox->shrunk = true;
+	mbox->exists_sent = sel.messages;
+	mbox->known_last_uid = sel.last_uid;
+	mbox->first_unseen = sel.first_unseen;
+	if (sel.recent > 0) {
+		mbox->recent_lo = sel.recent_after;
+		mbox->recent_hi = sel.last_uid;
+		mbox->recent = sel.recent;
+	}
+	store_select_free(&sel);
+	*mbox_r = mbox;
+	return 1;
+}
+
+int
+imap_mbox_open(struct imap_session *s, const char *name, bool readonly,
+	       struct imap_mbox **mbox_r, char **error_r)
+{
+	struct imap_mbox *mbox, *selected = s->mbox;
+	int r;
+
+	r = imap_mbox_open_lazy(s, name, readonly, &mbox, error_r);
+	if (r <= 0)
+		return r;
+	/* imap_mbox_expand() works on the session's mailbox */
+	s->mbox = mbox;
+	r = imap_mbox_expand(s);
+	s->mbox = selected;
+	if (r <= 0) {
+		imap_mbox_free(&mbox);
+		if (r < 0)
+			*error_r = xstrdup("cannot read the mailbox");
+		return r;
 	}
 	*mbox_r = mbox;
 	return 1;
+}
+
+size_t
+imap_mbox_exists(const struct imap_mbox *mbox)
+{
+	return mbox->shrunk ? mbox->exists_sent : mbox->count;
+}
+
+uint32_t
+imap_mbox_first_unseen(const struct imap_mbox *mbox)
+{
+	size_t i;
+
+	if (mbox->shrunk)
+		return mbox->first_unseen;
+	for (i = 0; i < mbox->count; i++) {
+		if (!(mbox->msgs[i].flags & STORE_FLAG_SEEN))
+			return (uint32_t)(i + 1);
+	}
+	return 0;
 }
 
 void
@@ -394,7 +424,7 @@ imap_mbox_mark_recent(struct imap_session *s, size_t from)
 
 	if (mbox->count <= from || mbox->readonly || s->rev2)
 		return;
-	claimed = imap_mbox_claim_recent(s->user, mbox,
+	claimed = imap_mbox_claim_recent(s, mbox,
 					 mbox->msgs[mbox->count - 1].uid);
 	for (k = mbox->count; k > from; k--) {
 		if (mbox->msgs[k - 1].uid <= claimed)
@@ -461,6 +491,86 @@ imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 	store_changes_free(&ch);
 
 	imap_mbox_mark_recent(s, old_count);
+	return 1;
+}
+
+/* imap_mbox_update() for a view that is given back: new messages are
+   counted (*added_r, for the EXISTS to send), their keywords noted and
+   their \Recent claimed without loading the array; any other news (flags
+   changed, expunges, or news from before the array went) loads it
+   (imap_mbox_expand()), and the caller goes on as with a loaded view. 1,
+   0 if the mailbox is gone, -1 on error. */
+static int
+imap_mbox_update_lazy(struct imap_session *s, struct imap_mbox *mbox,
+		      size_t *added_r)
+{
+	struct store_changes ch;
+	uint32_t last, from, *uids;
+	size_t i, n, k = 0;
+	char *error = NULL;
+	bool simple;
+	int r;
+
+	*added_r = 0;
+	r = store_mailbox_changes(s->acct, mbox->name, mbox->uidvalidity,
+				  mbox->highestmodseq, &ch, &error);
+	if (r < 0) {
+		log_warnx("imap id=%" PRIu64 " event=sync mailbox=\"%s\" "
+			  "error=\"%s\"",
+			  s->id, mbox->name, error);
+		free(error);
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	simple = mbox->gone_count == 0 && mbox->dirty_count == 0 &&
+		 ch.expunged_count == 0;
+	for (i = 0; simple && i < ch.changed_count; i++) {
+		if (ch.changed[i].uid <= mbox->known_last_uid)
+			simple = false;
+	}
+	if (!simple) {
+		store_changes_free(&ch);
+		return imap_mbox_expand(s);
+	}
+	n = ch.changed_count;
+	if (n > 0) {
+		last = ch.changed[n - 1].uid;
+		for (i = 0; i < n; i++)
+			imap_mbox_note_keywords(mbox, ch.changed[i].keywords);
+		from = last;
+		if (!mbox->readonly && !s->rev2)
+			from = imap_mbox_claim_recent(s, mbox, last);
+		if (from < mbox->known_last_uid)
+			from = mbox->known_last_uid;
+		for (i = 0; i < n; i++)
+			k += ch.changed[i].uid > from;
+		if (k > 0 && (mbox->recent_lo == mbox->recent_hi ||
+			      mbox->recent_hi == from)) {
+			/* one range still */
+			if (mbox->recent_lo == mbox->recent_hi)
+				mbox->recent_lo = from;
+			mbox->recent_hi = last;
+		} else if (k > 0) {
+			/* another session took some in between */
+			uids = xrealloc(mbox->recent_uids,
+					(mbox->recent_count + k) *
+						sizeof(*uids));
+			for (i = 0; i < n; i++) {
+				if (ch.changed[i].uid > from)
+					uids[mbox->recent_count++] =
+						ch.changed[i].uid;
+			}
+			mbox->recent_uids = uids;
+		}
+		mbox->recent += k;
+		mbox->known_last_uid = last;
+		*added_r = n;
+	}
+	mbox->uidnext = ch.uidnext;
+	if (ch.highestmodseq > mbox->highestmodseq)
+		mbox->highestmodseq = ch.highestmodseq;
+	store_changes_free(&ch);
 	return 1;
 }
 
@@ -535,12 +645,15 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 {
 	struct imap_mbox *mbox = s->mbox;
 	struct imap_str out = {0};
-	size_t k;
+	size_t k, exists, added = 0;
 	int r;
 
 	if (mbox == NULL || s->io == IMAP_IO_CLOSING)
 		return;
-	r = imap_mbox_update(s, mbox);
+	if (mbox->shrunk)
+		r = imap_mbox_update_lazy(s, mbox, &added);
+	else
+		r = imap_mbox_update(s, mbox);
 	if (r < 0)
 		return;
 	if (r == 0) {
@@ -554,7 +667,7 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 				 "disconnect");
 		return;
 	}
-	if (expunge)
+	if (expunge && !mbox->shrunk)
 		imap_mbox_send_expunges(s);
 	if (mbox->keyword_count != mbox->keywords_sent) {
 		imap_mbox_append_flag_list(mbox, false, &out);
@@ -566,11 +679,12 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 		imap_str_free(&out);
 		mbox->keywords_sent = mbox->keyword_count;
 	}
-	if (mbox->count != mbox->exists_sent) {
-		imap_untagged(s, "%zu EXISTS", mbox->count);
+	exists = mbox->shrunk ? mbox->exists_sent + added : mbox->count;
+	if (exists != mbox->exists_sent) {
+		imap_untagged(s, "%zu EXISTS", exists);
 		if (!s->rev2)
 			imap_untagged(s, "%zu RECENT", mbox->recent);
-		mbox->exists_sent = mbox->count;
+		mbox->exists_sent = exists;
 	}
 	for (k = 0; k < mbox->count; k++) {
 		struct imap_msg *m = &mbox->msgs[k];

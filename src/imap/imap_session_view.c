@@ -9,7 +9,9 @@
  * imap_session.c) the array goes too. Kept: the UID of the last message
  * the client knows (exists_sent of them), and the few UIDs whose news the
  * client has not heard yet (expunged, flags changed) or that are \Recent
- * for it.
+ * for it. A mailbox opened by SELECT starts that way (imap_mbox_open_lazy():
+ * the client knows every message, nothing is pending, and what SELECT
+ * claimed as \Recent is one UID range).
  *
  * Rebuilding reads the mailbox (store_mailbox_select()), then what changed
  * since the view's HIGHESTMODSEQ (store_mailbox_changes(), in that order
@@ -218,7 +220,8 @@ imap_mbox_expand(struct imap_session *s)
 		if (imap_view_has(mbox->dirty, mbox->dirty_count, m->uid))
 			m->flags_dirty = true;
 		if (imap_view_has(mbox->recent_uids, mbox->recent_count,
-				  m->uid)) {
+				  m->uid) ||
+		    (m->uid > mbox->recent_lo && m->uid <= mbox->recent_hi)) {
 			m->recent = true;
 			mbox->recent++;
 		}
@@ -228,6 +231,7 @@ imap_mbox_expand(struct imap_session *s)
 	free(mbox->recent_uids);
 	mbox->gone = mbox->dirty = mbox->recent_uids = NULL;
 	mbox->gone_count = mbox->dirty_count = mbox->recent_count = 0;
+	mbox->recent_lo = mbox->recent_hi = 0;
 	mbox->shrunk = false;
 	imap_mbox_mark_recent(s, known);
 	return 1;

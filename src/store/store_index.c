@@ -31,7 +31,8 @@
  * The readers here open index.db per call (a few hundred microseconds);
  * the commit thread keeps its own handles (store_commit.c), and IMAP and
  * POP3 sessions theirs (store_account.c). Version 2 of the schema (below)
- * adds what sessions need.
+ * adds what sessions need, version 3 the background full-text index,
+ * version 4 what makes SELECT cost the same for any mailbox size.
  */
 #include "store/store_private.h"
 
@@ -49,7 +50,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 3
+#define STORE_INDEX_VERSION 4
 
 /* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
    new database after these, and on an old one by the upgrade). */
@@ -271,10 +272,34 @@ static const char store_index_v3[] =
 	" DELETE FROM fts_text WHERE message_id = OLD.id;"
 	" END;";
 
+/*
+ * Version 4: SELECT without reading every message row (store_select.c).
+ *   mailboxes        + recent_uid: the highest UID some session has been
+ *                    told of as \Recent (RFC 3501 §2.3.2); the messages
+ *                    above it are \Recent to the next session that sees
+ *                    them. An upgraded mailbox starts at uidnext - 1 (the
+ *                    version before kept this in memory only: what is
+ *                    there was shown to someone, or is lost as recent)
+ *   mailbox_messages_unseen   (mailbox_id, uid) of the rows without \Seen
+ *                    only: the first unseen message in O(log n)
+ *   mailbox_messages_keywords (mailbox_id, keywords) of the rows with
+ *                    keywords only: the keyword combinations of a mailbox
+ *                    (SELECT's FLAGS) one index probe each
+ */
+static const char store_index_v4[] =
+	"ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"UPDATE mailboxes SET recent_uid = max(uidnext - 1, 0);"
+	"CREATE INDEX mailbox_messages_unseen ON mailbox_messages"
+	" (mailbox_id, uid) WHERE (flags & 1) = 0;"
+	"CREATE INDEX mailbox_messages_keywords ON mailbox_messages"
+	" (mailbox_id, keywords) WHERE keywords IS NOT NULL;";
+
 /* The steps from each version to the next: steps[v - 1] takes v to v+1. */
 static const char *const store_index_steps[] = {
 	store_index_v2,
 	store_index_v3,
+	store_index_v4,
 };
 
 static const struct {
@@ -418,6 +443,7 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 	if (store_sqlite_exec(db, store_index_schema, error_r) < 0 ||
 	    store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
 	    store_sqlite_exec(db, store_index_v3, error_r) < 0 ||
+	    store_sqlite_exec(db, store_index_v4, error_r) < 0 ||
 	    store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db,

@@ -426,7 +426,8 @@ store_mailbox_create(struct store_account *a, const char *name,
 		    sqlite3_prepare_v2(a->db,
 		                       "UPDATE mailboxes SET noselect = 0, "
 		                       "uidvalidity = ?2, uidnext = 1, "
-		                       "highestmodseq = 1, special_use = ?3 "
+		                       "highestmodseq = 1, recent_uid = 0, "
+		                       "special_use = ?3 "
 		                       "WHERE id = ?1",
 		                       -1, &st, NULL) != SQLITE_OK)
 			ret = store_account_sqlite_fail(a, error_r);
@@ -528,7 +529,8 @@ store_mailbox_delete(struct store_account *a, const char *name, char **error_r)
 		ret = store_mailbox_exec(a,
 		                         "UPDATE mailboxes SET noselect = 1, "
 		                         "special_use = NULL, uidnext = 1, "
-		                         "highestmodseq = 1 WHERE id = ?3",
+		                         "highestmodseq = 1, recent_uid = 0 "
+		                         "WHERE id = ?3",
 		                         NULL, NULL, box.id, error_r);
 	else if (ret == 0)
 		ret = store_mailbox_exec(a,
