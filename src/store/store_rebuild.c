@@ -60,6 +60,9 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
+/* See rb_rebuild_locked(). */
+#define STORE_REBUILD_UIDVALIDITY_MARGIN 1000
+
 enum rb_state {
 	RB_INDEX_OK,
 	RB_INDEX_MISSING,
@@ -141,6 +144,7 @@ static int rb_repair_locked(struct store *s, const char *account,
 			    const char *dir, bool dry_run,
 			    struct store_repair_report *r, char **error_r);
 static bool rb_server_running(struct store *s);
+static uint32_t rb_old_uidvalidity(const char *path);
 
 /* ------------------------------------------------------------ files */
 
@@ -826,6 +830,37 @@ rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
 
 /* ------------------------------------------------------------ rebuild */
 
+/* The largest UIDVALIDITY the old index gave, as far as it can still be
+   read; 0 when it cannot. */
+static uint32_t
+rb_old_uidvalidity(const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	uint32_t uv = 0;
+
+	if (access(path, F_OK) < 0 ||
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+		    SQLITE_OK) {
+		sqlite3_close(db);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT max(coalesce((SELECT max(uidvalidity) "
+			       "FROM mailboxes), 0), coalesce((SELECT value "
+			       "FROM meta WHERE key = 'uidvalidity'), 0))",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(st, 0);
+
+		if (v > 0 && v < UINT32_MAX)
+			uv = (uint32_t)v;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return uv;
+}
+
 static int
 rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 		  const char *reason, struct store_repair_report *r,
@@ -841,6 +876,7 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 	char stamp[32];
 	struct tm tm;
 	time_t now = time(NULL);
+	uint32_t floor_uv;
 	int ret = -1;
 
 	(void)s;
@@ -850,6 +886,27 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 		return -1;
 	}
 	r->files = sc.count;
+	/* every new UIDVALIDITY above the old ones: a client must not take
+	   the new UIDs for the old. When the old index cannot tell, above
+	   the clock by more than the mailboxes one second could have made
+	   (store_index_new_uidvalidity() runs ahead of the clock then). */
+	for (int k = 0; k < 2; k++) {
+		char *sub = xasprintf("%s/%s", dir, k == 0 ? "blobs" : "tmp");
+		int m = fs_mkdir_p(sub, 0700, &e);
+
+		free(sub);
+		if (m < 0) {
+			*error_r = xasprintf("account %s: %s", account, e);
+			rb_scan_free(&sc);
+			free(tmp_base);
+			free(path);
+			return -1;
+		}
+	}
+	floor_uv = rb_old_uidvalidity(path);
+	if (floor_uv == 0)
+		floor_uv = (uint32_t)time(NULL) + STORE_REBUILD_UIDVALIDITY_MARGIN;
+	(void)store_index_new_uidvalidity(floor_uv);
 	if (store_index_remove_tree(tmp_base, error_r) < 0 ||
 	    store_index_open(&tmp_store, account, true, true, &db,
 			     error_r) < 0)
