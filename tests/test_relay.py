@@ -752,14 +752,20 @@ def test_what_the_far_end_cannot_take(world):
                             subject="en-t\u00eate \u00e0 8 bits")
         expect_queued(send_message(c, FRED, "d@vieux.fr", head,
                                    params="BODY=8BITMIME"))
+        # SMTPUTF8 allows an 8-bit body without BODY=8BITMIME
+        smtputf8 = make_message(FRED, "e@vieux.fr", subject="smtputf8",
+                                body="\u00e9t\u00e9\r\n")
+        expect_queued(send_message(c, FRED, "e@vieux.fr", smtputf8,
+                                   params="SMTPUTF8"))
         utf = make_message(FRED, "a@vieux.fr", subject="adresse utf8")
         expect_queued(send_message(c, FRED, ["andr\u00e9@vieux.fr",
                                              "b@vieux.fr"], utf,
                                    params="SMTPUTF8"))
-    for rcpt in ("a@vieux.fr", "c@vieux.fr"):
+    for rcpt in ("a@vieux.fr", "c@vieux.fr", "e@vieux.fr"):
         wait_until(lambda: [t for t in old.transactions
                             if t["rcpts"] == [rcpt]], T(10), rcpt)
-    for rcpt, sent in (("a@vieux.fr", plain), ("c@vieux.fr", multi)):
+    for rcpt, sent in (("a@vieux.fr", plain), ("c@vieux.fr", multi),
+                       ("e@vieux.fr", smtputf8)):
         (t,) = [t for t in old.transactions if t["rcpts"] == [rcpt]]
         assert max(t["data"]) < 128, "8-bit bytes went to a 7-bit server"
         assert "BODY=" not in t["params"].upper()
@@ -777,7 +783,7 @@ def test_what_the_far_end_cannot_take(world):
     (t,) = [t for t in old.transactions if t["rcpts"] == ["c@vieux.fr"]]
     assert b"Content-Transfer-Encoding: base64" in t["data"]
     assert b"=46rom here, a line with trailing blanks=20\r\n" in t["data"]
-    assert world.truc.log_count(r"event=downgrade queue_id=") >= 2
+    assert world.truc.log_count(r"event=downgrade queue_id=") >= 3
     wait_until(lambda: len([m for _, m in world.truc.mailbox(FRED)
                             if b"vieux.fr" in m and b"Undelivered" in m])
                >= 2, T(10), "two bounces")

@@ -584,6 +584,12 @@ session_fill_txn(struct queue_session *s, struct queue_job *job,
 		      : env->body == QUEUE_BODY_BINARYMIME
 			      ? SMTP_CLIENT_BODY_BINARYMIME
 			      : SMTP_CLIENT_BODY_7BIT;
+	/* RFC 6531 §3.4: with SMTPUTF8 the body may be 8-bit without
+	   BODY=8BITMIME; say what it is, so that a server without
+	   8BITMIME gets it converted (or refused) rather than as it is */
+	if (env->smtputf8 && s->txn.body == SMTP_CLIENT_BODY_7BIT &&
+	    mail_downgrade_needed(data, len))
+		s->txn.body = SMTP_CLIENT_BODY_8BITMIME;
 	s->txn.smtputf8 = env->smtputf8;
 	s->txn.ret = env->ret == QUEUE_RET_FULL	  ? 1
 		     : env->ret == QUEUE_RET_HDRS ? 2
