@@ -122,8 +122,8 @@ static int rb_step_done(sqlite3 *db, sqlite3_stmt *st, char **error_r);
 static int rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id,
 		      struct rb_box **box_r, char **error_r);
 static void rb_boxes_free(struct rb_boxes *bs);
-static int rb_mailbox_id(sqlite3 *db, const char *name, bool create,
-			 int64_t *id_r, char **error_r);
+static int rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
+			 bool create, int64_t *id_r, char **error_r);
 static int rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 		     const struct rb_file *f, const char *data, size_t len,
 		     uint32_t *uid_r, char **error_r);
@@ -519,8 +519,8 @@ rb_boxes_free(struct rb_boxes *bs)
    missing one is created with its missing parents, each with a new
    UIDVALIDITY and subscribed. 1, 0 if none (not creating), -1. */
 static int
-rb_mailbox_id(sqlite3 *db, const char *name, bool create, int64_t *id_r,
-	      char **error_r)
+rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
+	      bool create, int64_t *id_r, char **error_r)
 {
 	uint32_t uidvalidity;
 	sqlite3_stmt *st;
@@ -547,7 +547,8 @@ rb_mailbox_id(sqlite3 *db, const char *name, bool create, int64_t *id_r,
 	     p = strchr(p + 1, STORE_MAILBOX_SEP)) {
 		char *parent = xstrndup(name, (size_t)(p - name));
 		int64_t pid;
-		int r = rb_mailbox_id(db, parent, true, &pid, error_r);
+		int r = rb_mailbox_id(db, account, parent, true, &pid,
+				      error_r);
 
 		free(parent);
 		if (r < 0)
@@ -587,7 +588,8 @@ rb_mailbox_id(sqlite3 *db, const char *name, bool create, int64_t *id_r,
 	sqlite3_bind_int64(st, 1, uidvalidity);
 	if (rb_step_done(db, st, error_r) < 0)
 		return -1;
-	log_info("store event=rebuild-mailbox name=\"%s\"", name);
+	log_info("store event=rebuild-mailbox account=%s name=\"%s\"",
+		 account, name);
 	return 1;
 }
 
@@ -803,9 +805,10 @@ rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
 		free(why);
 		name = xstrdup("INBOX");
 	}
-	r = rb_mailbox_id(db, name, create, &mailbox_id, error_r);
+	r = rb_mailbox_id(db, account, name, create, &mailbox_id, error_r);
 	if (r == 0)
-		r = rb_mailbox_id(db, "INBOX", true, &mailbox_id, error_r);
+		r = rb_mailbox_id(db, account, "INBOX", true, &mailbox_id,
+				  error_r);
 	if (r < 0 || rb_insert(db, bs, mailbox_id, f, data, len, &uid,
 			       error_r) < 0) {
 		free(name);
