@@ -369,7 +369,7 @@ store_blob_meta_read(const char *path, struct store_blob_meta *m,
 		return -1;
 	}
 	m->file_size = (uint64_t)st.st_size;
-	m->mtime = st.st_mtime;
+	m->mtime = st.st_mtim;
 	line[n] = '\0';
 	nl = memchr(line, '\n', (size_t)n);
 	if (nl == NULL || (size_t)(nl - line) < strlen(STORE_BLOB_MAGIC) ||

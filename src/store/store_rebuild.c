@@ -110,6 +110,8 @@ static size_t rb_checked_count, rb_checked_alloc;
 
 static int rb_file_cmp(const void *a, const void *b);
 static struct rb_file *rb_find(struct rb_scan *sc, const char *name);
+static int rb_time_cmp(const void *a, const void *b);
+static struct rb_file **rb_by_time(struct rb_scan *sc);
 static int rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r);
 static void rb_scan_free(struct rb_scan *sc);
 static int rb_classify(const char *dir, bool quick, enum rb_state *state_r,
@@ -155,6 +157,36 @@ rb_file_cmp(const void *a, const void *b)
 		      ((const struct rb_file *)b)->name);
 }
 
+/* Files in the order they were written (their ids need not be: the
+   commit thread may take files named in advance, store_spare.c). */
+static int
+rb_time_cmp(const void *a, const void *b)
+{
+	const struct rb_file *x = *(const struct rb_file *const *)a;
+	const struct rb_file *y = *(const struct rb_file *const *)b;
+
+	if (x->meta.mtime.tv_sec != y->meta.mtime.tv_sec)
+		return x->meta.mtime.tv_sec < y->meta.mtime.tv_sec ? -1 : 1;
+	if (x->meta.mtime.tv_nsec != y->meta.mtime.tv_nsec)
+		return x->meta.mtime.tv_nsec < y->meta.mtime.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The files of `sc` by write time (malloc'd; NULL when none). */
+static struct rb_file **
+rb_by_time(struct rb_scan *sc)
+{
+	struct rb_file **v;
+
+	if (sc->count == 0)
+		return NULL;
+	v = xmalloc(sc->count * sizeof(*v));
+	for (size_t i = 0; i < sc->count; i++)
+		v[i] = &sc->files[i];
+	qsort(v, sc->count, sizeof(*v), rb_time_cmp);
+	return v;
+}
+
 static struct rb_file *
 rb_find(struct rb_scan *sc, const char *name)
 {
@@ -167,8 +199,8 @@ rb_find(struct rb_scan *sc, const char *name)
 		       rb_file_cmp);
 }
 
-/* Reads the metadata line of every file of dir/blobs, sorted by name (by
-   time: ids start with their milliseconds). A missing blobs/ is empty. */
+/* Reads the metadata line of every file of dir/blobs, sorted by name (for
+   rb_find()). A missing blobs/ is empty. */
 static int
 rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r)
 {
@@ -871,6 +903,7 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 {
 	char *tmp_base = xasprintf("%s/rebuild.tmp", dir);
 	struct store tmp_store = {.mail_dir = tmp_base};
+	struct rb_file **order = NULL;
 	char *new_path = NULL, *path = xasprintf("%s/index.db", dir);
 	struct rb_boxes bs = {0};
 	struct rb_scan sc;
@@ -916,8 +949,9 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 		goto out;
 	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
 		goto out;
+	order = rb_by_time(&sc);
 	for (size_t i = 0; i < sc.count; i++) {
-		struct rb_file *f = &sc.files[i];
+		struct rb_file *f = order[i];
 		bool done;
 
 		if (!f->whole)
@@ -1022,6 +1056,7 @@ out:
 		}
 	}
 	rb_boxes_free(&bs);
+	free(order);
 	rb_scan_free(&sc);
 	free(new_path);
 	free(tmp_base);
@@ -1036,6 +1071,7 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		 bool dry_run, struct store_repair_report *r, char **error_r)
 {
 	struct rb_bad *bad = NULL;
+	struct rb_file **order = NULL;
 	size_t nbad = 0, abad = 0;
 	struct rb_boxes bs = {0};
 	struct rb_scan sc;
@@ -1121,7 +1157,7 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			continue;
 		if (!f->whole)
 			r->damaged++;
-		else if (!f->bad_row && now - f->meta.mtime <
+		else if (!f->bad_row && now - f->meta.mtime.tv_sec <
 						STORE_REPAIR_ORPHAN_AGE)
 			r->young++;
 		else
@@ -1141,7 +1177,7 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 					 "why=\"%s\"",
 					 account, f->name, f->why);
 			else if (!f->referenced &&
-				 (f->bad_row || now - f->meta.mtime >=
+				 (f->bad_row || now - f->meta.mtime.tv_sec >=
 							STORE_REPAIR_ORPHAN_AGE))
 				log_info("store event=repair-dry-run "
 					 "account=%s file=%s would=adopt "
@@ -1180,13 +1216,14 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			goto fail_tx;
 		r->rows_removed++;
 	}
+	order = rb_by_time(&sc);
 	for (size_t i = 0; i < sc.count; i++) {
-		struct rb_file *f = &sc.files[i];
+		struct rb_file *f = order[i];
 		bool done;
 
 		if (f->referenced || !f->whole ||
 		    (!f->bad_row &&
-		     now - f->meta.mtime < STORE_REPAIR_ORPHAN_AGE))
+		     now - f->meta.mtime.tv_sec < STORE_REPAIR_ORPHAN_AGE))
 			continue;
 		if (sqlite3_prepare_v2(db,
 				       "SELECT 1 FROM messages WHERE blob = ?1 "
@@ -1253,6 +1290,7 @@ out:
 		free(bad[i].why);
 	}
 	free(bad);
+	free(order);
 	rb_boxes_free(&bs);
 	rb_scan_free(&sc);
 	return ret;

@@ -89,7 +89,7 @@ struct store_blob_meta {
 	uint64_t size;	     /* of the message, as the line says */
 	uint64_t header_len; /* the line with its line end */
 	uint64_t file_size;
-	time_t mtime;
+	struct timespec mtime; /* when the bytes were written */
 };
 
 /* True if `name` looks like a blob id: STORE_BLOB_ID_LEN hex digits. */
