@@ -106,9 +106,15 @@ def write_blob(f, data, mailbox="INBOX", account=ALICE, age=600,
     return blob
 
 
-def repair(f, *args, check=True):
-    r = f.cli("user", "repair", *args, ALICE, check=check)
+def cli(f, *args, check=True):
+    r = f.cli(*args, check=check)
+    for word in ("Sanitizer", "runtime error"):
+        assert word not in r.stderr, r.stderr
     return r
+
+
+def repair(f, *args, check=True):
+    return cli(f, "user", "repair", *args, ALICE, check=check)
 
 
 def counts(out):
@@ -148,7 +154,7 @@ def test_missing_file_row_removed_live(facteur):
     assert data == [b"3"]
     (acct_dir(f) / "blobs" / rows[2]).unlink()
 
-    r = f.cli("user", "check", ALICE, check=False)
+    r = cli(f, "user", "check", ALICE, check=False)
     assert r.returncode == 1, r
     assert counts(r.stdout)["removed"] == "1"
     assert blob_rows(f) == rows  # check changes nothing
@@ -276,7 +282,7 @@ def test_bad_arguments(facteur):
     for args in (["user", "repair", "--bogus", ALICE],
                  ["user", "repair", "nobody@example.test"],
                  ["user", "check", "--dry-run", ALICE]):
-        r = f.cli(*args, check=False)
+        r = cli(f, *args, check=False)
         assert r.returncode != 0, args
         assert r.stdout == "", args
 
