@@ -93,6 +93,7 @@
  * before they are durable; the checks above make one flush enough.
  */
 #include "store/store_private.h"
+#include "store/store_spare.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -104,6 +105,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +163,7 @@ struct store_committer {
 	uint64_t clock, batch_start;
 	int64_t last_batch; /* ms, CLOCK_MONOTONIC: when the last one ended */
 	int64_t last_forced; /* ms: the last slice taken under load */
+	struct store_spare *spare; /* empty files made ahead (store_spare.c) */
 };
 
 /* One recipient's copy of one delivery, within a batch. */
@@ -238,6 +241,10 @@ static void store_commit_after(struct store_committer *c);
 static void store_commit_fts_slice(struct store_committer *c,
 				   struct store_handle *h);
 static void store_commit_checkpoint(struct store_handle *h);
+static int store_commit_writev(int fd, struct iovec *iov, int iovcnt);
+static int store_commit_write(struct store_committer *c,
+			      struct store_group *g, struct store_copy *copy,
+			      char **error_r);
 
 /* ------------------------------------------------------------ handles */
 
@@ -667,6 +674,81 @@ fail:
 	return -1;
 }
 
+/* Writes all of iov to fd; -1 with errno. */
+static int
+store_commit_writev(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t n = writev(fd, iov, iovcnt);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Step 2 for one copy: its file in blobs/ (no fsync: step 4 flushes),
+   copy->id and header_len set. A spare file (store_spare.c: made ahead in
+   spare/) if one is ready, written and renamed into blobs/; else as
+   store_blob_write() does, through tmp/. 0, or -1 with errno and
+   error_r. */
+static int
+store_commit_write(struct store_committer *c, struct store_group *g,
+		   struct store_copy *copy, char **error_r)
+{
+	char *header, *tmp, *dst;
+	struct iovec iov[2];
+	int fd, ret, saved;
+
+	if (store_spare_take(c->spare, g->h->dir, copy->id, &fd) == 1) {
+		header = store_blob_header(copy->id, g->account, copy->mailbox,
+					   copy->internal_date, copy->d->len);
+		copy->header_len = strlen(header);
+		iov[0].iov_base = header;
+		iov[0].iov_len = copy->header_len;
+		iov[1].iov_base = (void *)copy->d->data;
+		iov[1].iov_len = copy->d->len;
+		tmp = xasprintf("%s/spare/%s", g->h->dir, copy->id);
+		dst = xasprintf("%s/blobs/%s", g->h->dir, copy->id);
+		ret = store_commit_writev(fd, iov, 2);
+		if (close(fd) < 0)
+			ret = -1;
+		if (ret == 0)
+			ret = rename(tmp, dst);
+		if (ret < 0)
+			(void)unlink(tmp);
+		free(tmp);
+		free(dst);
+		free(header);
+		if (ret == 0)
+			return 0;
+		/* the spare was removed under us, or the disk is full: the
+		   ordinary way says which */
+	}
+	store_blob_new_id(copy->id);
+	header = store_blob_header(copy->id, g->account, copy->mailbox,
+				   copy->internal_date, copy->d->len);
+	copy->header_len = strlen(header);
+	ret = store_blob_write(g->h->dir, copy->id, header, copy->header_len,
+			       copy->d->data, copy->d->len, error_r);
+	saved = errno;
+	free(header);
+	errno = saved;
+	return ret;
+}
+
 /* Steps 1 to 3 for the copies of one account. */
 static void
 store_commit_group(struct store_committer *c, struct store_group *g)
@@ -706,7 +788,6 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 	/* step 2: the files */
 	for (size_t i = 0; i < g->count; i++) {
 		struct store_copy *copy = g->copies[i];
-		char *header;
 
 		ret = store_handle_mailbox(g->h, copy->rcpt->mailbox,
 					   copy->rcpt->append,
@@ -732,14 +813,8 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 					      ? copy->rcpt->internal_date
 					      : copy->d->internal_date;
 		copy->keywords = store_meta_keywords(copy->rcpt->keywords);
-		store_blob_new_id(copy->id);
-		header = store_blob_header(copy->id, g->account, mailbox,
-					   copy->internal_date, copy->d->len);
 		copy->mailbox = mailbox;
-		copy->header_len = strlen(header);
-		if (store_blob_write(g->h->dir, copy->id, header,
-				     copy->header_len, copy->d->data,
-				     copy->d->len, &error) < 0) {
+		if (store_commit_write(c, g, copy, &error) < 0) {
 			if (errno == ENOSPC || errno == EDQUOT)
 				store_copy_fail(copy, true, STORE_ERROR_TEMP,
 						"disk full");
@@ -754,7 +829,6 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		} else {
 			copy->written = true;
 		}
-		free(header);
 	}
 	/* step 3: the rows, in one transaction */
 	for (size_t i = 0; i < g->count; i++) {
@@ -1239,6 +1313,7 @@ store_commit_main(void *arg)
 	struct store_gc *gc;
 
 	c.last_batch = store_commit_ms();
+	c.spare = store_spare_new();
 	pthread_mutex_lock(&s->queue_lock);
 	for (;;) {
 		while (s->queue_head == NULL && s->gc_head == NULL &&
@@ -1281,6 +1356,7 @@ store_commit_main(void *arg)
 	for (size_t i = 0; i < c.cache_count; i++)
 		store_handle_free(&c.cache[i]);
 	free(c.cache);
+	store_spare_free(&c.spare);
 	return NULL;
 }
 

@@ -1,0 +1,311 @@
+/*
+ * store_spare — a pool of empty message files for the commit thread, made
+ * in advance by a thread of its own (store_spare.h says why).
+ *
+ * The table holds STORE_SPARE_DIRS slots, one per account directory, each
+ * with up to STORE_SPARE_FILES files. store_spare_take() (commit thread)
+ * hands out the newest file of its directory's slot and marks the slot
+ * wanted; the thread, woken, creates files for wanted slots until they are
+ * full, outside the lock, and checks that the slot still belongs to the
+ * same directory before adding one (else the file is removed). A slot is
+ * given to a new directory only when free or unused for
+ * STORE_SPARE_IDLE_MS, so that deliveries to many accounts do not churn
+ * pools that nobody uses twice; the files of a slot given up go to a list
+ * that the thread removes.
+ */
+#include "store/store_spare.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/str.h"
+
+#define STORE_SPARE_DIRS 8
+#define STORE_SPARE_FILES 8
+#define STORE_SPARE_IDLE_MS 1000
+/* spare files older than this, in a directory given a slot, are what a
+   crash left: removed */
+#define STORE_SPARE_MAX_AGE (60 * 60)
+
+struct store_spare_file {
+	char id[STORE_BLOB_ID_LEN + 1];
+	int fd;
+};
+
+struct store_spare_dir {
+	char *dir; /* account directory, NULL: a free slot */
+	struct store_spare_file files[STORE_SPARE_FILES];
+	size_t count;
+	int64_t used; /* ms, CLOCK_MONOTONIC: last store_spare_take() */
+	bool wanted;  /* to fill (cleared when creating fails) */
+	bool ready;   /* spare/ made and cleaned of a crash's files */
+};
+
+/* A file to close and remove: of a slot given up. */
+struct store_spare_trash {
+	char *path;
+	int fd;
+	struct store_spare_trash *next;
+};
+
+struct store_spare {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool running, stopping;
+	struct store_spare_dir dirs[STORE_SPARE_DIRS];
+	struct store_spare_trash *trash;
+};
+
+static void *store_spare_main(void *arg);
+static bool store_spare_work(struct store_spare *sp);
+static void store_spare_release(struct store_spare *sp,
+				struct store_spare_dir *d);
+static int64_t store_spare_ms(void);
+static void store_spare_prepare(const char *dir);
+
+static int64_t
+store_spare_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct store_spare *
+store_spare_new(void)
+{
+	struct store_spare *sp = xcalloc(1, sizeof(*sp));
+
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->cond, NULL);
+	return sp;
+}
+
+/* Gives a slot up, under the lock: its files go to the trash. */
+static void
+store_spare_release(struct store_spare *sp, struct store_spare_dir *d)
+{
+	for (size_t i = 0; i < d->count; i++) {
+		struct store_spare_trash *t = xcalloc(1, sizeof(*t));
+
+		t->path = xasprintf("%s/spare/%s", d->dir, d->files[i].id);
+		t->fd = d->files[i].fd;
+		t->next = sp->trash;
+		sp->trash = t;
+	}
+	free(d->dir);
+	memset(d, 0, sizeof(*d));
+}
+
+int
+store_spare_take(struct store_spare *sp, const char *account_dir,
+		 char id_r[STORE_BLOB_ID_LEN + 1], int *fd_r)
+{
+	struct store_spare_dir *d = NULL, *free_slot = NULL;
+	int64_t now = store_spare_ms();
+	int ret = 0;
+
+	pthread_mutex_lock(&sp->lock);
+	for (size_t i = 0; i < STORE_SPARE_DIRS && d == NULL; i++) {
+		struct store_spare_dir *x = &sp->dirs[i];
+
+		if (x->dir != NULL && strcmp(x->dir, account_dir) == 0)
+			d = x;
+		else if (x->dir == NULL)
+			free_slot = free_slot != NULL ? free_slot : x;
+		else if (now - x->used >= STORE_SPARE_IDLE_MS &&
+			 (free_slot == NULL ||
+			  (free_slot->dir != NULL &&
+			   x->used < free_slot->used)))
+			free_slot = x;
+	}
+	if (d == NULL && free_slot != NULL) {
+		if (free_slot->dir != NULL)
+			store_spare_release(sp, free_slot);
+		d = free_slot;
+		d->dir = xstrdup(account_dir);
+	}
+	if (d != NULL) {
+		if (d->count > 0) {
+			d->count--;
+			memcpy(id_r, d->files[d->count].id,
+			       STORE_BLOB_ID_LEN + 1);
+			*fd_r = d->files[d->count].fd;
+			ret = 1;
+		}
+		d->used = now;
+		d->wanted = true;
+	}
+	if ((d != NULL || sp->trash != NULL) && !sp->stopping) {
+		if (!sp->running) {
+			sigset_t all, old;
+			int err;
+
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			err = pthread_create(&sp->thread, NULL, store_spare_main,
+					     sp);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			if (err == 0)
+				sp->running = true;
+			else
+				log_warnx("store event=thread-failed "
+					  "what=spare error=\"%s\"",
+					  strerror(err));
+		}
+		pthread_cond_signal(&sp->cond);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return ret;
+}
+
+/* Makes <dir>/spare, and removes what a crash left there. */
+static void
+store_spare_prepare(const char *dir)
+{
+	char *path = xasprintf("%s/spare", dir);
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		free(path);
+		return; /* creating files there fails, and says so */
+	}
+	d = opendir(path);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    now - st.st_mtime > STORE_SPARE_MAX_AGE)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(path);
+}
+
+/* One piece of work, the lock held (it is dropped around file system
+   calls); false when there is none. */
+static bool
+store_spare_work(struct store_spare *sp)
+{
+	struct store_spare_trash *t = sp->trash;
+	char id[STORE_BLOB_ID_LEN + 1], *dir = NULL, *path;
+	bool prepare = false;
+	int fd;
+
+	if (t != NULL) {
+		sp->trash = t->next;
+		pthread_mutex_unlock(&sp->lock);
+		close(t->fd);
+		(void)unlink(t->path);
+		free(t->path);
+		free(t);
+		pthread_mutex_lock(&sp->lock);
+		return true;
+	}
+	for (size_t i = 0; i < STORE_SPARE_DIRS && dir == NULL; i++)
+		if (sp->dirs[i].dir != NULL && sp->dirs[i].wanted &&
+		    sp->dirs[i].count < STORE_SPARE_FILES) {
+			dir = xstrdup(sp->dirs[i].dir);
+			prepare = !sp->dirs[i].ready;
+			sp->dirs[i].ready = true;
+		}
+	if (dir == NULL)
+		return false;
+	pthread_mutex_unlock(&sp->lock);
+	if (prepare)
+		store_spare_prepare(dir);
+	store_blob_new_id(id);
+	path = xasprintf("%s/spare/%s", dir, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		log_debug("store event=spare-failed dir=%s error=\"%s\"", dir,
+			  strerror(errno));
+	pthread_mutex_lock(&sp->lock);
+	for (size_t i = 0; i < STORE_SPARE_DIRS; i++) {
+		struct store_spare_dir *d = &sp->dirs[i];
+
+		if (d->dir == NULL || strcmp(d->dir, dir) != 0)
+			continue;
+		if (fd < 0) {
+			/* the directory went (made again at the next
+			   try), or the disk is full: not again before the
+			   next take */
+			d->wanted = false;
+			d->ready = false;
+		} else if (d->count < STORE_SPARE_FILES) {
+			memcpy(d->files[d->count].id, id, sizeof(id));
+			d->files[d->count].fd = fd;
+			d->count++;
+			fd = -1;
+		}
+		break;
+	}
+	if (fd >= 0) {
+		/* the slot went meanwhile */
+		close(fd);
+		(void)unlink(path);
+	}
+	free(path);
+	free(dir);
+	return true;
+}
+
+static void *
+store_spare_main(void *arg)
+{
+	struct store_spare *sp = arg;
+
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->stopping) {
+		if (!store_spare_work(sp))
+			pthread_cond_wait(&sp->cond, &sp->lock);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+void
+store_spare_free(struct store_spare **spp)
+{
+	struct store_spare *sp = *spp;
+
+	if (sp == NULL)
+		return;
+	pthread_mutex_lock(&sp->lock);
+	sp->stopping = true;
+	pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	if (sp->running)
+		pthread_join(sp->thread, NULL);
+	for (size_t i = 0; i < STORE_SPARE_DIRS; i++)
+		if (sp->dirs[i].dir != NULL)
+			store_spare_release(sp, &sp->dirs[i]);
+	while (sp->trash != NULL) {
+		struct store_spare_trash *t = sp->trash;
+
+		sp->trash = t->next;
+		close(t->fd);
+		(void)unlink(t->path);
+		free(t->path);
+		free(t);
+	}
+	pthread_mutex_destroy(&sp->lock);
+	pthread_cond_destroy(&sp->cond);
+	free(sp);
+	*spp = NULL;
+}
