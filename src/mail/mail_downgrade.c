@@ -50,14 +50,14 @@ struct dg_edit {
 
 static void dg_put(struct dg_buf *b, const void *data, size_t n);
 static void dg_fail(struct dg *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static int dg_copy7(struct dg *g, size_t off, size_t n, const char *what);
 static int dg_header(struct dg *g, const struct mail_mime_part *part,
-		     const struct dg_edit *edit);
+                     const struct dg_edit *edit);
 static int dg_part(struct dg *g, const struct mail_mime_part *part,
-		   bool is_message);
+                   bool is_message);
 static int dg_leaf(struct dg *g, const struct mail_mime_part *part,
-		   struct dg_edit *edit);
+                   struct dg_edit *edit);
 static void dg_qp_encode(struct dg *g, const char *s, size_t n);
 static void dg_b64_encode(struct dg *g, const char *s, size_t n);
 
@@ -166,7 +166,7 @@ static bool
 dg_header_is_multipart(const struct dg *g, const struct mail_mime_part *part)
 {
 	char *v = mail_header_get(g->msg + part->hdr_offset, part->hdr_len,
-				  "Content-Type");
+	                          "Content-Type");
 	bool r = v != NULL && strncasecmp(v, "multipart/", 10) == 0;
 
 	free(v);
@@ -203,7 +203,7 @@ dg_terminator(const char *hdr, size_t len)
 /* Writes the part's header, 7-bit, with the edit applied. */
 static int
 dg_header(struct dg *g, const struct mail_mime_part *part,
-	  const struct dg_edit *edit)
+          const struct dg_edit *edit)
 {
 	const char *hdr = g->msg + part->hdr_offset;
 	size_t len = part->hdr_len, term, fields, pos = 0, from = 0;
@@ -276,7 +276,8 @@ dg_valid_utf8(const unsigned char *s, size_t n)
 				return false;
 			cp = (cp << 6) | (s[i + j] & 0x3f);
 		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		if ((k == 2 &&
+		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
 			return false;
 		i += k + 1;
@@ -290,8 +291,8 @@ dg_leaf(struct dg *g, const struct mail_mime_part *part, struct dg_edit *edit)
 	const char *body = g->msg + part->body_offset;
 	size_t blen = part->body_len;
 	const char *enc = part->encoding;
-	bool text = (part->flags & (MAIL_MIME_TEXT | MAIL_MIME_DEFAULT_TYPE)) !=
-		    0;
+	bool text =
+	        (part->flags & (MAIL_MIME_TEXT | MAIL_MIME_DEFAULT_TYPE)) != 0;
 	char *decoded = NULL;
 	size_t dlen = 0;
 
@@ -323,7 +324,7 @@ dg_leaf(struct dg *g, const struct mail_mime_part *part, struct dg_edit *edit)
 		/* no boundary, or past the part-count limit: rewriting its
 		   type would change what the receiver parses */
 		dg_fail(g, "8-bit bytes in a multipart part that cannot be "
-			   "parsed (no boundary, or past the MIME limits)");
+		           "parsed (no boundary, or past the MIME limits)");
 		free(decoded);
 		return -1;
 	}
@@ -332,13 +333,14 @@ dg_leaf(struct dg *g, const struct mail_mime_part *part, struct dg_edit *edit)
 	    !(part->parent != NULL &&
 	      mail_mime_is(part->parent, "multipart", "digest"))) {
 		edit_drop(edit, "Content-Type");
-		edit_add(edit, dg_valid_utf8((const unsigned char *)body, blen)
-				       ? "Content-Type: text/plain; charset=utf-8"
-				       : "Content-Type: text/plain; "
-					 "charset=unknown-8bit");
+		edit_add(edit,
+		         dg_valid_utf8((const unsigned char *)body, blen)
+		                 ? "Content-Type: text/plain; charset=utf-8"
+		                 : "Content-Type: text/plain; "
+		                   "charset=unknown-8bit");
 	}
 	edit_add(edit, text ? "Content-Transfer-Encoding: quoted-printable"
-			    : "Content-Transfer-Encoding: base64");
+	                    : "Content-Transfer-Encoding: base64");
 	if (dg_header(g, part, edit) < 0) {
 		free(decoded);
 		return -1;
@@ -363,7 +365,7 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 	memset(&edit, 0, sizeof(edit));
 	if (is_message &&
 	    !dg_has_field(g->msg + part->hdr_offset, part->hdr_len,
-			  "MIME-Version") &&
+	                  "MIME-Version") &&
 	    mail_downgrade_needed(g->msg + part->body_offset, part->body_len))
 		edit_add(&edit, "MIME-Version: 1.0");
 	if (part->children == NULL)
@@ -379,9 +381,9 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 		if (c->hdr_offset < pos)
 			break; /* never, by mail_mime's invariants */
 		if (dg_copy7(g, pos, c->hdr_offset - pos,
-			     (part->flags & MAIL_MIME_MESSAGE)
-				     ? "a message part"
-				     : "a preamble or between parts") < 0)
+		             (part->flags & MAIL_MIME_MESSAGE)
+		                     ? "a message part"
+		                     : "a preamble or between parts") < 0)
 			return -1;
 		if (dg_part(g, c, (part->flags & MAIL_MIME_MESSAGE) != 0) < 0)
 			return -1;
@@ -395,8 +397,8 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 
 int
 mail_downgrade(const char *msg, size_t len,
-	       const struct mail_downgrade_limits *limits, char **out_r,
-	       size_t *out_len_r, char **error_r)
+               const struct mail_downgrade_limits *limits, char **out_r,
+               size_t *out_len_r, char **error_r)
 {
 	struct mail_downgrade_limits lim;
 	struct mail_mime_limits ml;
@@ -434,7 +436,7 @@ mail_downgrade(const char *msg, size_t len,
 	mail_mime_free(&root);
 	if (r == 0 && g.out.full) {
 		dg_fail(&g, "the converted message would exceed %zu bytes",
-			lim.max_output);
+		        lim.max_output);
 		r = -1;
 	}
 	if (r < 0) {
@@ -465,8 +467,8 @@ dg_nl_at(const struct dg *g, const char *s, size_t n, size_t i)
    could start a boundary line that was not one ("xx--b" cut after "xx")
    and is encoded. */
 static size_t
-dg_qp_token(const struct dg *g, const char *s, size_t n, size_t i,
-	    size_t col, bool soft, char tok[3])
+dg_qp_token(const struct dg *g, const char *s, size_t n, size_t i, size_t col,
+            bool soft, char tok[3])
 {
 	static const char hex[] = "0123456789ABCDEF";
 	unsigned char c = (unsigned char)s[i];
@@ -576,7 +578,7 @@ mail_downgrade_qp_decode(const char *s, size_t len, size_t *len_r)
 			if (j + 1 < len && dg_hex(s[j]) >= 0 &&
 			    dg_hex(s[j + 1]) >= 0) {
 				out[o++] = (char)(dg_hex(s[j]) * 16 +
-						  dg_hex(s[j + 1]));
+				                  dg_hex(s[j + 1]));
 				i += 3;
 				continue;
 			}

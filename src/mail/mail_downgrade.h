@@ -42,7 +42,7 @@
 struct mail_downgrade_limits {
 	unsigned int max_depth; /* multipart/message nesting (mail_mime) */
 	unsigned int max_parts; /* parts in the tree (mail_mime) */
-	size_t max_output;	/* bytes written; 0: no limit */
+	size_t max_output;      /* bytes written; 0: no limit */
 };
 
 /* mail_mime's depth and part limits, no output limit. */
@@ -58,8 +58,8 @@ bool mail_downgrade_needed(const char *msg, size_t len);
    cannot be converted, with a malloc'd reason in *error_r. `limits` may
    be NULL for the defaults. */
 int mail_downgrade(const char *msg, size_t len,
-		   const struct mail_downgrade_limits *limits, char **out_r,
-		   size_t *out_len_r, char **error_r);
+                   const struct mail_downgrade_limits *limits, char **out_r,
+                   size_t *out_len_r, char **error_r);
 
 /* Decodes quoted-printable leniently (RFC 2045 §6.7): "=XX" (either case)
    gives the byte, a soft line break ("=" then blanks and a line end) goes,

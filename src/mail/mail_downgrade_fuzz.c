@@ -25,7 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct mail_mime_part *b = mail_mime_parse(out, len, &ml);
 
 		if (mail_downgrade_needed(out, len) ||
-		    mail_downgrade(out, len, &lim, &again, &alen, &error) != 0 ||
+		    mail_downgrade(out, len, &lim, &again, &alen, &error) !=
+		            0 ||
 		    a->child_count != b->child_count)
 			abort();
 		mail_mime_free(&a);

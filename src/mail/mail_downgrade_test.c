@@ -33,7 +33,7 @@ convert(const char *msg, size_t len, int want, size_t *len_r)
 
 	if (r != want)
 		fail_msg("mail_downgrade returned %d (%s), wanted %d", r,
-			 error != NULL ? error : "", want);
+		         error != NULL ? error : "", want);
 	if (r < 0) {
 		assert_non_null(error);
 		assert_null(out);
@@ -66,9 +66,8 @@ test_nothing_to_do(void **state)
 	size_t olen = 7;
 
 	(void)state;
-	assert_int_equal(mail_downgrade(m, strlen(m), NULL, &out, &olen,
-					&error),
-			 0);
+	assert_int_equal(
+	        mail_downgrade(m, strlen(m), NULL, &out, &olen, &error), 0);
 	assert_null(out);
 	assert_int_equal(olen, 0);
 }
@@ -77,31 +76,31 @@ static void
 test_non_mime_body(void **state)
 {
 	const char *m = "From: a@b.c\r\nSubject: d\r\n\r\n"
-			"d\xc3\xa9j\xc3\xa0 vu\r\nfin\r\n";
+	                "d\xc3\xa9j\xc3\xa0 vu\r\nfin\r\n";
 	char *out;
 	size_t len;
 
 	(void)state;
 	out = convert(m, strlen(m), 1, &len);
 	assert_string_equal(out,
-			    "From: a@b.c\r\nSubject: d\r\n"
-			    "MIME-Version: 1.0\r\n"
-			    "Content-Type: text/plain; charset=utf-8\r\n"
-			    "Content-Transfer-Encoding: quoted-printable\r\n"
-			    "\r\n"
-			    "d=C3=A9j=C3=A0 vu\r\nfin\r\n");
+	                    "From: a@b.c\r\nSubject: d\r\n"
+	                    "MIME-Version: 1.0\r\n"
+	                    "Content-Type: text/plain; charset=utf-8\r\n"
+	                    "Content-Transfer-Encoding: quoted-printable\r\n"
+	                    "\r\n"
+	                    "d=C3=A9j=C3=A0 vu\r\nfin\r\n");
 	assert_int_equal(len, strlen(out));
 	free(out);
 	/* Latin-1 is no UTF-8: RFC 1428's unknown-8bit */
 	m = "Subject: d\n\ncaf\xe9\n";
 	out = convert(m, strlen(m), 1, NULL);
 	assert_string_equal(out, "Subject: d\n"
-				 "MIME-Version: 1.0\n"
-				 "Content-Type: text/plain; "
-				 "charset=unknown-8bit\n"
-				 "Content-Transfer-Encoding: quoted-printable\n"
-				 "\n"
-				 "caf=E9\n");
+	                         "MIME-Version: 1.0\n"
+	                         "Content-Type: text/plain; "
+	                         "charset=unknown-8bit\n"
+	                         "Content-Transfer-Encoding: quoted-printable\n"
+	                         "\n"
+	                         "caf=E9\n");
 	free(out);
 }
 
@@ -109,22 +108,22 @@ static void
 test_declared_8bit_part(void **state)
 {
 	const char *m = "MIME-Version: 1.0\r\n"
-			"Content-Type: text/plain; charset=iso-8859-1\r\n"
-			"Content-transfer-encoding: 8BIT\r\n"
-			"X-After: kept\r\n"
-			"\r\n"
-			"\xe9t\xe9\r\n";
+	                "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	                "Content-transfer-encoding: 8BIT\r\n"
+	                "X-After: kept\r\n"
+	                "\r\n"
+	                "\xe9t\xe9\r\n";
 	char *out;
 
 	(void)state;
 	out = convert(m, strlen(m), 1, NULL);
 	assert_string_equal(out,
-			    "MIME-Version: 1.0\r\n"
-			    "Content-Type: text/plain; charset=iso-8859-1\r\n"
-			    "X-After: kept\r\n"
-			    "Content-Transfer-Encoding: quoted-printable\r\n"
-			    "\r\n"
-			    "=E9t=E9\r\n");
+	                    "MIME-Version: 1.0\r\n"
+	                    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	                    "X-After: kept\r\n"
+	                    "Content-Transfer-Encoding: quoted-printable\r\n"
+	                    "\r\n"
+	                    "=E9t=E9\r\n");
 	free(out);
 }
 
@@ -167,71 +166,67 @@ test_refusals(void **state)
 	    "\xe9\r\n--b--\r\n--a--\r\n";
 	mail_downgrade_limits_default(&lim);
 	lim.max_depth = 1;
-	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen,
-					&err),
-			 -1);
+	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen, &err),
+	                 -1);
 	assert_null(out);
 	assert_non_null(strstr(err, "limits"));
 	free(err);
 	lim.max_depth = 2;
-	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen,
-					&err),
-			 1);
+	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen, &err),
+	                 1);
 	assert_7bit(out, olen);
 	free(out);
 	/* past the part-count limit: the rest is not looked into */
 	lim.max_parts = 2;
-	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen,
-					&err),
-			 -1);
+	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen, &err),
+	                 -1);
 	free(err);
 	/* output limit */
 	mail_downgrade_limits_default(&lim);
 	lim.max_output = 40;
 	m = "Subject: x\r\n\r\n\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\r\n";
-	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen,
-					&err),
-			 -1);
+	assert_int_equal(mail_downgrade(m, strlen(m), &lim, &out, &olen, &err),
+	                 -1);
 	assert_non_null(strstr(err, "exceed"));
 	free(err);
 }
 
 static const char multipart[] =
-	"From: a@b.c\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"xx\"\r\n"
-	"\r\n"
-	"preamble\r\n"
-	"--xx\r\n"
-	"Content-Type: text/plain; charset=utf-8\r\n"
-	"Content-Transfer-Encoding: 8bit\r\n"
-	"\r\n"
-	"\xc3\xa9t\xc3\xa9 \r\n"
-	"From here\r\n"
-	"--xx\r\n"
-	"Content-Type: application/octet-stream\r\n"
-	"\r\n"
-	"\x00\x01\xff\r\n"
-	"--xx\r\n"
-	"Content-Type: image/gif\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"R0lGODlh\r\n"
-	"--xx\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"Content-Transfer-Encoding: 8bit\r\n"
-	"\r\n"
-	"Subject: inner\r\n"
-	"\r\n"
-	"inn\xc3\xa9r\r\n"
-	"--xx\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Transfer-Encoding: quoted-printable\r\n"
-	"\r\n"
-	"a=3Db raw\xe9 soft=\r\n"
-	"break\r\n"
-	"--xx--\r\n"
-	"epilogue\r\n";
+        "From: a@b.c\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"xx\"\r\n"
+        "\r\n"
+        "preamble\r\n"
+        "--xx\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "\r\n"
+        "\xc3\xa9t\xc3\xa9 \r\n"
+        "From here\r\n"
+        "--xx\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        "\r\n"
+        "\x00\x01\xff\r\n"
+        "--xx\r\n"
+        "Content-Type: image/gif\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "\r\n"
+        "R0lGODlh\r\n"
+        "--xx\r\n"
+        "Content-Type: message/rfc822\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "\r\n"
+        "Subject: inner\r\n"
+        "\r\n"
+        "inn\xc3\xa9r\r\n"
+        "--xx\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+        "a=3Db raw\xe9 soft=\r\n"
+        "break\r\n"
+        "--xx--\r\n"
+        "epilogue\r\n";
 
 static void
 test_multipart(void **state)
@@ -244,29 +239,29 @@ test_multipart(void **state)
 	assert_7bit(out, len);
 	/* the text part: QP, a trailing blank and "From " encoded */
 	assert_non_null(strstr(out, "Content-Type: text/plain; charset=utf-8"
-				    "\r\n"
-				    "Content-Transfer-Encoding: "
-				    "quoted-printable\r\n\r\n"
-				    "=C3=A9t=C3=A9=20\r\n=46rom here\r\n--xx"));
+	                            "\r\n"
+	                            "Content-Transfer-Encoding: "
+	                            "quoted-printable\r\n\r\n"
+	                            "=C3=A9t=C3=A9=20\r\n=46rom here\r\n--xx"));
 	/* binary data: base64 (NUL, 01, FF, CR, LF) */
 	assert_non_null(strstr(out, "Content-Type: application/octet-stream"
-				    "\r\n"
-				    "Content-Transfer-Encoding: base64\r\n"
-				    "\r\nAAH/\r\n--xx"));
+	                            "\r\n"
+	                            "Content-Transfer-Encoding: base64\r\n"
+	                            "\r\nAAH/\r\n--xx"));
 	/* untouched */
 	assert_non_null(strstr(out, "Content-Transfer-Encoding: base64\r\n"
-				    "\r\nR0lGODlh\r\n--xx"));
+	                            "\r\nR0lGODlh\r\n--xx"));
 	/* the message part: relabelled, its message converted */
 	assert_non_null(strstr(out, "Content-Type: message/rfc822\r\n"
-				    "Content-Transfer-Encoding: 7bit\r\n\r\n"
-				    "Subject: inner\r\nMIME-Version: 1.0\r\n"
-				    "Content-Type: text/plain; charset=utf-8"
-				    "\r\nContent-Transfer-Encoding: "
-				    "quoted-printable\r\n\r\ninn=C3=A9r\r\n"
-				    "--xx"));
+	                            "Content-Transfer-Encoding: 7bit\r\n\r\n"
+	                            "Subject: inner\r\nMIME-Version: 1.0\r\n"
+	                            "Content-Type: text/plain; charset=utf-8"
+	                            "\r\nContent-Transfer-Encoding: "
+	                            "quoted-printable\r\n\r\ninn=C3=A9r\r\n"
+	                            "--xx"));
 	/* a QP part with a raw 8-bit byte: decoded, encoded again */
 	assert_non_null(strstr(out, "\r\n\r\na=3Db raw=E9 softbreak\r\n"
-				    "--xx--\r\nepilogue\r\n"));
+	                            "--xx--\r\nepilogue\r\n"));
 	assert_non_null(strstr(out, "\r\n\r\npreamble\r\n--xx\r\n"));
 	free(out);
 }
@@ -314,12 +309,11 @@ test_soft_break_boundary(void **state)
 
 	(void)state;
 	n = (size_t)snprintf(msg, sizeof(msg),
-			     "Content-Type: multipart/mixed; boundary=b\r\n"
-			     "\r\n--b\r\n\r\n");
+	                     "Content-Type: multipart/mixed; boundary=b\r\n"
+	                     "\r\n--b\r\n\r\n");
 	for (int i = 0; i < 25; i++)
 		msg[n++] = (char)0xff;
-	n += (size_t)snprintf(msg + n, sizeof(msg) - n,
-			      "--b\r\n--b--\r\n");
+	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "--b\r\n--b--\r\n");
 	out = convert(msg, n, 1, &len);
 	assert_non_null(strstr(out, "=FF=\r\n=2D-b\r\n--b--"));
 	a = mail_mime_parse(msg, n, NULL);
@@ -337,18 +331,17 @@ test_qp_decode(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"a=3Db", "a=b"},     {"a=3db", "a=b"},
-		{"a=\r\nb", "ab"},    {"a= \t\nb", "ab"},
-		{"a \t\r\nb", "a\r\nb"}, {"x=", "x="},
-		{"x=4", "x=4"},	      {"=ZZ", "=ZZ"},
-		{"tail  ", "tail"},   {"\xe9", "\xe9"},
+	        {"a=3Db", "a=b"},   {"a=3db", "a=b"},        {"a=\r\nb", "ab"},
+	        {"a= \t\nb", "ab"}, {"a \t\r\nb", "a\r\nb"}, {"x=", "x="},
+	        {"x=4", "x=4"},     {"=ZZ", "=ZZ"},          {"tail  ", "tail"},
+	        {"\xe9", "\xe9"},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len;
 		char *d = mail_downgrade_qp_decode(cases[i].in,
-						   strlen(cases[i].in), &len);
+		                                   strlen(cases[i].in), &len);
 		assert_int_equal(len, strlen(cases[i].out));
 		assert_memory_equal(d, cases[i].out, len);
 		free(d);
@@ -436,8 +429,7 @@ collect(const struct mail_mime_part *p, size_t *offs, size_t *n)
 		return;
 	}
 	if (p->body_len == 0 || (p->flags & MAIL_MIME_TRUNCATED) ||
-	    (p->encoding != NULL &&
-	     strcasecmp(p->encoding, "base64") == 0) ||
+	    (p->encoding != NULL && strcasecmp(p->encoding, "base64") == 0) ||
 	    *n >= 64)
 		return;
 	offs[(*n)++] = p->body_offset;
@@ -445,7 +437,7 @@ collect(const struct mail_mime_part *p, size_t *offs, size_t *n)
 
 static void
 compare_trees(const char *a, const struct mail_mime_part *pa, const char *b,
-	      const struct mail_mime_part *pb)
+              const struct mail_mime_part *pb)
 {
 	const struct mail_mime_part *ca, *cb;
 
@@ -548,16 +540,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nothing_to_do),
-		cmocka_unit_test(test_non_mime_body),
-		cmocka_unit_test(test_declared_8bit_part),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_multipart),
-		cmocka_unit_test(test_qp_lines),
-		cmocka_unit_test(test_soft_break_boundary),
-		cmocka_unit_test(test_qp_decode),
-		cmocka_unit_test(test_prefixes),
-		cmocka_unit_test(test_corpus),
+	        cmocka_unit_test(test_nothing_to_do),
+	        cmocka_unit_test(test_non_mime_body),
+	        cmocka_unit_test(test_declared_8bit_part),
+	        cmocka_unit_test(test_refusals),
+	        cmocka_unit_test(test_multipart),
+	        cmocka_unit_test(test_qp_lines),
+	        cmocka_unit_test(test_soft_break_boundary),
+	        cmocka_unit_test(test_qp_decode),
+	        cmocka_unit_test(test_prefixes),
+	        cmocka_unit_test(test_corpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,20 +31,20 @@ queue_dns_reload_check(struct queue *q)
 	q->dns_servers = xstrdup(cfg->dns_resolver);
 	q->dns_timeout = cfg->dns_timeout;
 	dns = core_dns_new(q->base, cfg->dns_resolver,
-			   (int)cfg->dns_timeout * 1000, 2, &why);
+	                   (int)cfg->dns_timeout * 1000, 2, &why);
 	if (dns == NULL) {
 		log_error("queue event=dns-reload status=failed resolver=%s "
-			  "reason=\"%s\"",
-			  cfg->dns_resolver[0] != '\0' ? cfg->dns_resolver
-						       : "system",
-			  why);
+		          "reason=\"%s\"",
+		          cfg->dns_resolver[0] != '\0' ? cfg->dns_resolver
+		                                       : "system",
+		          why);
 		free(why);
 		return;
 	}
 	core_dns_free(&q->dns);
 	q->dns = dns;
 	log_info("queue event=dns-reload resolver=%s timeout=%lld",
-		 cfg->dns_resolver[0] != '\0' ? cfg->dns_resolver : "system",
-		 cfg->dns_timeout);
+	         cfg->dns_resolver[0] != '\0' ? cfg->dns_resolver : "system",
+	         cfg->dns_timeout);
 	queue_relay_dns_changed(q);
 }

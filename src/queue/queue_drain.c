@@ -51,7 +51,7 @@ drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	q->deadline_passed = true;
 	if (q->nsessions > 0 || q->nlocal > 0)
 		log_info("queue event=drain-timeout connections=%u local=%u",
-			 q->nsessions, q->nlocal);
+		         q->nsessions, q->nlocal);
 	/* what is still open is cut: those recipients stay pending */
 	queue_relay_shutdown(q);
 	queue_drain_check(q);
@@ -113,8 +113,8 @@ queue_drain_begin(struct queue *q)
 	event_del(q->ev_gate);
 	queue_control_close(q);
 	left = queue_relay_drain(q);
-	log_info("queue event=drain connections=%u local=%u timeout=%lld",
-		 left, q->nlocal, cfg->shutdown_timeout);
+	log_info("queue event=drain connections=%u local=%u timeout=%lld", left,
+	         q->nlocal, cfg->shutdown_timeout);
 	evtimer_add(q->ev_deadline, &tv);
 	queue_drain_check(q);
 }

@@ -185,7 +185,7 @@ struct queue {
 	struct event *ev_tick, *ev_deadline, *ev_check;
 	bool stop_requested; /* queue_stop() was called */
 	bool deadline_passed;
-	bool closed;	     /* the loop is ending: posted items are dropped */
+	bool closed;	     /* the loop ends: posted items are dropped */
 	unsigned nlocal;     /* local deliveries in flight */
 	/* entries loaded at start, handed to the thread when it runs */
 	struct queue_env **loaded;
