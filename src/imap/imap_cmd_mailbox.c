@@ -524,8 +524,9 @@ imap_cmd_rename_inbox(struct imap_session *s, const char *to)
    changes, this session keeps it selected under its new name (the same
    for a mailbox below the one renamed), as Dovecot does. Another session
    that has it selected finds its name gone at its next command and is
-   told BYE by its view (imap_session_mbox.c; following the UIDVALIDITY to
-   the new name would keep it working). */
+   told BYE by its view (imap_session_mbox.c); store_mailbox_follow()
+   (store_follow.h) gives the new name of its UIDVALIDITY, with which that
+   session could go on instead. */
 void
 imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 {
