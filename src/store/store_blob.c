@@ -51,7 +51,7 @@ static _Atomic uint16_t store_blob_counter;
 static char *store_blob_encode(const char *mailbox);
 static int store_blob_writev(int fd, struct iovec *iov, int iovcnt);
 static int store_blob_decode(const char *in, char **out_r);
-static int store_blob_meta_parse(char *line, struct store_blob_meta *m);
+static int store_blob_meta_words(char *line, struct store_blob_meta *m);
 
 void
 store_blob_new_id(char id_r[STORE_BLOB_ID_LEN + 1])
@@ -290,7 +290,7 @@ store_blob_decode(const char *in, char **out_r)
 /* Parses the words of a metadata line (without the magic and the line
    end); 0, or -1 if a field is missing or malformed. */
 static int
-store_blob_meta_parse(char *line, struct store_blob_meta *m)
+store_blob_meta_words(char *line, struct store_blob_meta *m)
 {
 	bool have_id = false, have_date = false, have_size = false;
 	char *save = NULL;
@@ -341,10 +341,37 @@ store_blob_meta_parse(char *line, struct store_blob_meta *m)
 }
 
 int
+store_blob_meta_parse(const char *buf, size_t len, struct store_blob_meta *m)
+{
+	const char *nl;
+	char *line;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (len > STORE_BLOB_LINE_MAX)
+		len = STORE_BLOB_LINE_MAX;
+	nl = memchr(buf, '\n', len);
+	if (nl == NULL || (size_t)(nl - buf) < strlen(STORE_BLOB_MAGIC) ||
+	    memcmp(buf, STORE_BLOB_MAGIC, strlen(STORE_BLOB_MAGIC)) != 0 ||
+	    memchr(buf, '\0', (size_t)(nl - buf)) != NULL)
+		return 0;
+	line = xstrndup(buf + strlen(STORE_BLOB_MAGIC),
+			(size_t)(nl - buf) - strlen(STORE_BLOB_MAGIC));
+	ret = store_blob_meta_words(line, m);
+	free(line);
+	if (ret < 0) {
+		store_blob_meta_clear(m);
+		return 0;
+	}
+	m->header_len = (uint64_t)(nl - buf) + 1;
+	return 1;
+}
+
+int
 store_blob_meta_read(const char *path, struct store_blob_meta *m,
 		     char **error_r)
 {
-	char line[STORE_BLOB_LINE_MAX + 1], *nl;
+	char line[STORE_BLOB_LINE_MAX];
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -361,30 +388,19 @@ store_blob_meta_read(const char *path, struct store_blob_meta *m,
 		return -1;
 	}
 	do
-		n = pread(fd, line, STORE_BLOB_LINE_MAX, 0);
+		n = pread(fd, line, sizeof(line), 0);
 	while (n < 0 && errno == EINTR);
 	close(fd);
 	if (n < 0) {
 		*error_r = xasprintf("read %s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (store_blob_meta_parse(line, (size_t)n, m) == 0) {
+		*error_r = xasprintf("%s: no well-formed metadata line", path);
+		return 0;
+	}
 	m->file_size = (uint64_t)st.st_size;
 	m->mtime = st.st_mtim;
-	line[n] = '\0';
-	nl = memchr(line, '\n', (size_t)n);
-	if (nl == NULL || (size_t)(nl - line) < strlen(STORE_BLOB_MAGIC) ||
-	    memcmp(line, STORE_BLOB_MAGIC, strlen(STORE_BLOB_MAGIC)) != 0 ||
-	    memchr(line, '\0', (size_t)(nl - line)) != NULL) {
-		*error_r = xasprintf("%s: no metadata line", path);
-		return 0;
-	}
-	*nl = '\0';
-	m->header_len = (uint64_t)(nl - line) + 1;
-	if (store_blob_meta_parse(line + strlen(STORE_BLOB_MAGIC), m) < 0) {
-		store_blob_meta_clear(m);
-		*error_r = xasprintf("%s: malformed metadata line", path);
-		return 0;
-	}
 	return 1;
 }
 

@@ -94,6 +94,12 @@ struct store_blob_meta {
 
 /* True if `name` looks like a blob id: STORE_BLOB_ID_LEN hex digits. */
 bool store_blob_id_valid(const char *name);
+/* Parses the metadata line at the start of buf[0..len) (at most its
+   first 2048 bytes): 1 with the fields of *m filled (file_size and mtime
+   left 0; free with store_blob_meta_clear()), 0 if there is no
+   well-formed line. */
+int store_blob_meta_parse(const char *buf, size_t len,
+			  struct store_blob_meta *m);
 /* Reads the metadata line of the file at `path`: 1 with *m filled (free
    with store_blob_meta_clear()), 0 if the file is missing or has no
    well-formed line (error_r says which), -1 on an I/O error. */
