@@ -220,13 +220,14 @@ imap_cmd_fetch_saved(struct imap_session *s)
 
 		free(text);
 		/* the items are still checked */
-		if (s->cmd.arg_count < 2 ||
-		    imap_fetch_parse(s->cmd.args + 1, s->cmd.arg_count - 1,
+		if (s->cmd.arg_count < 2) {
+			imap_cmd_bad(s, "FETCH takes a sequence set and "
+					"attributes");
+			return;
+		}
+		if (imap_fetch_parse(s->cmd.args + 1, s->cmd.arg_count - 1,
 				     &spec, &why) < 0) {
-			imap_cmd_bad(s, "%s", s->cmd.arg_count < 2
-						      ? "FETCH takes a sequence "
-							"set and attributes"
-						      : why);
+			imap_cmd_bad(s, "%s", why);
 			return;
 		}
 		imap_fetch_spec_free(&spec);

@@ -448,8 +448,10 @@ imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
 		const char *name;
 		unsigned bit;
 	} opts[] = {
-		{"MIN", IMAP_SEARCH_RET_MIN},	  {"MAX", IMAP_SEARCH_RET_MAX},
-		{"ALL", IMAP_SEARCH_RET_ALL},	  {"COUNT", IMAP_SEARCH_RET_COUNT},
+		{"MIN", IMAP_SEARCH_RET_MIN},
+		{"MAX", IMAP_SEARCH_RET_MAX},
+		{"ALL", IMAP_SEARCH_RET_ALL},
+		{"COUNT", IMAP_SEARCH_RET_COUNT},
 		{"SAVE", IMAP_SEARCH_RET_SAVE},
 	};
 	const struct imap_arg *items;
