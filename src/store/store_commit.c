@@ -122,7 +122,7 @@
    this often, and a checkpoint after the batch once the WAL has this many
    pages. */
 #define STORE_COMMIT_FTS_MAX_DEFER_MS 500
-#define STORE_COMMIT_WAL_MAX_PAGES (4 * STORE_WAL_PAGES)
+#define STORE_COMMIT_WAL_MAX_PAGES (2 * STORE_WAL_PAGES)
 
 struct store_queued {
 	struct store_delivery *d;
@@ -1257,21 +1257,22 @@ store_commit_idle_due(struct store_committer *c)
 	return left > 0 ? left : 0;
 }
 
-/* One step of idle-time work, outside queue_lock: a slice of indexing,
-   else a checkpoint. */
+/* One step of idle-time work, outside queue_lock: a checkpoint of a WAL
+   that has grown (indexing makes it grow fast), else a slice of
+   indexing. */
 static void
 store_commit_idle_step(struct store_committer *c)
 {
 	bool fts = store_commit_fts_on(c->s);
 
-	for (size_t i = 0; fts && i < c->cache_count; i++)
-		if (c->cache[i]->fts_pending) {
-			store_commit_fts_slice(c, c->cache[i]);
-			return;
-		}
 	for (size_t i = 0; i < c->cache_count; i++)
 		if (c->cache[i]->wal_pages >= STORE_WAL_PAGES) {
 			store_commit_checkpoint(c->cache[i]);
+			return;
+		}
+	for (size_t i = 0; fts && i < c->cache_count; i++)
+		if (c->cache[i]->fts_pending) {
+			store_commit_fts_slice(c, c->cache[i]);
 			return;
 		}
 }
