@@ -18,13 +18,14 @@ import shutil
 import signal
 import socket
 import sqlite3
-import ssl
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from clients import LineConn, b64, client_tls_context  # noqa: F401 (tests)
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -92,14 +93,6 @@ def free_ports(n):
             s.close()
 
 
-def client_tls_context():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
 # ------------------------------------------------------------------ replies
 
 _REPLY_LINE = re.compile(rb"^([2-5]\d\d)([ -]|$)")
@@ -139,46 +132,19 @@ def expect(reply, code, enhanced=None):
     return reply
 
 
-class SMTPConn:
+class SMTPConn(LineConn):
     """A raw SMTP client: bytes in, replies out, nothing hidden."""
+
+    max_line = 65536
 
     def __init__(self, port, *, tls=False, timeout=None, greeting=True,
                  host="127.0.0.1"):
-        self.timeout = timeout if timeout is not None else T(20)
-        self.sock = socket.create_connection((host, port),
-                                             timeout=self.timeout)
-        self.buf = b""
-        self.tls = False
+        super().__init__(port, tls=tls,
+                         timeout=timeout if timeout is not None else T(20),
+                         server_hostname=HOSTNAME, host=host)
         self.greeting = None
-        if tls:
-            self._wrap()
         if greeting:
             self.greeting = expect(self.reply(), 220)
-
-    def _wrap(self):
-        self.sock = client_tls_context().wrap_socket(
-            self.sock, server_hostname=HOSTNAME)
-        self.tls = True
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        self.buf += chunk
-
-    def readline(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2:]
-                return line
-            assert len(self.buf) < 65536, "reply line longer than 64 KB"
-            self._fill()
 
     def reply(self):
         lines = []
@@ -221,40 +187,8 @@ class SMTPConn:
         self._wrap()
 
     def auth_plain(self, user, password):
-        import base64
-        token = base64.b64encode(
-            f"\0{user}\0{password}".encode()).decode()
+        token = b64(f"\0{user}\0{password}")
         return self.cmd(f"AUTH PLAIN {token}")
-
-    def expect_eof(self, timeout=None):
-        """Waits until the server closes; returns what it sent before."""
-        self.sock.settimeout(timeout if timeout is not None else T(20))
-        data = self.buf
-        self.buf = b""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return data
-                data += chunk
-        except ConnectionResetError:
-            return data
-        except socket.timeout:
-            raise AssertionError(f"the server did not close; got {data!r}")
-        finally:
-            self.sock.settimeout(self.timeout)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def send_message(conn, sender, rcpts, message, *, params=""):

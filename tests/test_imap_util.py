@@ -7,11 +7,10 @@ A response is one logical line as bytes: the text of its lines with every
 literal {n} followed by its n bytes in place (the CRLF after "{n}" kept),
 the final CRLF removed.
 """
-import base64
 import re
-import socket
 
-from conftest import ALICE, PASSWORDS, T, client_tls_context, HOSTNAME
+from clients import LineConn, b64
+from conftest import ALICE, PASSWORDS, T, HOSTNAME
 
 _LITERAL_END = re.compile(rb"\{(\d+)\+?\}$")
 
@@ -20,45 +19,16 @@ class IMAPError(AssertionError):
     pass
 
 
-class IMAPConn:
+class IMAPConn(LineConn):
     def __init__(self, port, *, tls=False, timeout=None, greeting=True,
                  host="127.0.0.1"):
-        self.timeout = timeout if timeout is not None else T(20)
-        self.sock = socket.create_connection((host, port),
-                                             timeout=self.timeout)
-        self.buf = b""
+        super().__init__(port, tls=tls,
+                         timeout=timeout if timeout is not None else T(20),
+                         server_hostname=HOSTNAME, host=host)
         self.n = 0
-        self.tls = False
-        if tls:
-            self._wrap()
         self.greeting = self.response() if greeting else None
 
-    def _wrap(self):
-        self.sock = client_tls_context().wrap_socket(
-            self.sock, server_hostname=HOSTNAME)
-        self.tls = True
-
     # ---------------------------------------------------------- raw IO
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        self.buf += chunk
-
-    def readline(self):
-        """One physical line without its CRLF."""
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2:]
-                return line
-            self._fill()
-
     def readbytes(self, n):
         while len(self.buf) < n:
             self._fill()
@@ -81,23 +51,6 @@ class IMAPConn:
             return self.response()
         except (EOFError, ConnectionResetError):
             return None
-
-    def expect_eof(self, timeout=None):
-        """Waits until the server closes; returns what it sent before."""
-        self.sock.settimeout(timeout if timeout is not None else T(20))
-        data, self.buf = self.buf, b""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return data
-                data += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            return data
-        except socket.timeout:
-            raise AssertionError(f"the server did not close; got {data!r}")
-        finally:
-            self.sock.settimeout(self.timeout)
 
     # ---------------------------------------------------------- commands
     def tag(self):
@@ -153,24 +106,6 @@ class IMAPConn:
         self.ok("STARTTLS")
         assert self.buf == b"", f"plaintext after STARTTLS OK: {self.buf!r}"
         self._wrap()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def b64(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return base64.b64encode(s).decode()
 
 
 def imap(f, user=ALICE, *, tls=True, login=True, service=None):

@@ -4,56 +4,31 @@ replies out, nothing hidden. poplib is used by the tests too; this one lets
 them pipeline, send malformed input and read the exact bytes of a
 multi-line response.
 """
-import base64
 import re
-import socket
 import sqlite3
 from pathlib import Path
 
-from conftest import (ALICE, HOSTNAME, PASSWORDS, T, client_tls_context,
-                      expect_queued, make_message, send_message)
+from clients import LineConn, b64
+from conftest import (ALICE, HOSTNAME, PASSWORDS, T, expect_queued,
+                      send_message)
 
 
-class POP3Conn:
+class POP3Conn(LineConn):
+    max_line = 1 << 22
+    strict_crlf = True
+
     def __init__(self, port, *, tls=False, timeout=None, greeting=True,
                  host="127.0.0.1"):
-        self.timeout = timeout if timeout is not None else T(20)
-        self.sock = socket.create_connection((host, port),
-                                             timeout=self.timeout)
-        self.buf = b""
-        self.tls = False
-        if tls:
-            self._wrap()
+        super().__init__(port, tls=tls,
+                         timeout=timeout if timeout is not None else T(20),
+                         server_hostname=HOSTNAME, host=host)
         self.greeting = self.line() if greeting else None
         if greeting:
             assert self.greeting.startswith(b"+OK"), self.greeting
 
-    def _wrap(self):
-        self.sock = client_tls_context().wrap_socket(
-            self.sock, server_hostname=HOSTNAME)
-        self.tls = True
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        self.buf += chunk
-
     def line(self):
         """One line without its CRLF; every line must end with CRLF."""
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
-                assert line.endswith(b"\r\n"), f"bare LF in {line!r}"
-                return line[:-2]
-            assert len(self.buf) < (1 << 22), "line longer than 4 MB"
-            self._fill()
+        return self.readline()
 
     def raw_multi(self):
         """The raw bytes of a multi-line body up to and including the
@@ -113,34 +88,6 @@ class POP3Conn:
         self.ok(f"USER {user}")
         return self.ok(f"PASS {password or PASSWORDS[user]}")
 
-    def expect_eof(self, timeout=None):
-        """Waits until the server closes; returns what it sent before."""
-        self.sock.settimeout(timeout if timeout is not None else T(20))
-        data, self.buf = self.buf, b""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return data
-                data += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            return data
-        except socket.timeout:
-            raise AssertionError(f"the server did not close; got {data!r}")
-        finally:
-            self.sock.settimeout(self.timeout)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def pop3(f, user=ALICE, *, tls=True, login=True):
@@ -150,12 +97,6 @@ def pop3(f, user=ALICE, *, tls=True, login=True):
     if login:
         c.login(user)
     return c
-
-
-def b64(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return base64.b64encode(s).decode()
 
 
 def deliver(f, messages, rcpt=ALICE):

@@ -14,14 +14,11 @@ import time
 
 import pytest
 
+from clients import b64
 from conftest import (ALICE, BOB, HOSTNAME, PASSWORDS, SMTPConn,
                       T, assert_stored_intact, client_tls_context, expect,
                       expect_queued, make_message, send_message, split_trace,
                       wait_until)
-
-
-def b64(s):
-    return base64.b64encode(s.encode()).decode()
 
 
 def received_of(stored):
