@@ -72,9 +72,9 @@ enum rb_state {
 /* A file of blobs/. */
 struct rb_file {
 	char name[STORE_BLOB_ID_LEN + 1];
-	bool whole;	 /* metadata line names it, size matches */
+	bool whole;      /* metadata line names it, size matches */
 	bool referenced; /* a row names it and agrees with it */
-	bool bad_row;	 /* a row names it but was found wrong */
+	bool bad_row;    /* a row names it but was found wrong */
 	struct store_blob_meta meta;
 	char *why; /* when not whole */
 };
@@ -115,36 +115,35 @@ static struct rb_file **rb_by_time(struct rb_scan *sc);
 static int rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r);
 static void rb_scan_free(struct rb_scan *sc);
 static int rb_classify(const char *dir, bool quick, enum rb_state *state_r,
-		       char **why_r, char **error_r);
+                       char **why_r, char **error_r);
 static int rb_lock(const char *dir, char **error_r);
 static void rb_unlock(int fd);
 static bool rb_is_checked(const char *dir);
 static void rb_set_checked(const char *dir);
 static int rb_step_done(sqlite3 *db, sqlite3_stmt *st, char **error_r);
 static int rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id,
-		      struct rb_box **box_r, char **error_r);
+                      struct rb_box **box_r, char **error_r);
 static void rb_boxes_free(struct rb_boxes *bs);
 static int rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
-			 bool create, int64_t *id_r, char **error_r);
+                         bool create, int64_t *id_r, char **error_r);
 static int rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
-		     const struct rb_file *f, const char *data, size_t len,
-		     uint32_t *uid_r, char **error_r);
-static int rb_read_file(const char *dir, const struct rb_file *f,
-			char **data_r, size_t *len_r, char **error_r);
+                     const struct rb_file *f, const char *data, size_t len,
+                     uint32_t *uid_r, char **error_r);
+static int rb_read_file(const char *dir, const struct rb_file *f, char **data_r,
+                        size_t *len_r, char **error_r);
 static void rb_move_damaged(const char *dir, const char *account,
-			    const char *name, const char *why);
-static int rb_expunge_row(sqlite3 *db, struct rb_boxes *bs,
-			  const char *account, const struct rb_bad *bad,
-			  char **error_r);
+                            const char *name, const char *why);
+static int rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
+                          const struct rb_bad *bad, char **error_r);
 static int rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
-		    const char *account, const struct rb_file *f,
-		    bool create, bool *done_r, char **error_r);
+                    const char *account, const struct rb_file *f, bool create,
+                    bool *done_r, char **error_r);
 static int rb_rebuild_locked(struct store *s, const char *account,
-			     const char *dir, const char *reason,
-			     struct store_repair_report *r, char **error_r);
+                             const char *dir, const char *reason,
+                             struct store_repair_report *r, char **error_r);
 static int rb_repair_locked(struct store *s, const char *account,
-			    const char *dir, bool dry_run,
-			    struct store_repair_report *r, char **error_r);
+                            const char *dir, bool dry_run,
+                            struct store_repair_report *r, char **error_r);
 static bool rb_server_running(struct store *s);
 static uint32_t rb_old_uidvalidity(const char *path);
 
@@ -154,7 +153,7 @@ static int
 rb_file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct rb_file *)a)->name,
-		      ((const struct rb_file *)b)->name);
+	              ((const struct rb_file *)b)->name);
 }
 
 /* Files in the order they were written (their ids need not be: the
@@ -196,7 +195,7 @@ rb_find(struct rb_scan *sc, const char *name)
 		return NULL;
 	memcpy(key.name, name, sizeof(key.name));
 	return bsearch(&key, sc->files, sc->count, sizeof(*sc->files),
-		       rb_file_cmp);
+	               rb_file_cmp);
 }
 
 /* Reads the metadata line of every file of dir/blobs, sorted by name (for
@@ -212,8 +211,8 @@ rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r)
 	memset(sc, 0, sizeof(*sc));
 	if (d == NULL) {
 		if (errno != ENOENT) {
-			*error_r = xasprintf("open %s: %s", path,
-					     strerror(errno));
+			*error_r =
+			        xasprintf("open %s: %s", path, strerror(errno));
 			ret = -1;
 		}
 		free(path);
@@ -228,14 +227,14 @@ rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r)
 			continue;
 		if (!store_blob_id_valid(de->d_name)) {
 			log_warnx("store event=repair-skip dir=%s file=\"%s\" "
-				  "why=\"not a message file name\"",
-				  path, de->d_name);
+			          "why=\"not a message file name\"",
+			          path, de->d_name);
 			continue;
 		}
 		if (sc->count == sc->alloc) {
 			sc->alloc = sc->alloc == 0 ? 64 : sc->alloc * 2;
 			sc->files = xrealloc(sc->files,
-					     sc->alloc * sizeof(*sc->files));
+			                     sc->alloc * sizeof(*sc->files));
 		}
 		f = &sc->files[sc->count];
 		memset(f, 0, sizeof(*f));
@@ -260,16 +259,16 @@ rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r)
 			f->why = why;
 		} else if (!store_blob_meta_complete(&f->meta, f->name)) {
 			f->why = strcmp(f->meta.id, f->name) != 0
-					 ? xasprintf("metadata line names "
-						     "id %s",
-						     f->meta.id)
-					 : xasprintf("holds %" PRIu64
-						     " bytes, its metadata "
-						     "line says %" PRIu64
-						     "+%" PRIu64,
-						     f->meta.file_size,
-						     f->meta.header_len,
-						     f->meta.size);
+			                 ? xasprintf("metadata line names "
+			                             "id %s",
+			                             f->meta.id)
+			                 : xasprintf("holds %" PRIu64
+			                             " bytes, its metadata "
+			                             "line says %" PRIu64
+			                             "+%" PRIu64,
+			                             f->meta.file_size,
+			                             f->meta.header_len,
+			                             f->meta.size);
 		} else {
 			f->whole = true;
 		}
@@ -299,11 +298,11 @@ rb_scan_free(struct rb_scan *sc)
 /* The message bytes of a whole file. */
 static int
 rb_read_file(const char *dir, const struct rb_file *f, char **data_r,
-	     size_t *len_r, char **error_r)
+             size_t *len_r, char **error_r)
 {
 	char *path = xasprintf("%s/blobs/%s", dir, f->name);
-	int r = store_blob_read(path, f->name, f->meta.header_len,
-				f->meta.size, data_r, len_r, error_r);
+	int r = store_blob_read(path, f->name, f->meta.header_len, f->meta.size,
+	                        data_r, len_r, error_r);
 
 	free(path);
 	return r > 0 ? 0 : -1;
@@ -312,7 +311,7 @@ rb_read_file(const char *dir, const struct rb_file *f, char **data_r,
 /* Moves a file that is not whole out of blobs/ into damaged/. */
 static void
 rb_move_damaged(const char *dir, const char *account, const char *name,
-		const char *why)
+                const char *why)
 {
 	char *from = xasprintf("%s/blobs/%s", dir, name);
 	char *to_dir = xasprintf("%s/damaged", dir);
@@ -321,12 +320,12 @@ rb_move_damaged(const char *dir, const char *account, const char *name,
 
 	if (fs_mkdir_p(to_dir, 0700, &e) < 0 || rename(from, to) < 0)
 		log_warnx("store event=repair-move-failed account=%s file=%s "
-			  "error=\"%s\"",
-			  account, name, e != NULL ? e : strerror(errno));
+		          "error=\"%s\"",
+		          account, name, e != NULL ? e : strerror(errno));
 	else
 		log_warnx("store event=repair-damaged account=%s file=%s "
-			  "moved-to=%s why=\"%s\"",
-			  account, name, to, why);
+		          "moved-to=%s why=\"%s\"",
+		          account, name, to, why);
 	free(from);
 	free(to_dir);
 	free(to);
@@ -338,8 +337,8 @@ rb_move_damaged(const char *dir, const char *account, const char *name,
    no schema, or with `quick` a PRAGMA quick_check that is not "ok"), or
    fine. -1 when SQLite cannot tell (busy, I/O error). */
 static int
-rb_classify(const char *dir, bool quick, enum rb_state *state_r,
-	    char **why_r, char **error_r)
+rb_classify(const char *dir, bool quick, enum rb_state *state_r, char **why_r,
+            char **error_r)
 {
 	char *path = xasprintf("%s/index.db", dir);
 	sqlite3_stmt *st = NULL;
@@ -351,8 +350,8 @@ rb_classify(const char *dir, bool quick, enum rb_state *state_r,
 	*state_r = RB_INDEX_OK;
 	if (stat(path, &sb) < 0) {
 		if (errno != ENOENT) {
-			*error_r = xasprintf("stat %s: %s", path,
-					     strerror(errno));
+			*error_r =
+			        xasprintf("stat %s: %s", path, strerror(errno));
 			free(path);
 			return -1;
 		}
@@ -362,16 +361,16 @@ rb_classify(const char *dir, bool quick, enum rb_state *state_r,
 		return 0;
 	}
 	rc = sqlite3_open_v2(path, &db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-			     NULL);
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
 		rc = sqlite3_prepare_v2(db,
-					"SELECT count(*) FROM sqlite_master",
-					-1, &st, NULL);
+		                        "SELECT count(*) FROM sqlite_master",
+		                        -1, &st, NULL);
 		if (rc == SQLITE_OK) {
 			rc = sqlite3_step(st);
-			if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
+			if (rc == SQLITE_ROW &&
+			    sqlite3_column_int(st, 0) == 0) {
 				*state_r = RB_INDEX_CORRUPT;
 				*why_r = xstrdup("index.db has no schema");
 			}
@@ -383,18 +382,18 @@ rb_classify(const char *dir, bool quick, enum rb_state *state_r,
 	}
 	if (rc == SQLITE_OK && quick && *state_r == RB_INDEX_OK) {
 		rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st,
-					NULL);
+		                        NULL);
 		if (rc == SQLITE_OK) {
 			rc = sqlite3_step(st);
 			if (rc == SQLITE_ROW) {
-				const char *t = (const char *)
-					sqlite3_column_text(st, 0);
+				const char *t =
+				        (const char *)sqlite3_column_text(st,
+				                                          0);
 
 				if (t == NULL || strcmp(t, "ok") != 0) {
 					*state_r = RB_INDEX_CORRUPT;
-					*why_r = xasprintf(
-						"quick_check: %s",
-						t != NULL ? t : "?");
+					*why_r = xasprintf("quick_check: %s",
+					                   t != NULL ? t : "?");
 				}
 				rc = SQLITE_OK;
 			}
@@ -402,13 +401,14 @@ rb_classify(const char *dir, bool quick, enum rb_state *state_r,
 		sqlite3_finalize(st);
 	}
 	if (rc != SQLITE_OK) {
-		if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+		if ((rc & 0xff) == SQLITE_CORRUPT ||
+		    (rc & 0xff) == SQLITE_NOTADB) {
 			*state_r = RB_INDEX_CORRUPT;
 			*why_r = xasprintf("%s", sqlite3_errstr(rc));
 		} else {
 			*error_r = xasprintf("%s: %s", path,
-					     db != NULL ? sqlite3_errmsg(db)
-							: sqlite3_errstr(rc));
+			                     db != NULL ? sqlite3_errmsg(db)
+			                                : sqlite3_errstr(rc));
 			ret = -1;
 		}
 	}
@@ -466,10 +466,10 @@ rb_set_checked(const char *dir)
 		return;
 	pthread_mutex_lock(&rb_checked_lock);
 	if (rb_checked_count == rb_checked_alloc) {
-		rb_checked_alloc = rb_checked_alloc == 0 ? 16
-							 : rb_checked_alloc * 2;
+		rb_checked_alloc =
+		        rb_checked_alloc == 0 ? 16 : rb_checked_alloc * 2;
 		rb_checked = xrealloc(rb_checked,
-				      rb_checked_alloc * sizeof(*rb_checked));
+		                      rb_checked_alloc * sizeof(*rb_checked));
 	}
 	rb_checked[rb_checked_count++] = xstrdup(dir);
 	pthread_mutex_unlock(&rb_checked_lock);
@@ -491,8 +491,8 @@ rb_step_done(sqlite3 *db, sqlite3_stmt *st, char **error_r)
 /* The mailbox `id` as this transaction changes it: its new modseq is
    taken once, on first use. */
 static int
-rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id,
-	   struct rb_box **box_r, char **error_r)
+rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id, struct rb_box **box_r,
+           char **error_r)
 {
 	struct rb_box *b;
 	sqlite3_stmt *st;
@@ -504,10 +504,10 @@ rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id,
 			return 0;
 		}
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE mailboxes SET highestmodseq = "
-			       "highestmodseq + 1 WHERE id = ?1 "
-			       "RETURNING highestmodseq, name",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE mailboxes SET highestmodseq = "
+	                       "highestmodseq + 1 WHERE id = ?1 "
+	                       "RETURNING highestmodseq, name",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
@@ -515,7 +515,7 @@ rb_box_get(sqlite3 *db, struct rb_boxes *bs, int64_t id,
 		sqlite3_finalize(st);
 		if (rc == SQLITE_DONE) {
 			*error_r = xasprintf("mailbox %lld vanished",
-					     (long long)id);
+			                     (long long)id);
 			return -1;
 		}
 		return store_sqlite_fail(db, "index.db", error_r);
@@ -551,17 +551,17 @@ rb_boxes_free(struct rb_boxes *bs)
    missing one is created with its missing parents, each with a new
    UIDVALIDITY and subscribed. 1, 0 if none (not creating), -1. */
 static int
-rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
-	      bool create, int64_t *id_r, char **error_r)
+rb_mailbox_id(sqlite3 *db, const char *account, const char *name, bool create,
+              int64_t *id_r, char **error_r)
 {
 	uint32_t uidvalidity;
 	sqlite3_stmt *st;
 	int rc;
 
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id, noselect FROM mailboxes "
-			       "WHERE name = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT id, noselect FROM mailboxes "
+	                       "WHERE name = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -579,19 +579,18 @@ rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
 	     p = strchr(p + 1, STORE_MAILBOX_SEP)) {
 		char *parent = xstrndup(name, (size_t)(p - name));
 		int64_t pid;
-		int r = rb_mailbox_id(db, account, parent, true, &pid,
-				      error_r);
+		int r = rb_mailbox_id(db, account, parent, true, &pid, error_r);
 
 		free(parent);
 		if (r < 0)
 			return -1;
 	}
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO mailboxes (name, uidvalidity) "
-			       "VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE "
-			       "SET noselect = 0, uidvalidity = ?2 "
-			       "RETURNING id",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT INTO mailboxes (name, uidvalidity) "
+	                       "VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE "
+	                       "SET noselect = 0, uidvalidity = ?2 "
+	                       "RETURNING id",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	uidvalidity = store_index_new_uidvalidity(0);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -605,23 +604,23 @@ rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
 	if (rb_step_done(db, st, error_r) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT OR IGNORE INTO subscriptions (name) "
-			       "VALUES (?1)",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT OR IGNORE INTO subscriptions (name) "
+	                       "VALUES (?1)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (rb_step_done(db, st, error_r) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE meta SET value = max(value, ?1) "
-			       "WHERE key = 'uidvalidity'",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE meta SET value = max(value, ?1) "
+	                       "WHERE key = 'uidvalidity'",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_int64(st, 1, uidvalidity);
 	if (rb_step_done(db, st, error_r) < 0)
 		return -1;
-	log_info("store event=rebuild-mailbox account=%s name=\"%s\"",
-		 account, name);
+	log_info("store event=rebuild-mailbox account=%s name=\"%s\"", account,
+	         name);
 	return 1;
 }
 
@@ -630,8 +629,8 @@ rb_mailbox_id(sqlite3 *db, const char *account, const char *name,
    index, a new UID with the mailbox's new modseq, no flags. */
 static int
 rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
-	  const struct rb_file *f, const char *data, size_t len,
-	  uint32_t *uid_r, char **error_r)
+          const struct rb_file *f, const char *data, size_t len,
+          uint32_t *uid_r, char **error_r)
 {
 	struct store_meta_data meta = {0};
 	struct rb_box *box;
@@ -642,8 +641,8 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	if (rb_box_get(db, bs, mailbox_id, &box, error_r) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT uidnext FROM mailboxes WHERE id = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT uidnext FROM mailboxes WHERE id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -658,14 +657,14 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	}
 	store_meta_compute(data, len, &meta);
 	if (sqlite3_prepare_v2(
-		    db,
-		    "INSERT INTO messages (blob, header_offset, size, "
-		    "internal_date, saved_date, envelope, body, bodystructure, "
-		    "h_from, h_to, h_cc, h_bcc, h_subject, h_date, "
-		    "h_message_id, h_in_reply_to, h_references, sent_date, "
-		    "meta_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-		    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-		    -1, &st, NULL) != SQLITE_OK)
+	            db,
+	            "INSERT INTO messages (blob, header_offset, size, "
+	            "internal_date, saved_date, envelope, body, bodystructure, "
+	            "h_from, h_to, h_cc, h_bcc, h_subject, h_date, "
+	            "h_message_id, h_in_reply_to, h_references, sent_date, "
+	            "meta_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	            "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+	            -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)f->meta.header_len);
@@ -677,19 +676,19 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	if (rb_step_done(db, st, error_r) < 0)
 		goto out;
 	row = sqlite3_last_insert_rowid(db);
-	if (sqlite3_prepare_v2(db, STORE_SQL_INSERT_FTS_TEXT, -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, STORE_SQL_INSERT_FTS_TEXT, -1, &st, NULL) !=
+	    SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, row);
 	store_meta_bind_fts(st, &meta);
 	if (rb_step_done(db, st, error_r) < 0)
 		goto out;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO mailbox_messages (mailbox_id, uid, "
-			       "message_id, flags, keywords, modseq, size, "
-			       "internal_date) VALUES (?1, ?2, ?3, 0, NULL, "
-			       "?4, ?5, ?6)",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT INTO mailbox_messages (mailbox_id, uid, "
+	                       "message_id, flags, keywords, modseq, size, "
+	                       "internal_date) VALUES (?1, ?2, ?3, 0, NULL, "
+	                       "?4, ?5, ?6)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, uidnext);
@@ -700,9 +699,9 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	if (rb_step_done(db, st, error_r) < 0)
 		goto out;
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE mailboxes SET uidnext = ?2 "
-			       "WHERE id = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE mailboxes SET uidnext = ?2 "
+	                       "WHERE id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, uidnext + 1);
@@ -724,7 +723,7 @@ out:
    garbage entry the trigger makes is dropped. */
 static int
 rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
-	       const struct rb_bad *bad, char **error_r)
+               const struct rb_bad *bad, char **error_r)
 {
 	struct {
 		int64_t mailbox_id;
@@ -735,9 +734,9 @@ rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
 	int rc;
 
 	if (sqlite3_prepare_v2(db,
-			       "SELECT mailbox_id, uid FROM mailbox_messages "
-			       "WHERE message_id = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT mailbox_id, uid FROM mailbox_messages "
+	                       "WHERE message_id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(db, "index.db", error_r);
 	sqlite3_bind_int64(st, 1, bad->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -760,19 +759,19 @@ rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
 		if (rb_box_get(db, bs, rows[i].mailbox_id, &box, error_r) < 0)
 			goto fail;
 		if (sqlite3_prepare_v2(db,
-				       "DELETE FROM mailbox_messages WHERE "
-				       "mailbox_id = ?1 AND uid = ?2",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "DELETE FROM mailbox_messages WHERE "
+		                       "mailbox_id = ?1 AND uid = ?2",
+		                       -1, &st, NULL) != SQLITE_OK)
 			goto sqlfail;
 		sqlite3_bind_int64(st, 1, rows[i].mailbox_id);
 		sqlite3_bind_int64(st, 2, rows[i].uid);
 		if (rb_step_done(db, st, error_r) < 0)
 			goto fail;
 		if (sqlite3_prepare_v2(db,
-				       "INSERT OR REPLACE INTO expunged "
-				       "(mailbox_id, uid, modseq) "
-				       "VALUES (?1, ?2, ?3)",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "INSERT OR REPLACE INTO expunged "
+		                       "(mailbox_id, uid, modseq) "
+		                       "VALUES (?1, ?2, ?3)",
+		                       -1, &st, NULL) != SQLITE_OK)
 			goto sqlfail;
 		sqlite3_bind_int64(st, 1, rows[i].mailbox_id);
 		sqlite3_bind_int64(st, 2, rows[i].uid);
@@ -781,22 +780,21 @@ rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
 			goto fail;
 		box->expunged = true;
 		log_warnx("store event=repair-row-removed account=%s "
-			  "mailbox=\"%s\" uid=%" PRIu32 " file=%s why=\"%s\"",
-			  account, box->name, rows[i].uid, bad->blob,
-			  bad->why);
+		          "mailbox=\"%s\" uid=%" PRIu32 " file=%s why=\"%s\"",
+		          account, box->name, rows[i].uid, bad->blob, bad->why);
 	}
 	if (count == 0)
 		log_warnx("store event=repair-row-removed account=%s "
-			  "file=%s why=\"%s\" (in no mailbox)",
-			  account, bad->blob, bad->why);
+		          "file=%s why=\"%s\" (in no mailbox)",
+		          account, bad->blob, bad->why);
 	if (sqlite3_prepare_v2(db, "DELETE FROM messages WHERE id = ?1", -1,
-			       &st, NULL) != SQLITE_OK)
+	                       &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, bad->id);
 	if (rb_step_done(db, st, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db, "DELETE FROM garbage WHERE blob = ?1", -1,
-			       &st, NULL) != SQLITE_OK)
+	                       &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_text(st, 1, bad->blob, -1, SQLITE_STATIC);
 	if (rb_step_done(db, st, error_r) < 0)
@@ -814,9 +812,8 @@ fail:
    `create`, else INBOX when it is gone). *done_r is false if the file
    could not be read any more (it is skipped, not an error). */
 static int
-rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
-	 const char *account, const struct rb_file *f, bool create,
-	 bool *done_r, char **error_r)
+rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir, const char *account,
+         const struct rb_file *f, bool create, bool *done_r, char **error_r)
 {
 	char *name = NULL, *why = NULL, *data = NULL;
 	const char *used = "INBOX";
@@ -828,8 +825,8 @@ rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
 	*done_r = false;
 	if (rb_read_file(dir, f, &data, &len, &why) < 0) {
 		log_warnx("store event=repair-skip account=%s file=%s "
-			  "why=\"%s\"",
-			  account, f->name, why);
+		          "why=\"%s\"",
+		          account, f->name, why);
 		free(why);
 		return 0;
 	}
@@ -840,23 +837,23 @@ rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
 	r = rb_mailbox_id(db, account, name, create, &mailbox_id, error_r);
 	if (r == 0)
 		r = rb_mailbox_id(db, account, "INBOX", true, &mailbox_id,
-				  error_r);
-	if (r < 0 || rb_insert(db, bs, mailbox_id, f, data, len, &uid,
-			       error_r) < 0) {
+		                  error_r);
+	if (r < 0 ||
+	    rb_insert(db, bs, mailbox_id, f, data, len, &uid, error_r) < 0) {
 		free(name);
 		free(data);
 		return -1;
 	}
 	if (strcasecmp(f->meta.account, account) != 0)
 		log_warnx("store event=repair-foreign account=%s file=%s "
-			  "names-account=%s",
-			  account, f->name, f->meta.account);
+		          "names-account=%s",
+		          account, f->name, f->meta.account);
 	for (size_t i = 0; i < bs->count; i++)
 		if (bs->v[i].id == mailbox_id)
 			used = bs->v[i].name;
 	log_info("store event=repair-adopted account=%s file=%s "
-		 "mailbox=\"%s\" wanted=\"%s\" uid=%" PRIu32,
-		 account, f->name, used, f->meta.mailbox, uid);
+	         "mailbox=\"%s\" wanted=\"%s\" uid=%" PRIu32,
+	         account, f->name, used, f->meta.mailbox, uid);
 	free(name);
 	free(data);
 	*done_r = true;
@@ -876,15 +873,15 @@ rb_old_uidvalidity(const char *path)
 
 	if (access(path, F_OK) < 0 ||
 	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-		    SQLITE_OK) {
+	            SQLITE_OK) {
 		sqlite3_close(db);
 		return 0;
 	}
 	if (sqlite3_prepare_v2(db,
-			       "SELECT max(coalesce((SELECT max(uidvalidity) "
-			       "FROM mailboxes), 0), coalesce((SELECT value "
-			       "FROM meta WHERE key = 'uidvalidity'), 0))",
-			       -1, &st, NULL) == SQLITE_OK &&
+	                       "SELECT max(coalesce((SELECT max(uidvalidity) "
+	                       "FROM mailboxes), 0), coalesce((SELECT value "
+	                       "FROM meta WHERE key = 'uidvalidity'), 0))",
+	                       -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		int64_t v = sqlite3_column_int64(st, 0);
 
@@ -898,8 +895,8 @@ rb_old_uidvalidity(const char *path)
 
 static int
 rb_rebuild_locked(struct store *s, const char *account, const char *dir,
-		  const char *reason, struct store_repair_report *r,
-		  char **error_r)
+                  const char *reason, struct store_repair_report *r,
+                  char **error_r)
 {
 	char *tmp_base = xasprintf("%s/rebuild.tmp", dir);
 	struct store tmp_store = {.mail_dir = tmp_base};
@@ -941,11 +938,11 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 	}
 	floor_uv = rb_old_uidvalidity(path);
 	if (floor_uv == 0)
-		floor_uv = (uint32_t)time(NULL) + STORE_REBUILD_UIDVALIDITY_MARGIN;
+		floor_uv =
+		        (uint32_t)time(NULL) + STORE_REBUILD_UIDVALIDITY_MARGIN;
 	(void)store_index_new_uidvalidity(floor_uv);
 	if (store_index_remove_tree(tmp_base, error_r) < 0 ||
-	    store_index_open(&tmp_store, account, true, true, &db,
-			     error_r) < 0)
+	    store_index_open(&tmp_store, account, true, true, &db, error_r) < 0)
 		goto out;
 	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
 		goto out;
@@ -971,8 +968,8 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 	{
 		sqlite3_stmt *st;
 
-		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM mailboxes",
-				       -1, &st, NULL) == SQLITE_OK &&
+		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM mailboxes", -1,
+		                       &st, NULL) == SQLITE_OK &&
 		    sqlite3_step(st) == SQLITE_ROW)
 			r->mailboxes = (size_t)sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
@@ -985,9 +982,9 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int n = 0; r->broken == NULL; n++) {
-		char *aside = n == 0 ? xasprintf("%s.broken-%s", path, stamp)
-				     : xasprintf("%s.broken-%s.%d", path,
-						 stamp, n);
+		char *aside =
+		        n == 0 ? xasprintf("%s.broken-%s", path, stamp)
+		               : xasprintf("%s.broken-%s.%d", path, stamp, n);
 		struct stat sb;
 
 		if (lstat(aside, &sb) < 0 && errno == ENOENT)
@@ -1002,7 +999,7 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 
 		if (rename(from, to) < 0 && errno != ENOENT) {
 			*error_r = xasprintf("rename %s: %s", from,
-					     strerror(errno));
+			                     strerror(errno));
 			free(from);
 			free(to);
 			goto out;
@@ -1016,26 +1013,26 @@ rb_rebuild_locked(struct store *s, const char *account, const char *dir,
 	}
 	new_path = xasprintf("%s/%s/index.db", tmp_base, account);
 	if (rename(new_path, path) < 0) {
-		*error_r = xasprintf("rename %s: %s", new_path,
-				     strerror(errno));
+		*error_r =
+		        xasprintf("rename %s: %s", new_path, strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(dir, &e) < 0)
 		log_warnx("store event=rebuild account=%s error=\"%s\"",
-			  account, e);
+		          account, e);
 	r->rebuilt = true;
 	for (size_t i = 0; i < sc.count; i++)
 		if (!sc.files[i].whole) {
 			rb_move_damaged(dir, account, sc.files[i].name,
-					sc.files[i].why);
+			                sc.files[i].why);
 			r->damaged++;
 		}
 	log_warnx("store event=index-rebuilt account=%s reason=\"%s\" "
-		  "messages=%zu mailboxes=%zu damaged=%zu broken=%s "
-		  "note=\"flags and keywords are lost; every mailbox has a "
-		  "new UIDVALIDITY\"",
-		  account, reason, r->adopted, r->mailboxes, r->damaged,
-		  r->broken != NULL ? r->broken : "-");
+	          "messages=%zu mailboxes=%zu damaged=%zu broken=%s "
+	          "note=\"flags and keywords are lost; every mailbox has a "
+	          "new UIDVALIDITY\"",
+	          account, reason, r->adopted, r->mailboxes, r->damaged,
+	          r->broken != NULL ? r->broken : "-");
 	ret = 0;
 out:
 	if (db != NULL)
@@ -1050,8 +1047,8 @@ out:
 
 		if (store_index_remove_tree(tmp_base, &why) < 0) {
 			log_warnx("store event=rebuild account=%s "
-				  "error=\"%s\"",
-				  account, why);
+			          "error=\"%s\"",
+			          account, why);
 			free(why);
 		}
 	}
@@ -1068,7 +1065,7 @@ out:
 
 static int
 rb_repair_locked(struct store *s, const char *account, const char *dir,
-		 bool dry_run, struct store_repair_report *r, char **error_r)
+                 bool dry_run, struct store_repair_report *r, char **error_r)
 {
 	struct rb_bad *bad = NULL;
 	struct rb_file **order = NULL;
@@ -1089,9 +1086,9 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 	if (store_sqlite_exec(db, "BEGIN", error_r) < 0)
 		goto out;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id, blob, header_offset, size "
-			       "FROM messages",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT id, blob, header_offset, size "
+	                       "FROM messages",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *blob = (const char *)sqlite3_column_text(st, 1);
@@ -1106,11 +1103,10 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		else if (!f->whole)
 			why = xstrdup(f->why);
 		else if (f->meta.header_len != off || f->meta.size != size)
-			why = xasprintf("file holds %" PRIu64 "+%" PRIu64
-					" bytes, the row says %" PRIu64
-					"+%" PRIu64,
-					f->meta.header_len, f->meta.size, off,
-					size);
+			why = xasprintf(
+			        "file holds %" PRIu64 "+%" PRIu64
+			        " bytes, the row says %" PRIu64 "+%" PRIu64,
+			        f->meta.header_len, f->meta.size, off, size);
 		if (why == NULL) {
 			f->referenced = true;
 			continue;
@@ -1130,12 +1126,12 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 	st = NULL;
 	if (rc != SQLITE_DONE)
 		goto sqlfail;
-	if (sqlite3_prepare_v2(db, "SELECT blob FROM garbage", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT blob FROM garbage", -1, &st, NULL) !=
+	    SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rb_file *f = rb_find(
-			&sc, (const char *)sqlite3_column_text(st, 0));
+		struct rb_file *f =
+		        rb_find(&sc, (const char *)sqlite3_column_text(st, 0));
 
 		/* queued for deletion: the commit thread removes it after
 		   its next flush; not an orphan */
@@ -1157,8 +1153,8 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			continue;
 		if (!f->whole)
 			r->damaged++;
-		else if (!f->bad_row && now - f->meta.mtime.tv_sec <
-						STORE_REPAIR_ORPHAN_AGE)
+		else if (!f->bad_row &&
+		         now - f->meta.mtime.tv_sec < STORE_REPAIR_ORPHAN_AGE)
 			r->young++;
 		else
 			r->adopted++;
@@ -1166,23 +1162,24 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 	if (dry_run) {
 		for (size_t i = 0; i < nbad; i++)
 			log_info("store event=repair-dry-run account=%s "
-				 "file=%s would=remove-row why=\"%s\"",
-				 account, bad[i].blob, bad[i].why);
+			         "file=%s would=remove-row why=\"%s\"",
+			         account, bad[i].blob, bad[i].why);
 		for (size_t i = 0; i < sc.count; i++) {
 			struct rb_file *f = &sc.files[i];
 
 			if (!f->referenced && !f->whole)
 				log_info("store event=repair-dry-run "
-					 "account=%s file=%s would=move-aside "
-					 "why=\"%s\"",
-					 account, f->name, f->why);
+				         "account=%s file=%s would=move-aside "
+				         "why=\"%s\"",
+				         account, f->name, f->why);
 			else if (!f->referenced &&
-				 (f->bad_row || now - f->meta.mtime.tv_sec >=
-							STORE_REPAIR_ORPHAN_AGE))
+			         (f->bad_row ||
+			          now - f->meta.mtime.tv_sec >=
+			                  STORE_REPAIR_ORPHAN_AGE))
 				log_info("store event=repair-dry-run "
-					 "account=%s file=%s would=adopt "
-					 "mailbox=\"%s\"",
-					 account, f->name, f->meta.mailbox);
+				         "account=%s file=%s would=adopt "
+				         "mailbox=\"%s\"",
+				         account, f->name, f->meta.mailbox);
 		}
 		ret = 0;
 		goto out;
@@ -1199,9 +1196,9 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		goto out;
 	for (size_t i = 0; i < nbad; i++) {
 		if (sqlite3_prepare_v2(db,
-				       "SELECT 1 FROM messages WHERE id = ?1 "
-				       "AND blob = ?2",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "SELECT 1 FROM messages WHERE id = ?1 "
+		                       "AND blob = ?2",
+		                       -1, &st, NULL) != SQLITE_OK)
 			goto sqlfail_tx;
 		sqlite3_bind_int64(st, 1, bad[i].id);
 		sqlite3_bind_text(st, 2, bad[i].blob, -1, SQLITE_STATIC);
@@ -1226,10 +1223,10 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		     now - f->meta.mtime.tv_sec < STORE_REPAIR_ORPHAN_AGE))
 			continue;
 		if (sqlite3_prepare_v2(db,
-				       "SELECT 1 FROM messages WHERE blob = ?1 "
-				       "UNION ALL SELECT 1 FROM garbage "
-				       "WHERE blob = ?1",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "SELECT 1 FROM messages WHERE blob = ?1 "
+		                       "UNION ALL SELECT 1 FROM garbage "
+		                       "WHERE blob = ?1",
+		                       -1, &st, NULL) != SQLITE_OK)
 			goto sqlfail_tx;
 		sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
@@ -1239,8 +1236,8 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			continue; /* stored or queued for deletion meanwhile */
 		if (rc != SQLITE_DONE)
 			goto sqlfail_tx;
-		if (rb_adopt(db, &bs, dir, account, f, false, &done,
-			     error_r) < 0)
+		if (rb_adopt(db, &bs, dir, account, f, false, &done, error_r) <
+		    0)
 			goto fail_tx;
 		if (done)
 			r->adopted++;
@@ -1251,23 +1248,23 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 	for (size_t i = 0; i < sc.count; i++)
 		if (!sc.files[i].referenced && !sc.files[i].whole) {
 			rb_move_damaged(dir, account, sc.files[i].name,
-					sc.files[i].why);
+			                sc.files[i].why);
 			r->damaged++;
 		}
 	for (size_t i = 0; i < bs.count; i++) {
 		if (bs.v[i].expunged)
 			store_watch_notify(s, account, bs.v[i].name,
-					   STORE_CHANGE_EXPUNGE);
+			                   STORE_CHANGE_EXPUNGE);
 		if (bs.v[i].appended)
 			store_watch_notify(s, account, bs.v[i].name,
-					   STORE_CHANGE_APPEND);
+			                   STORE_CHANGE_APPEND);
 	}
 	if (r->adopted > 0)
 		store_fts_request(s, account);
 	log_info("store event=repair account=%s rows=%zu files=%zu "
-		 "removed=%zu adopted=%zu damaged=%zu young=%zu garbage=%zu",
-		 account, r->rows, r->files, r->rows_removed, r->adopted,
-		 r->damaged, r->young, r->garbage);
+	         "removed=%zu adopted=%zu damaged=%zu young=%zu garbage=%zu",
+	         account, r->rows, r->files, r->rows_removed, r->adopted,
+	         r->damaged, r->young, r->garbage);
 	ret = 0;
 	goto out;
 sqlfail_tx:
@@ -1300,7 +1297,7 @@ out:
 
 int
 store_repair(struct store *s, const char *account, unsigned int flags,
-	     struct store_repair_report *r, char **error_r)
+             struct store_repair_report *r, char **error_r)
 {
 	bool dry_run = (flags & STORE_REPAIR_DRY_RUN) != 0;
 	char *norm = NULL, *why = NULL, *dir;
@@ -1312,7 +1309,7 @@ store_repair(struct store *s, const char *account, unsigned int flags,
 	    store_address_account(account, &norm, &why) < 0) {
 		free(why);
 		*error_r = xasprintf("no such account '%s'",
-				     account != NULL ? account : "");
+		                     account != NULL ? account : "");
 		return -1;
 	}
 	ret = store_user_exists(s, norm, error_r);
@@ -1345,17 +1342,15 @@ store_repair(struct store *s, const char *account, unsigned int flags,
 				r->rebuilt = true; /* would be */
 				rb_scan_free(&sc);
 				log_info("store event=repair-dry-run "
-					 "account=%s would=rebuild "
-					 "why=\"%s\" messages=%zu",
-					 norm,
-					 why != NULL ? why : "asked",
-					 r->adopted);
+				         "account=%s would=rebuild "
+				         "why=\"%s\" messages=%zu",
+				         norm, why != NULL ? why : "asked",
+				         r->adopted);
 			}
 			goto out;
 		}
-		ret = rb_rebuild_locked(s, norm, dir,
-					why != NULL ? why : "asked", r,
-					error_r);
+		ret = rb_rebuild_locked(
+		        s, norm, dir, why != NULL ? why : "asked", r, error_r);
 		if (ret == 0)
 			rb_set_checked(dir);
 		goto out;
@@ -1378,7 +1373,7 @@ store_repair_report_free(struct store_repair_report *r)
 
 int
 store_rebuild_if_broken(struct store *s, const char *account, bool force,
-			char **error_r)
+                        char **error_r)
 {
 	char *dir = store_index_account_dir(s, account), *why = NULL;
 	struct store_repair_report r = {0};
@@ -1399,8 +1394,8 @@ store_rebuild_if_broken(struct store *s, const char *account, bool force,
 		ret = -1;
 	} else if (state != RB_INDEX_OK) {
 		log_warnx("store event=index-broken account=%s why=\"%s\" "
-			  "action=rebuild",
-			  account, why);
+		          "action=rebuild",
+		          account, why);
 		ret = rb_rebuild_locked(s, account, dir, why, &r, error_r);
 		if (ret == 0)
 			ret = 1;
@@ -1426,8 +1421,8 @@ rb_server_running(struct store *s)
 	int fd;
 
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
-			     "%s/queue/control",
-			     s->data_dir) >= sizeof(sun.sun_path))
+	                     "%s/queue/control",
+	                     s->data_dir) >= sizeof(sun.sun_path))
 		return false;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1438,8 +1433,8 @@ rb_server_running(struct store *s)
 }
 
 int
-store_repair_cli(struct store *s, char **args, int nargs, bool check,
-		 FILE *out, FILE *err)
+store_repair_cli(struct store *s, char **args, int nargs, bool check, FILE *out,
+                 FILE *err)
 {
 	struct store_repair_report r;
 	const char *address = NULL, *verb = check ? "check" : "repair";
@@ -1456,9 +1451,9 @@ store_repair_cli(struct store *s, char **args, int nargs, bool check,
 			address = args[i];
 		else {
 			fprintf(err, "facteur: usage: facteur user %s%s\n",
-				verb,
-				check ? " ADDRESS"
-				      : " [--dry-run] [--rebuild] ADDRESS");
+			        verb,
+			        check ? " ADDRESS"
+			              : " [--dry-run] [--rebuild] ADDRESS");
 			return 2;
 		}
 	}
@@ -1468,10 +1463,11 @@ store_repair_cli(struct store *s, char **args, int nargs, bool check,
 	}
 	if ((flags & STORE_REPAIR_REBUILD) != 0 &&
 	    (flags & STORE_REPAIR_DRY_RUN) == 0 && rb_server_running(s)) {
-		fprintf(err, "facteur: a server is running on %s: stop it "
-			     "before --rebuild (a broken index is rebuilt "
-			     "by `user repair` or at the next login)\n",
-			s->data_dir);
+		fprintf(err,
+		        "facteur: a server is running on %s: stop it "
+		        "before --rebuild (a broken index is rebuilt "
+		        "by `user repair` or at the next login)\n",
+		        s->data_dir);
 		return 1;
 	}
 	if (store_repair(s, address, flags, &r, &error) < 0) {
@@ -1480,33 +1476,33 @@ store_repair_cli(struct store *s, char **args, int nargs, bool check,
 		return 1;
 	}
 	problems = r.rebuilt || r.rows_removed > 0 || r.adopted > 0 ||
-		   r.damaged > 0;
+	           r.damaged > 0;
 	if ((flags & STORE_REPAIR_DRY_RUN) != 0)
 		fprintf(out, "%s: dry run, nothing changed\n", address);
 	if (r.rebuilt)
 		fprintf(out,
-			"%s: index %s from %zu message files: %zu "
-			"messages, %zu damaged files%s%s "
-			"(flags are lost, new UIDVALIDITY)\n",
-			address,
-			(flags & STORE_REPAIR_DRY_RUN) != 0 ? "to rebuild"
-							    : "rebuilt",
-			r.files, r.adopted, r.damaged,
-			r.broken != NULL ? ", old index kept as " : "",
-			r.broken != NULL ? r.broken : "");
+		        "%s: index %s from %zu message files: %zu "
+		        "messages, %zu damaged files%s%s "
+		        "(flags are lost, new UIDVALIDITY)\n",
+		        address,
+		        (flags & STORE_REPAIR_DRY_RUN) != 0 ? "to rebuild"
+		                                            : "rebuilt",
+		        r.files, r.adopted, r.damaged,
+		        r.broken != NULL ? ", old index kept as " : "",
+		        r.broken != NULL ? r.broken : "");
 	else
 		fprintf(out,
-			"%s: %zu rows, %zu files: %zu rows removed, %zu "
-			"orphans adopted, %zu damaged files moved aside, "
-			"%zu recent orphans left for later, %zu files "
-			"awaiting deletion\n",
-			address, r.rows, r.files, r.rows_removed, r.adopted,
-			r.damaged, r.young, r.garbage);
+		        "%s: %zu rows, %zu files: %zu rows removed, %zu "
+		        "orphans adopted, %zu damaged files moved aside, "
+		        "%zu recent orphans left for later, %zu files "
+		        "awaiting deletion\n",
+		        address, r.rows, r.files, r.rows_removed, r.adopted,
+		        r.damaged, r.young, r.garbage);
 	fprintf(out,
-		"rows=%zu files=%zu removed=%zu adopted=%zu damaged=%zu "
-		"young=%zu garbage=%zu rebuilt=%s\n",
-		r.rows, r.files, r.rows_removed, r.adopted, r.damaged,
-		r.young, r.garbage, r.rebuilt ? "yes" : "no");
+	        "rows=%zu files=%zu removed=%zu adopted=%zu damaged=%zu "
+	        "young=%zu garbage=%zu rebuilt=%s\n",
+	        r.rows, r.files, r.rows_removed, r.adopted, r.damaged, r.young,
+	        r.garbage, r.rebuilt ? "yes" : "no");
 	store_repair_report_free(&r);
 	return check && problems ? 1 : 0;
 }

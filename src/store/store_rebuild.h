@@ -39,18 +39,18 @@
 #define STORE_REPAIR_REBUILD 0x02u /* a new index from the files alone */
 
 struct store_repair_report {
-	size_t rows;	       /* message rows looked at */
-	size_t files;	       /* files in blobs/ looked at */
-	size_t rows_removed;   /* rows whose file was missing or damaged */
-	size_t adopted;	       /* orphans given a UID (rebuild: every
-				  message put in the new index) */
-	size_t damaged;	       /* files moved to damaged/ */
-	size_t young;	       /* orphans left for later (too recent) */
-	size_t garbage;	       /* unreferenced files the garbage table
-				  lists: the commit thread removes them */
-	size_t mailboxes;      /* rebuild: mailboxes in the new index */
-	bool rebuilt;	       /* the index was made anew */
-	char *broken;	       /* where the old index.db went, or NULL */
+	size_t rows;         /* message rows looked at */
+	size_t files;        /* files in blobs/ looked at */
+	size_t rows_removed; /* rows whose file was missing or damaged */
+	size_t adopted;      /* orphans given a UID (rebuild: every
+	                        message put in the new index) */
+	size_t damaged;      /* files moved to damaged/ */
+	size_t young;        /* orphans left for later (too recent) */
+	size_t garbage;      /* unreferenced files the garbage table
+	                        lists: the commit thread removes them */
+	size_t mailboxes;    /* rebuild: mailboxes in the new index */
+	bool rebuilt;        /* the index was made anew */
+	char *broken;        /* where the old index.db went, or NULL */
 };
 
 /* Repairs (or with STORE_REPAIR_REBUILD rebuilds) the index of `account`,
@@ -60,7 +60,7 @@ struct store_repair_report {
    the flags (except DRY_RUN, which only reports it). Each removal,
    adoption and move is logged (key=value). 0, or -1 with error_r. */
 int store_repair(struct store *s, const char *account, unsigned int flags,
-		 struct store_repair_report *report_r, char **error_r);
+                 struct store_repair_report *report_r, char **error_r);
 void store_repair_report_free(struct store_repair_report *report);
 
 /* `facteur user repair [--dry-run] [--rebuild] ADDRESS` (check: `facteur
@@ -68,7 +68,7 @@ void store_repair_report_free(struct store_repair_report *report);
    is to repair). Prints the counts on `out`, errors as one line on
    `err`; returns the exit status. */
 int store_repair_cli(struct store *s, char **args, int nargs, bool check,
-		     FILE *out, FILE *err);
+                     FILE *out, FILE *err);
 
 /* ------------------------------------------------ inside the store */
 
@@ -77,16 +77,16 @@ int store_repair_cli(struct store *s, char **args, int nargs, bool check,
    account and process (it reads the whole file), or again when `force`
    (an open just failed). 1 if rebuilt, 0 if nothing was to do, -1 with
    error_r. */
-int store_rebuild_if_broken(struct store *s, const char *account,
-			    bool force, char **error_r);
+int store_rebuild_if_broken(struct store *s, const char *account, bool force,
+                            char **error_r);
 
 /* A message file's metadata line (store_blob.c). */
 struct store_blob_meta {
 	char id[STORE_BLOB_ID_LEN + 1];
 	char *account;
-	char *mailbox;	     /* decoded */
+	char *mailbox; /* decoded */
 	time_t internal_date;
-	uint64_t size;	     /* of the message, as the line says */
+	uint64_t size;       /* of the message, as the line says */
 	uint64_t header_len; /* the line with its line end */
 	uint64_t file_size;
 	struct timespec mtime; /* when the bytes were written */
@@ -99,16 +99,16 @@ bool store_blob_id_valid(const char *name);
    left 0; free with store_blob_meta_clear()), 0 if there is no
    well-formed line. */
 int store_blob_meta_parse(const char *buf, size_t len,
-			  struct store_blob_meta *m);
+                          struct store_blob_meta *m);
 /* Reads the metadata line of the file at `path`: 1 with *m filled (free
    with store_blob_meta_clear()), 0 if the file is missing or has no
    well-formed line (error_r says which), -1 on an I/O error. */
 int store_blob_meta_read(const char *path, struct store_blob_meta *m,
-			 char **error_r);
+                         char **error_r);
 /* True if the file is whole: its line names `name` and the file holds
    exactly header_len + size bytes. */
 bool store_blob_meta_complete(const struct store_blob_meta *m,
-			      const char *name);
+                              const char *name);
 void store_blob_meta_clear(struct store_blob_meta *m);
 
 #endif

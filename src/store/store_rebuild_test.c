@@ -34,14 +34,14 @@ struct fixture {
 };
 
 static const char msg_a[] = "From: Ann <ann@example.test>\r\n"
-			    "To: alice@example.test\r\n"
-			    "Subject: first\r\n"
-			    "\r\n"
-			    "Hello.\r\n";
+                            "To: alice@example.test\r\n"
+                            "Subject: first\r\n"
+                            "\r\n"
+                            "Hello.\r\n";
 static const char msg_b[] = "From: Bob <bob@example.test>\r\n"
-			    "Subject: second\r\n"
-			    "\r\n"
-			    "caf\xc3\xa9 searchable words\r\n";
+                            "Subject: second\r\n"
+                            "\r\n"
+                            "caf\xc3\xa9 searchable words\r\n";
 
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -82,21 +82,20 @@ teardown(void **state)
 }
 
 static uint32_t
-deliver(struct fixture *f, const char *mailbox, const char *msg,
-	uint32_t flags)
+deliver(struct fixture *f, const char *mailbox, const char *msg, uint32_t flags)
 {
 	struct store_delivery_rcpt r = {
-		.account = ALICE,
-		.mailbox = mailbox,
-		.append = mailbox != NULL,
-		.flags = flags,
+	        .account = ALICE,
+	        .mailbox = mailbox,
+	        .append = mailbox != NULL,
+	        .flags = flags,
 	};
 	struct store_delivery d = {
-		.data = msg,
-		.len = strlen(msg),
-		.internal_date = 1700000000,
-		.rcpts = &r,
-		.rcpt_count = 1,
+	        .data = msg,
+	        .len = strlen(msg),
+	        .internal_date = 1700000000,
+	        .rcpts = &r,
+	        .rcpt_count = 1,
 	};
 
 	if (store_deliver_wait(f->s, &d) < 0)
@@ -111,9 +110,9 @@ blob_of(struct fixture *f, const char *mailbox, uint32_t uid)
 	size_t count = 0;
 	char *error = NULL, *blob = NULL;
 
-	assert_int_equal(store_message_list(f->s, ALICE, mailbox, &list,
-					    &count, &error),
-			 1);
+	assert_int_equal(
+	        store_message_list(f->s, ALICE, mailbox, &list, &count, &error),
+	        1);
 	for (size_t i = 0; i < count; i++)
 		if (list[i].uid == uid)
 			blob = xstrdup(list[i].blob);
@@ -150,15 +149,14 @@ age_file(const char *path, int seconds)
 /* A message file as the commit thread writes it, aged; returns its id. */
 static void
 write_orphan(struct fixture *f, const char *mailbox, const char *msg,
-	     char id[STORE_BLOB_ID_LEN + 1], int age)
+             char id[STORE_BLOB_ID_LEN + 1], int age)
 {
 	char *header, *error = NULL, *path;
 
 	store_blob_new_id(id);
-	header = store_blob_header(id, ALICE, mailbox, 1600000000,
-				   strlen(msg));
+	header = store_blob_header(id, ALICE, mailbox, 1600000000, strlen(msg));
 	if (store_blob_write(f->acct, id, header, strlen(header), msg,
-			     strlen(msg), &error) < 0)
+	                     strlen(msg), &error) < 0)
 		fail_msg("%s", error);
 	free(header);
 	path = xasprintf("%s/blobs/%s", f->acct, id);
@@ -196,7 +194,7 @@ test_meta_roundtrip(void **state)
 	assert_int_equal(m.file_size, m.header_len + strlen(msg_a));
 	assert_true(store_blob_meta_complete(&m, id));
 	assert_false(store_blob_meta_complete(
-		&m, "00000000000000000000000000000000"));
+	        &m, "00000000000000000000000000000000"));
 	store_blob_meta_clear(&m);
 	free(path);
 
@@ -224,7 +222,7 @@ test_meta_every_truncation(void **state)
 
 	store_blob_new_id(id);
 	header = store_blob_header(id, ALICE, "INBOX", 1600000000,
-				   strlen(msg_b));
+	                           strlen(msg_b));
 	hlen = strlen(header);
 	total = hlen + strlen(msg_b);
 	data = xmalloc(total);
@@ -260,27 +258,27 @@ test_meta_malformed(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = {
-		"facteur-blob 2 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=INBOX internaldate=1 size=0\n",
-		"facteur-blob 1 id=xyz account=a@b mailbox=INBOX "
-		"internaldate=1 size=0\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=IN%00BOX internaldate=1 size=0\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=IN%4 internaldate=1 size=0\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=INBOX internaldate=1 size=-1\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b internaldate=1 size=0\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=INBOX size=0\n",
-		"facteur-blob 1 id=0123456789abcdef0123456789abcdef "
-		"account=a@b mailbox=INBOX internaldate=x size=0\n",
-		"facteur-blob 1 garbage\n",
-		"\n",
+	        "facteur-blob 2 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=INBOX internaldate=1 size=0\n",
+	        "facteur-blob 1 id=xyz account=a@b mailbox=INBOX "
+	        "internaldate=1 size=0\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=IN%00BOX internaldate=1 size=0\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=IN%4 internaldate=1 size=0\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=INBOX internaldate=1 size=-1\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b internaldate=1 size=0\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=INBOX size=0\n",
+	        "facteur-blob 1 id=0123456789abcdef0123456789abcdef "
+	        "account=a@b mailbox=INBOX internaldate=x size=0\n",
+	        "facteur-blob 1 garbage\n",
+	        "\n",
 	};
-	char *path = xasprintf("%s/blobs/0123456789abcdef0123456789abcdef",
-			       f->acct);
+	char *path =
+	        xasprintf("%s/blobs/0123456789abcdef0123456789abcdef", f->acct);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		struct store_blob_meta m;
@@ -318,9 +316,8 @@ test_repair_missing_file(void **state)
 	assert_int_equal(unlink(path), 0);
 
 	/* dry run: found, nothing changed */
-	assert_int_equal(store_repair(f->s, ALICE, STORE_REPAIR_DRY_RUN, &r,
-				      &error),
-			 0);
+	assert_int_equal(
+	        store_repair(f->s, ALICE, STORE_REPAIR_DRY_RUN, &r, &error), 0);
 	assert_int_equal(r.rows, 3);
 	assert_int_equal(r.files, 2);
 	assert_int_equal(r.rows_removed, 1);
@@ -329,17 +326,16 @@ test_repair_missing_file(void **state)
 	store_repair_report_free(&r);
 	assert_int_equal(count_messages(f, NULL), 3);
 
-	assert_int_equal(store_repair(f->s, "Alice@Example.TEST", 0, &r,
-				      &error),
-			 0);
+	assert_int_equal(
+	        store_repair(f->s, "Alice@Example.TEST", 0, &r, &error), 0);
 	assert_int_equal(r.rows_removed, 1);
 	store_repair_report_free(&r);
 	assert_int_equal(count_messages(f, NULL), 2);
 
 	/* sessions learn it through the changes: a tombstone */
 	assert_int_equal(store_mailbox_changes(a, "INBOX", view.uidvalidity,
-					       since, &ch, &error),
-			 1);
+	                                       since, &ch, &error),
+	                 1);
 	assert_int_equal(ch.expunged_count, 1);
 	assert_int_equal(ch.expunged[0].uid, 2);
 	assert_true(ch.highestmodseq > since);
@@ -382,9 +378,9 @@ test_repair_adopts_orphans(void **state)
 
 	assert_int_equal(count_messages(f, "Sent"), 1);
 	assert_int_equal(count_messages(f, NULL), 2);
-	assert_int_equal(store_message_read(f->s, ALICE, "Sent", 1, &data,
-					    &len, &error),
-			 1);
+	assert_int_equal(
+	        store_message_read(f->s, ALICE, "Sent", 1, &data, &len, &error),
+	        1);
 	assert_int_equal(len, strlen(msg_b));
 	assert_memory_equal(data, msg_b, len);
 	free(data);
@@ -397,16 +393,16 @@ test_repair_adopts_orphans(void **state)
 	assert_int_equal(store_mailbox_select(a, "Sent", &view, &error), 1);
 	assert_int_equal(view.count, 1);
 	assert_int_equal(view.msgs[0].internal_date, 1600000000);
-	assert_int_equal(store_message_meta(a, view.msgs[0].message_row, &meta,
-					    &error),
-			 1);
+	assert_int_equal(
+	        store_message_meta(a, view.msgs[0].message_row, &meta, &error),
+	        1);
 	assert_string_equal(meta.subject, "second");
 	assert_non_null(strstr(meta.envelope, "\"second\""));
 	store_message_meta_free(&meta);
 	assert_int_equal(store_search_index(a, &error), 0);
 	assert_int_equal(store_search(a, "Sent", 0, STORE_SEARCH_BODY,
-				      "searchable", &uids, &n, &error),
-			 0);
+	                              "searchable", &uids, &n, &error),
+	                 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(uids[0], 1);
 	free(uids);
@@ -433,9 +429,8 @@ test_repair_respects_garbage(void **state)
 	sqlite3 *db;
 
 	write_orphan(f, "INBOX", msg_a, id, 600);
-	assert_int_equal(store_index_open(f->s, ALICE, false, true, &db,
-					  &error),
-			 0);
+	assert_int_equal(
+	        store_index_open(f->s, ALICE, false, true, &db, &error), 0);
 	sql = xasprintf("INSERT INTO garbage VALUES ('%s')", id);
 	assert_int_equal(store_sqlite_exec(db, sql, &error), 0);
 	free(sql);
@@ -446,7 +441,7 @@ test_repair_respects_garbage(void **state)
 	assert_int_equal(count_messages(f, NULL), 0);
 
 	assert_int_equal(store_sqlite_exec(db, "DELETE FROM garbage", &error),
-			 0);
+	                 0);
 	sqlite3_close(db);
 	assert_int_equal(store_repair(f->s, ALICE, 0, &r, &error), 0);
 	assert_int_equal(r.adopted, 1);
@@ -468,8 +463,7 @@ test_repair_damaged(void **state)
 	path = store_blob_path(f->s, ALICE, blob);
 	assert_int_equal(truncate(path, 40), 0);
 	/* an unreadable file no row names */
-	moved = xasprintf("%s/blobs/00000000000000000000000000000000",
-			  f->acct);
+	moved = xasprintf("%s/blobs/00000000000000000000000000000000", f->acct);
 	write_file(moved, "junk", 4);
 	free(moved);
 
@@ -485,7 +479,7 @@ test_repair_damaged(void **state)
 	assert_int_equal(st.st_size, 40);
 	free(moved);
 	moved = xasprintf("%s/damaged/00000000000000000000000000000000",
-			  f->acct);
+	                  f->acct);
 	assert_int_equal(stat(moved, &st), 0);
 	free(moved);
 	free(path);
@@ -499,9 +493,8 @@ test_repair_no_account(void **state)
 	struct store_repair_report r;
 	char *error = NULL;
 
-	assert_int_equal(store_repair(f->s, "nobody@example.test", 0, &r,
-				      &error),
-			 -1);
+	assert_int_equal(
+	        store_repair(f->s, "nobody@example.test", 0, &r, &error), -1);
 	assert_non_null(strstr(error, "no such account"));
 	free(error);
 }
@@ -520,7 +513,7 @@ count_broken(struct fixture *f)
 			size_t l = strlen(g.gl_pathv[i]);
 
 			if (l < 4 || (strcmp(g.gl_pathv[i] + l - 4, "-wal") &&
-				      strcmp(g.gl_pathv[i] + l - 4, "-shm")))
+			              strcmp(g.gl_pathv[i] + l - 4, "-shm")))
 				n++;
 		}
 		globfree(&g);
@@ -550,14 +543,13 @@ check_rebuilt(struct fixture *f, uint32_t old_uidvalidity)
 	assert_int_equal(view.msgs[0].internal_date, 1700000000);
 	store_view_free(&view);
 	store_account_close(&a);
-	assert_int_equal(store_message_read(f->s, ALICE, NULL, 2, &data, &len,
-					    &error),
-			 1);
+	assert_int_equal(
+	        store_message_read(f->s, ALICE, NULL, 2, &data, &len, &error),
+	        1);
 	assert_memory_equal(data, msg_b, len);
 	free(data);
-	assert_int_equal(store_mailbox_list(f->s, ALICE, &boxes, &count,
-					    &error),
-			 0);
+	assert_int_equal(
+	        store_mailbox_list(f->s, ALICE, &boxes, &count, &error), 0);
 	for (size_t i = 0; i < count; i++) {
 		if (strcmp(boxes[i].name, "Work/2024") == 0) {
 			work = true;
@@ -584,13 +576,11 @@ fill(struct fixture *f)
 	deliver(f, NULL, msg_a, STORE_FLAG_SEEN);
 	deliver(f, NULL, msg_b, 0);
 	assert_int_equal(store_account_open(f->s, ALICE, &a, &error), 0);
-	assert_int_equal(store_mailbox_create(a, "Work/2024", NULL, &error),
-			 0);
+	assert_int_equal(store_mailbox_create(a, "Work/2024", NULL, &error), 0);
 	store_account_close(&a);
 	deliver(f, "Work/2024", msg_a, STORE_FLAG_FLAGGED);
-	assert_int_equal(store_mailbox_list(f->s, ALICE, &boxes, &count,
-					    &error),
-			 0);
+	assert_int_equal(
+	        store_mailbox_list(f->s, ALICE, &boxes, &count, &error), 0);
 	for (size_t i = 0; i < count; i++)
 		if (boxes[i].uidvalidity > uv)
 			uv = boxes[i].uidvalidity;
@@ -641,19 +631,18 @@ test_rebuild_on_demand(void **state)
 	char *error = NULL;
 	uint32_t uv = fill(f);
 
-	assert_int_equal(store_repair(f->s, ALICE,
-				      STORE_REPAIR_REBUILD |
-					      STORE_REPAIR_DRY_RUN,
-				      &r, &error),
-			 0);
+	assert_int_equal(
+	        store_repair(f->s, ALICE,
+	                     STORE_REPAIR_REBUILD | STORE_REPAIR_DRY_RUN, &r,
+	                     &error),
+	        0);
 	assert_true(r.rebuilt);
 	assert_int_equal(r.adopted, 3);
 	store_repair_report_free(&r);
 	assert_int_equal(count_broken(f), 0);
 
-	assert_int_equal(store_repair(f->s, ALICE, STORE_REPAIR_REBUILD, &r,
-				      &error),
-			 0);
+	assert_int_equal(
+	        store_repair(f->s, ALICE, STORE_REPAIR_REBUILD, &r, &error), 0);
 	assert_true(r.rebuilt);
 	assert_int_equal(r.adopted, 3);
 	assert_int_equal(r.mailboxes, 8); /* the six, Work and Work/2024 */
@@ -670,28 +659,28 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_meta_roundtrip, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_meta_every_truncation,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta_malformed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repair_missing_file,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repair_adopts_orphans,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repair_respects_garbage,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repair_damaged, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repair_no_account, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_rebuild_garbage_index,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rebuild_missing_index,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rebuild_on_demand, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_meta_roundtrip, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_meta_every_truncation,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_meta_malformed, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_missing_file, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_adopts_orphans,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_respects_garbage,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_damaged, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_no_account, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_rebuild_garbage_index,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rebuild_missing_index,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rebuild_on_demand, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
