@@ -607,6 +607,54 @@ client_id(struct client *cl)
 	return id;
 }
 
+/* A new client on the plain (tls false) or the implicit TLS port, past
+   the greeting. */
+static struct client
+client_ready(struct harness *h, bool tls)
+{
+	struct client cl = client_open(h, tls ? h->tls_port : h->plain_port,
+				       tls);
+
+	expect_line(&cl, tls ? "READY echos" : "READY echo");
+	return cl;
+}
+
+/* QUIT, its reply, the close. */
+static void
+client_quit(struct client *cl)
+{
+	client_sendf(cl, "QUIT\r\n");
+	expect_line(cl, "BYE");
+	expect_eof(cl);
+	client_close(cl);
+}
+
+/* The connection `id` closed for `want`. */
+static void
+expect_closed(uint64_t id, const char *want)
+{
+	char reason[160];
+
+	assert_true(seen_wait_closed(id, reason, sizeof(reason)));
+	assert_string_equal(reason, want);
+}
+
+/* Nothing listens on `port` of loopback. */
+static void
+expect_refused(int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd;
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+			 -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	close(fd);
+}
+
 static const struct options tls_options = {
 	.hostname = "one.test",
 	.tls = true,
@@ -621,12 +669,10 @@ test_echo(void **state)
 {
 	struct harness h;
 	struct client cl;
-	char reason[160];
 	uint64_t id;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	client_sendf(&cl, "hello\r\n");
 	expect_line(&cl, "ECHO hello");
 	/* Pipelined, one of them with a bare LF. */
@@ -652,8 +698,7 @@ test_echo(void **state)
 	expect_line(&cl, "BYE");
 	expect_eof(&cl);
 	client_close(&cl);
-	assert_true(seen_wait_closed(id, reason, sizeof(reason)));
-	assert_string_equal(reason, "quit");
+	expect_closed(id, "quit");
 	stop_server(&h);
 }
 
@@ -668,8 +713,7 @@ test_starttls_discards_pipelined(void **state)
 	uint64_t id;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	id = client_id(&cl);
 	client_sendf(&cl, "STARTTLS\r\nINJECTED\r\n");
 	expect_line(&cl, "OK go");
@@ -687,10 +731,7 @@ test_starttls_discards_pipelined(void **state)
 	assert_true(seen_find_locked(id)->tls_ready);
 	pthread_mutex_unlock(&seen_lock);
 	assert_int_equal(atomic_load(&injected_runs), 0);
-	client_sendf(&cl, "QUIT\r\n");
-	expect_line(&cl, "BYE");
-	expect_eof(&cl);
-	client_close(&cl);
+	client_quit(&cl);
 	stop_server(&h);
 }
 
@@ -705,8 +746,7 @@ test_starttls_late_plaintext(void **state)
 	uint64_t id;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	id = client_id(&cl);
 	client_sendf(&cl, "STARTTLS\r\n");
 	expect_line(&cl, "OK go");
@@ -742,10 +782,7 @@ test_implicit_tls(void **state)
 	client_sendf(&cl, "x\r\ny\r\n");
 	expect_line(&cl, "ECHO x");
 	expect_line(&cl, "ECHO y");
-	client_sendf(&cl, "QUIT\r\n");
-	expect_line(&cl, "BYE");
-	expect_eof(&cl);
-	client_close(&cl);
+	client_quit(&cl);
 
 	/* Clear text on the TLS port: no session, just a close. */
 	raw = client_open(&h, h.tls_port, false);
@@ -779,27 +816,18 @@ test_no_tls(void **state)
 	struct options o = tls_options;
 	struct harness h;
 	struct client cl;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd;
 
 	o.tls = false;
 	start_server(&h, &o);
 	assert_false(server_tls_available(h.server));
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	client_sendf(&cl, "STARTTLS\r\nstill clear\r\n");
 	expect_line(&cl, "OK go");
 	expect_line(&cl, "ERR no tls");
 	expect_line(&cl, "ECHO still clear");
 	client_close(&cl);
 	/* The implicit TLS listener was not started. */
-	sin.sin_port = htons((uint16_t)h.tls_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-			 -1);
-	assert_int_equal(errno, ECONNREFUSED);
-	close(fd);
+	expect_refused(h.tls_port);
 	stop_server(&h);
 }
 
@@ -844,8 +872,7 @@ test_post(void **state)
 	pthread_t tid;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	p.id = client_id(&cl);
 	pthread_mutex_lock(&seen_lock);
 	p.thread = seen_find_locked(p.id)->thread;
@@ -858,10 +885,7 @@ test_post(void **state)
 	assert_int_equal(atomic_load(&posts_run), 1);
 	assert_int_equal(atomic_load(&posts_freed), 0);
 
-	client_sendf(&cl, "QUIT\r\n");
-	expect_line(&cl, "BYE");
-	expect_eof(&cl);
-	client_close(&cl);
+	client_quit(&cl);
 	assert_true(seen_wait_closed(p.id, NULL, 0));
 	assert_int_equal(pthread_create(&tid, NULL, post_from_thread, &p), 0);
 	pthread_join(tid, NULL);
@@ -884,8 +908,7 @@ test_worker_pause_resume(void **state)
 	for (int tls = 0; tls < 2; tls++) {
 		uint64_t id;
 		pthread_t worker;
-		cl = client_open(&h, tls ? h.tls_port : h.plain_port, tls);
-		expect_line(&cl, tls ? "READY echos" : "READY echo");
+		cl = client_ready(&h, tls);
 		id = client_id(&cl);
 		client_sendf(&cl, "WORK\r\nafter work\r\nWORK\r\nlast\r\n");
 		expect_line(&cl, "WORKED");
@@ -907,12 +930,11 @@ test_input_overflow(void **state)
 {
 	struct harness h;
 	struct client cl;
-	char junk[1024], reason[160];
+	char junk[1024];
 	uint64_t id;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	id = client_id(&cl);
 	client_sendf(&cl, "HOLD\r\n");
 	expect_line(&cl, "HOLDING");
@@ -921,8 +943,7 @@ test_input_overflow(void **state)
 		send(cl.fd, junk, sizeof(junk), MSG_NOSIGNAL);
 	expect_eof(&cl);
 	client_close(&cl);
-	assert_true(seen_wait_closed(id, reason, sizeof(reason)));
-	assert_string_equal(reason, "input overflow");
+	expect_closed(id, "input overflow");
 	stop_server(&h);
 }
 
@@ -931,12 +952,10 @@ test_idle_timeout(void **state)
 {
 	struct harness h;
 	struct client cl;
-	char reason[160];
 	uint64_t id;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	id = client_id(&cl);
 	client_sendf(&cl, "TIMEOUT\r\n");
 	expect_line(&cl, "OK");
@@ -950,8 +969,7 @@ test_idle_timeout(void **state)
 	expect_line(&cl, "TIMEOUT");
 	expect_eof(&cl);
 	client_close(&cl);
-	assert_true(seen_wait_closed(id, reason, sizeof(reason)));
-	assert_string_equal(reason, "idle");
+	expect_closed(id, "idle");
 	stop_server(&h);
 }
 
@@ -963,8 +981,7 @@ test_half_close(void **state)
 	struct client cl;
 
 	start_server(&h, &tls_options);
-	cl = client_open(&h, h.plain_port, false);
-	expect_line(&cl, "READY echo");
+	cl = client_ready(&h, false);
 	client_sendf(&cl, "one\r\ntwo\r\n");
 	shutdown(cl.fd, SHUT_WR);
 	expect_line(&cl, "ECHO one");
@@ -986,8 +1003,7 @@ test_per_ip_limit(void **state)
 	o.per_ip = 3;
 	start_server(&h, &o);
 	for (int i = 0; i < 3; i++) {
-		cl[i] = client_open(&h, h.plain_port, false);
-		expect_line(&cl[i], "READY echo");
+		cl[i] = client_ready(&h, false);
 	}
 	id0 = client_id(&cl[0]);
 	extra = client_open(&h, h.plain_port, false);
@@ -1001,8 +1017,7 @@ test_per_ip_limit(void **state)
 
 	client_close(&cl[0]);
 	assert_true(seen_wait_closed(id0, NULL, 0));
-	extra = client_open(&h, h.plain_port, false);
-	expect_line(&extra, "READY echo");
+	extra = client_ready(&h, false);
 	client_close(&extra);
 	client_close(&cl[1]);
 	client_close(&cl[2]);
@@ -1024,8 +1039,7 @@ test_reload(void **state)
 	bool changed = false;
 
 	start_server(&h, &o);
-	before = client_open(&h, h.tls_port, true);
-	expect_line(&before, "READY echos");
+	before = client_ready(&h, true);
 	old = server_config(h.server);
 	assert_string_equal(old->hostname, "one.test");
 
@@ -1047,8 +1061,7 @@ test_reload(void **state)
 	snprintf(path, sizeof(path), "%s/tls/cert2.pem", h.dir);
 	assert_int_equal(
 		SSL_CTX_load_verify_locations(h.client_ctx, path, NULL), 1);
-	after = client_open(&h, h.tls_port, true);
-	expect_line(&after, "READY echos");
+	after = client_ready(&h, true);
 	old_cert = SSL_get1_peer_certificate(before.ssl);
 	new_cert = SSL_get1_peer_certificate(after.ssl);
 	assert_non_null(old_cert);
@@ -1067,8 +1080,7 @@ test_reload(void **state)
 	kill(getpid(), SIGHUP);
 	usleep(200000);
 	assert_string_equal(server_config(h.server)->hostname, "two.test");
-	after = client_open(&h, h.plain_port, false);
-	expect_line(&after, "READY echo");
+	after = client_ready(&h, false);
 	client_close(&after);
 	client_close(&before);
 	stop_server(&h);
@@ -1082,20 +1094,14 @@ test_shutdown(void **state)
 	struct options o = tls_options;
 	struct harness h;
 	struct client idle, busy, tls;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	struct timespec t0, t1;
-	char reason[160];
 	uint64_t busy_id;
-	int fd;
 
 	o.shutdown_timeout = 1;
 	start_server(&h, &o);
-	idle = client_open(&h, h.plain_port, false);
-	expect_line(&idle, "READY echo");
-	tls = client_open(&h, h.tls_port, true);
-	expect_line(&tls, "READY echos");
-	busy = client_open(&h, h.plain_port, false);
-	expect_line(&busy, "READY echo");
+	idle = client_ready(&h, false);
+	tls = client_ready(&h, true);
+	busy = client_ready(&h, false);
 	busy_id = client_id(&busy);
 	client_sendf(&busy, "STUBBORN\r\n");
 	expect_line(&busy, "OK");
@@ -1108,21 +1114,14 @@ test_shutdown(void **state)
 	expect_eof(&tls);
 	assert_true(server_stopping(h.server));
 
-	sin.sin_port = htons((uint16_t)h.plain_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-			 -1);
-	assert_int_equal(errno, ECONNREFUSED);
-	close(fd);
+	expect_refused(h.plain_port);
 
 	expect_eof(&busy);
 	pthread_join(h.tid, NULL);
 	h.running = false;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(t1.tv_sec - t0.tv_sec <= 3);
-	assert_true(seen_wait_closed(busy_id, reason, sizeof(reason)));
-	assert_string_equal(reason, "server shutdown");
+	expect_closed(busy_id, "server shutdown");
 	client_close(&idle);
 	client_close(&busy);
 	client_close(&tls);
