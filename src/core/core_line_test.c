@@ -36,6 +36,18 @@ feed_bytewise(struct line_reader *r, struct evbuffer *in, const char *data,
 	}
 }
 
+/* The next line of what is buffered is `want`. */
+static void
+expect_next(struct line_reader *r, struct evbuffer *in, const char *want)
+{
+	char out[256];
+	size_t len;
+
+	assert_int_equal(line_reader_next(r, in, out, &len), LINE_DONE);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(out, want);
+}
+
 static void
 test_bytewise_crlf(void **state)
 {
@@ -81,19 +93,15 @@ test_several_lines_in_one_buffer(void **state)
 	(void)state;
 	line_reader_init(&r, 100);
 	evbuffer_add_printf(in, "one\r\ntwo\nthree\r\npart");
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "one");
+	expect_next(&r, in, "one");
 	assert_true(r.crlf);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "two");
+	expect_next(&r, in, "two");
 	assert_false(r.crlf);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "three");
+	expect_next(&r, in, "three");
 	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_NEED_MORE);
 	assert_int_equal(evbuffer_get_length(in), 4);
 	evbuffer_add(in, "ial\r\n", 5);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "partial");
+	expect_next(&r, in, "partial");
 	evbuffer_free(in);
 }
 
@@ -117,22 +125,19 @@ test_exact_limit(void **state)
 
 	/* 10 bytes and bare LF. */
 	evbuffer_add(in, "abcdefghij\n", 11);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "abcdefghij");
+	expect_next(&r, in, "abcdefghij");
 
 	/* 11 bytes and LF, all here: too long, nothing left to skip. */
 	evbuffer_add(in, "abcdefghijk\nok\r\n", 16);
 	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_TOO_LONG);
 	assert_false(r.skipping);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "ok");
+	expect_next(&r, in, "ok");
 
 	/* 11 bytes and CRLF: the LF is past the window; the rest is skipped
 	   on the next call and the following line comes out whole. */
 	evbuffer_add(in, "abcdefghijk\r\nok2\r\n", 18);
 	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_TOO_LONG);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "ok2");
+	expect_next(&r, in, "ok2");
 	assert_false(r.skipping);
 
 	/* 10 bytes and a CR that is not followed by LF: too long. */
@@ -140,8 +145,7 @@ test_exact_limit(void **state)
 	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_TOO_LONG);
 	assert_true(r.skipping);
 	evbuffer_add(in, "rest\nnext\n", 10);
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "next");
+	expect_next(&r, in, "next");
 	evbuffer_free(in);
 }
 
@@ -173,8 +177,7 @@ test_huge_line(void **state)
 	}
 	assert_int_equal(too_long, 1);
 	evbuffer_add_printf(in, "still x\r\nQUIT\r\n");
-	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_DONE);
-	assert_string_equal(out, "QUIT");
+	expect_next(&r, in, "QUIT");
 	assert_false(r.skipping);
 	assert_int_equal(line_reader_next(&r, in, out, &len), LINE_NEED_MORE);
 	evbuffer_free(in);
