@@ -58,9 +58,8 @@ base64_encode(const void *data, size_t len)
 	return out;
 }
 
-/* The 6-bit value of an alphabet character, or -1. */
-static int
-value_of(unsigned char c)
+int
+base64_char_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -99,7 +98,7 @@ base64_decode(const char *text, size_t text_len, unsigned char **data_r,
 				v[k] = 0;
 				continue;
 			}
-			v[k] = value_of(t[i + k]);
+			v[k] = base64_char_value(t[i + k]);
 			if (v[k] < 0)
 				goto fail;
 		}
@@ -124,4 +123,26 @@ base64_decode(const char *text, size_t text_len, unsigned char **data_r,
 fail:
 	free(out);
 	return -1;
+}
+
+size_t
+base64_decode_lenient(const char *text, size_t len, char *out)
+{
+	uint32_t acc = 0;
+	size_t n = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < len && text[i] != '='; i++) {
+		int v = base64_char_value((unsigned char)text[i]);
+
+		if (v < 0)
+			continue;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	return n;
 }

@@ -17,5 +17,14 @@ char *base64_encode(const void *data, size_t len);
    "" decodes to 0 bytes. */
 int base64_decode(const char *text, size_t text_len, unsigned char **data_r,
 		  size_t *len_r);
+/* The 6-bit value of a character of the base64 alphabet, -1 for any
+   other (for the decoders that are not strict: MIME bodies, encoded
+   words, IMAP's modified UTF-7 after mapping ',' to '/'). */
+int base64_char_value(unsigned char c);
+/* MIME's lenient decoding (RFC 2045 §6.8): characters outside the
+   alphabet are skipped, the first '=' ends the data, bits left over are
+   dropped. Writes into `out`, which needs len / 4 * 3 + 3 bytes, and
+   returns the length written. */
+size_t base64_decode_lenient(const char *text, size_t len, char *out);
 
 #endif

@@ -120,6 +120,45 @@ test_strict(void **state)
 	free(data);
 }
 
+static void
+test_char_value(void **state)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	int seen = 0;
+
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(base64_char_value((unsigned char)alphabet[i]),
+				 i);
+	for (int c = 0; c < 256; c++)
+		seen += base64_char_value((unsigned char)c) >= 0;
+	assert_int_equal(seen, 64);
+	assert_int_equal(base64_char_value('='), -1);
+	assert_int_equal(base64_char_value(','), -1);
+}
+
+static void
+test_lenient(void **state)
+{
+	char out[64];
+	size_t n;
+
+	/* line breaks and junk skipped */
+	n = base64_decode_lenient("aGVs\r\nbG8g*d29y\tbGQ=", 22, out);
+	assert_int_equal(n, 11);
+	assert_memory_equal(out, "hello world", 11);
+	/* the first '=' ends it; missing padding is fine */
+	n = base64_decode_lenient("aGk=aGk=", 8, out);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "hi", 2);
+	n = base64_decode_lenient("aGk", 3, out);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "hi", 2);
+	/* a lone character gives nothing */
+	assert_int_equal(base64_decode_lenient("a", 1, out), 0);
+	assert_int_equal(base64_decode_lenient("", 0, out), 0);
+}
+
 int
 main(void)
 {
@@ -127,6 +166,8 @@ main(void)
 		cmocka_unit_test(test_rfc4648_vectors),
 		cmocka_unit_test(test_binary_round_trip),
 		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_char_value),
+		cmocka_unit_test(test_lenient),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
