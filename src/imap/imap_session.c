@@ -433,12 +433,11 @@ static bool
 imap_session_needs_view(const struct imap_session *s)
 {
 	static const char *const light[] = {
-		"CAPABILITY", "NOOP",	     "LOGOUT",	    "ID",
-		"ENABLE",     "IDLE",	     "SELECT",	    "EXAMINE",
-		"CREATE",     "DELETE",	     "RENAME",	    "SUBSCRIBE",
-		"UNSUBSCRIBE", "LIST",	     "LSUB",	    "STATUS",
-		"NAMESPACE",  "GETQUOTA",    "GETQUOTAROOT", "SETQUOTA",
-		"APPEND",     "CHECK",	     "UNSELECT",
+		"CAPABILITY", "NOOP", "LOGOUT", "ID", "ENABLE", "IDLE",
+		"SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME",
+		"SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS",
+		"NAMESPACE", "GETQUOTA", "GETQUOTAROOT", "SETQUOTA",
+		"APPEND", "CHECK", "UNSELECT",
 	};
 
 	if (!s->cmd_active || s->cmd.def == NULL)
