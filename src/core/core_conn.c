@@ -309,11 +309,12 @@ conn_shut(struct conn *c, const char *reason, bool graceful)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - c->started.tv_sec) +
 	       (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+	/* The place in the limits is free before the close is logged or the
+	   service hears of it, so that whoever learns of the close (a reader
+	   of the log included) can connect again. */
+	core_server_conn_closed(c->server, c->peer_addr);
 	log_info("conn id=%" PRIu64 " event=close reason=%s duration=%.3f",
 		 c->id, conn_quote(reason, qbuf, sizeof(qbuf)), secs);
-	/* The place in the limits is free before the service hears of it,
-	   so that whoever learns of the close can connect again. */
-	core_server_conn_closed(c->server, c->peer_addr);
 	if (c->handler != NULL && c->handler->on_close != NULL) {
 		c->depth++;
 		c->handler->on_close(c, c->ctx, reason);
