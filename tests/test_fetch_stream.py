@@ -211,6 +211,70 @@ def test_bare_lf_message_sent_with_crlf(make_facteur):
         c.ok("QUIT")
 
 
+def multipart_message(attachment_size, *, bare_lf=False):
+    """multipart/mixed: a text part, a big base64 attachment, a
+    message/rfc822 part with its own multipart body."""
+    nl = b"\n" if bare_lf else b"\r\n"
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJz" \
+        b"dHV2d3h5ejAxMjM0"
+    att = nl.join([line] * (attachment_size // (len(line) + 2))) + nl
+    inner = nl.join([
+        b"From: <inner@remote.test>", b"Subject: inner one",
+        b"MIME-Version: 1.0",
+        b'Content-Type: multipart/alternative; boundary="in"', b"",
+        b"--in", b"Content-Type: text/plain", b"", b"inner plain", b".dot",
+        b"--in", b"Content-Type: text/html", b"", b"<p>inner</p>",
+        b"--in--", b""])
+    return nl.join([
+        b"From: <a@remote.test>", f"To: <{ALICE}>".encode(),
+        b"Subject: parts", b"MIME-Version: 1.0",
+        b'Content-Type: multipart/mixed; boundary="b1"', b"",
+        b"preamble", b"--b1", b"Content-Type: text/plain", b"",
+        b"first part", b".leading dot", b"--b1",
+        b"Content-Type: application/octet-stream",
+        b"Content-Transfer-Encoding: base64", b"", att.rstrip(nl),
+        b"--b1", b"Content-Type: message/rfc822", b"", inner,
+        b"--b1--", b"epilogue", b""])
+
+
+def test_imap_parts_streamed(make_facteur):
+    """Sections with a part number come from the MIME tree of the file and
+    are streamed: each is what the in-memory path gives (BINARY in the
+    same command forces that path), for CRLF and bare-LF messages."""
+    f = make_facteur()
+    sections = ["1", "1.MIME", "2", "2.MIME", "3", "3.MIME", "3.HEADER",
+                "3.TEXT", "3.1", "3.1.MIME", "3.2", "3.HEADER.FIELDS (Subject)",
+                "3.HEADER.FIELDS.NOT (Subject From)", "1.HEADER", "1.TEXT",
+                "2.HEADER.FIELDS (X)", "4", "3.3", "2.1"]
+    with imap(f) as c:
+        append(c, multipart_message(3 * 1024 * 1024))
+        append(c, multipart_message(600 * 1024, bare_lf=True))
+        c.ok("SELECT INBOX")
+        for seq in (1, 2):
+            ref = fetch1(c, "(BINARY.SIZE[1] " + " ".join(
+                f"BODY.PEEK[{x}]" for x in sections) + ")", seq)
+            for x in sections:
+                name = f"BODY[{x.upper()}]"
+                got = fetch1(c, f"BODY.PEEK[{x}]", seq)
+                assert got.get(name) == ref.get(name), (seq, x)
+                assert b"\n" not in (got.get(name) or b"").replace(
+                    b"\r\n", b""), (seq, x)
+            whole = fetch1(c, "BODY.PEEK[]", seq)["BODY[]"]
+            att = ref["BODY[2]"]
+            assert len(att) > 500 * 1024 and att in whole
+            assert ref["BODY[1]"] == b"first part\r\n.leading dot"
+            assert ref["BODY[3.1]"] == b"inner plain\r\n.dot"
+            assert ref["BODY[3.HEADER.FIELDS (SUBJECT)]"] == \
+                b"Subject: inner one\r\n\r\n"
+            for off, n in ((0, 10), (CHUNK - 5, 10), (WINDOW + 3, CHUNK),
+                           (len(att) - 3, 10), (len(att) + 1, 10)):
+                got = fetch1(c, f"BODY.PEEK[2]<{off}.{n}>", seq)
+                assert got[f"BODY[2]<{off}>"] == att[off:off + n]
+        # NIL for parts that are not there
+        it = fetch1(c, "BODY.PEEK[9]")
+        assert it["BODY[9]"] == b"NIL"
+
+
 # ------------------------------------------------------------ memory
 
 def test_slow_readers_keep_memory_bounded(make_facteur):
@@ -251,6 +315,43 @@ def test_slow_readers_keep_memory_bounded(make_facteur):
         assert first + rest == msg
         assert c.readline() == b")"
         assert c.readline().startswith(b"s1 OK")
+    finally:
+        for c in sessions:
+            c.close()
+
+
+def test_slow_part_readers_keep_memory_bounded(make_facteur):
+    """The same for a part (BODY[2], a 12 MB attachment): the file is
+    parsed where it lies, the part streamed."""
+    f = make_facteur(config=PLAIN)
+    msg = multipart_message(12 * 1024 * 1024)
+    with imap(f, tls=False) as c:
+        append(c, msg)
+        c.ok("EXAMINE INBOX")
+        att = fetch1(c, "BODY.PEEK[2]")["BODY[2]"]
+    assert len(att) > 12_000_000
+    sessions = []
+    try:
+        for _ in range(10):
+            c = imap(f, tls=False)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.ok("EXAMINE INBOX")
+            sessions.append(c)
+        wait_idle(f)
+        before = rss_kb(f)
+        for c in sessions:
+            c.send("s1 FETCH 1 BODY.PEEK[2]\r\n")
+        time.sleep(T(2))
+        grown = rss_kb(f) - before
+        print(f"server RSS before={before} KB after={before + grown} KB "
+              f"grown={grown} KB for 10 sessions on a part")
+        if not sanitized():
+            assert grown < 20 * 1024, \
+                f"server RSS grew by {grown} KB while 10 clients read nothing"
+        c = sessions[-1]
+        line = c.readline()
+        n = int(re.search(rb"\{(\d+)\}$", line).group(1))
+        assert read_literal_slowly(c, n) == att
     finally:
         for c in sessions:
             c.close()

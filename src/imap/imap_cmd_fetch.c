@@ -20,11 +20,13 @@
  * drains, the message's response pausing in the middle of its literal; an
  * open descriptor keeps the bytes readable if the message is expunged and
  * its file removed meanwhile. Header sections read the header block only.
- * Sections with a part number, MIME and BINARY need the MIME structure and
- * read the whole message into memory (the cached BODYSTRUCTURE has no
- * offsets). Everything is sent with CRLF line ends (a message APPENDed
- * with bare LFs gets its CRs), literal lengths and partials counting the
- * bytes sent.
+ * Sections with a part number need the MIME structure, and the cached
+ * BODYSTRUCTURE has no offsets: the file is mapped (page cache, no copy),
+ * parsed and unmapped, and the part is then streamed like a body (its
+ * HEADER.FIELDS read alone). BINARY, which decodes, reads the whole
+ * message into memory. Everything is sent with CRLF line ends (a message
+ * APPENDed with bare LFs gets its CRs), literal lengths and partials
+ * counting the bytes sent.
  */
 #include "imap/imap_session.h"
 
@@ -56,8 +58,10 @@ struct imap_fetch_msg {
 	char *header;		     /* the header block, CRLF */
 	size_t header_len;
 	uint64_t text_offset; /* where the body starts in the file */
-	char *data;	      /* the whole message, CRLF (parts) */
+	char *data;	      /* the whole message, CRLF (BINARY) */
 	size_t len;
+	/* the MIME tree: of `data` when it is loaded, else of the file's
+	   bytes (parts are then streamed from the file) */
 	struct mail_mime_part *mime;
 };
 
@@ -303,7 +307,8 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 {
 	char *error = NULL;
 	bool need_meta = false, need_part1 = false, need_header = false;
-	bool need_all = false, single;
+	bool need_mime = false, need_all = false, single;
+	const char *mapped;
 	size_t i;
 	int r;
 
@@ -344,7 +349,10 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 			need_header = true;
 			break;
 		case IMAP_SOURCE_PARTS:
-			need_all = true;
+			if (it->type == IMAP_FETCH_SECTION)
+				need_mime = true;
+			else
+				need_all = true;
 			break;
 		}
 	}
@@ -368,6 +376,13 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 			goto fail;
 		imap_fetch_crlf(&fm->data, &fm->len);
 		fm->mime = mail_mime_parse(fm->data, fm->len, NULL);
+	} else if (need_mime) {
+		r = store_stream_map(fm->stream, &mapped, &error);
+		if (r < 0)
+			goto fail;
+		fm->mime = mail_mime_parse(
+			mapped, (size_t)store_stream_size(fm->stream), NULL);
+		store_stream_unmap(fm->stream);
 	}
 	return 1;
 fail:
@@ -401,18 +416,18 @@ imap_fetch_write_literal(struct imap_session *s, struct imap_str *out,
    written). */
 static int
 imap_fetch_stream_start(struct imap_session *s, struct imap_fetch_cur *cur,
-			const struct imap_fetch_item *it, bool text)
+			const struct imap_fetch_item *it, uint64_t from,
+			uint64_t to)
 {
 	const struct imap_fetch_section *sec = &it->section;
 	struct imap_fetch_msg *fm = &cur->fm;
-	uint64_t from = text ? fm->text_offset : 0, len;
 	char *error = NULL;
+	uint64_t len;
 
-	if (store_stream_cursor_init(
-		    &cur->cursor, fm->stream, from, store_stream_size(fm->stream),
-		    sec->partial ? sec->offset : 0,
-		    sec->partial ? sec->length : UINT64_MAX, &len,
-		    &error) < 0) {
+	if (store_stream_cursor_init(&cur->cursor, fm->stream, from, to,
+				     sec->partial ? sec->offset : 0,
+				     sec->partial ? sec->length : UINT64_MAX,
+				     &len, &error) < 0) {
 		log_warnx("imap id=%" PRIu64 " event=fetch seq=%" PRIu32
 			  " error=\"%s\"",
 			  s->id, cur->seq, error);
@@ -452,6 +467,64 @@ imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_cur *cur)
 		}
 		imap_write(s, data, (size_t)n);
 	}
+	return 0;
+}
+
+/* A section with a part number, from the MIME tree of the file: streamed
+   when it is a range of the file, HEADER.FIELDS read alone and filtered.
+   -1 on a read error. */
+static int
+imap_fetch_part(struct imap_session *s, struct imap_fetch_cur *cur,
+		const struct imap_fetch_item *it)
+{
+	struct imap_fetch_section hsec = it->section;
+	struct imap_fetch_msg *fm = &cur->fm;
+	size_t from, to, len, n;
+	char *hdr, *conv, *error = NULL;
+	const char *data;
+	bool owned;
+	ssize_t got;
+	int r;
+
+	r = imap_fetch_section_range(&it->section, fm->mime, &from, &to);
+	if (r == 0) {
+		imap_str_append_cstr(&cur->out, "NIL");
+		return 0;
+	}
+	if (r == 2) {
+		imap_fetch_write_literal(s, &cur->out, "", 0, false);
+		return 0;
+	}
+	if (it->section.kind != IMAP_SECTION_HEADER_FIELDS &&
+	    it->section.kind != IMAP_SECTION_HEADER_FIELDS_NOT)
+		return imap_fetch_stream_start(s, cur, it, from, to);
+	/* the enclosed message's header block, in memory (a header) */
+	len = to - from;
+	hdr = xmalloc(len + 1);
+	got = store_stream_read(fm->stream, from, hdr, len, &error);
+	if (got < 0 || (size_t)got != len) {
+		log_warnx("imap id=%" PRIu64 " event=fetch seq=%" PRIu32
+			  " error=\"%s\"",
+			  s->id, cur->seq,
+			  error != NULL ? error : "short message file");
+		free(error);
+		free(hdr);
+		return -1;
+	}
+	conv = store_crlf_dup(hdr, len, &n);
+	if (conv != NULL) {
+		free(hdr);
+		hdr = conv;
+		len = n;
+	}
+	/* the fields of that block, as of a message that is only it */
+	hsec.part = (char *)"";
+	(void)imap_fetch_section_get(&hsec, hdr, len, NULL, &data, &n,
+				     &owned);
+	imap_fetch_write_literal(s, &cur->out, data, n, false);
+	if (owned)
+		free((char *)data);
+	free(hdr);
 	return 0;
 }
 
@@ -551,9 +624,15 @@ imap_fetch_item(struct imap_session *s, struct imap_fetch_job *job,
 			it, fm->meta_loaded &&
 				    !imap_fetch_is_multipart(
 					    fm->meta.bodystructure));
-		if (src == IMAP_SOURCE_MESSAGE || src == IMAP_SOURCE_TEXT)
+		if (src == IMAP_SOURCE_MESSAGE)
 			return imap_fetch_stream_start(
-				s, cur, it, src == IMAP_SOURCE_TEXT);
+				s, cur, it, 0, store_stream_size(fm->stream));
+		if (src == IMAP_SOURCE_TEXT)
+			return imap_fetch_stream_start(
+				s, cur, it, fm->text_offset,
+				store_stream_size(fm->stream));
+		if (src == IMAP_SOURCE_PARTS && fm->data == NULL)
+			return imap_fetch_part(s, cur, it);
 		if (src == IMAP_SOURCE_HEADER)
 			r = imap_fetch_section_get(&it->section, fm->header,
 						   fm->header_len, NULL, &data,

@@ -660,6 +660,46 @@ imap_fetch_section_source(const struct imap_fetch_item *item,
 	return IMAP_SOURCE_PARTS;
 }
 
+int
+imap_fetch_section_range(const struct imap_fetch_section *sec,
+			 const struct mail_mime_part *root, size_t *from_r,
+			 size_t *to_r)
+{
+	const struct mail_mime_part *part, *m;
+
+	*from_r = *to_r = 0;
+	if (root == NULL || sec->part[0] == '\0')
+		return 0;
+	part = mail_mime_section(root, sec->part);
+	if (part == NULL)
+		return 0;
+	switch (sec->kind) {
+	case IMAP_SECTION_ALL:
+		*from_r = part->body_offset;
+		*to_r = part->body_offset + part->body_len;
+		return 1;
+	case IMAP_SECTION_MIME:
+		*from_r = part->hdr_offset;
+		*to_r = part->hdr_offset + part->hdr_len;
+		return 1;
+	default:
+		break;
+	}
+	/* HEADER, TEXT, HEADER.FIELDS of the enclosed message; of a part
+	   that is none, empty (as imap_fetch_section_get()) */
+	if (!(part->flags & MAIL_MIME_MESSAGE) || part->children == NULL)
+		return 2;
+	m = part->children;
+	if (sec->kind == IMAP_SECTION_TEXT) {
+		*from_r = m->body_offset;
+		*to_r = m->body_offset + m->body_len;
+	} else {
+		*from_r = m->hdr_offset;
+		*to_r = m->hdr_offset + m->hdr_len;
+	}
+	return 1;
+}
+
 bool
 imap_fetch_is_multipart(const char *bodystructure)
 {

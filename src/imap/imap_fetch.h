@@ -132,6 +132,16 @@ enum imap_fetch_source {
 enum imap_fetch_source imap_fetch_section_source(
 	const struct imap_fetch_item *item, bool single_part);
 
+/* Where a section with a part number is in the message whose MIME tree
+   is `root` (physical offsets, before any partial): 1 and [*from_r,
+   *to_r) — for HEADER.FIELDS(.NOT) the header block the fields are taken
+   from —; 2 if the section is empty whatever it is (HEADER, TEXT or
+   HEADER.FIELDS of a part that is no message/rfc822); 0 if the message
+   has no such part (NIL). Not for BINARY. */
+int imap_fetch_section_range(const struct imap_fetch_section *section,
+			     const struct mail_mime_part *root,
+			     size_t *from_r, size_t *to_r);
+
 /* Whether a BODYSTRUCTURE (or BODY) string is that of a multipart message
    ("((" at its start): [1] of anything else is its body. */
 bool imap_fetch_is_multipart(const char *bodystructure);

@@ -339,6 +339,66 @@ test_binary(void **state)
 	expect_binary("BINARY[]", msg_simple, 1, msg_simple);
 }
 
+/* imap_fetch_section_range() against imap_fetch_section_get(): the range
+   is the section (HEADER.FIELDS: the block it filters). */
+static void
+expect_range(const char *attr, const char *msg, int want_ret)
+{
+	struct imap_fetch_spec spec;
+	struct mail_mime_part *root = mail_mime_parse(msg, strlen(msg), NULL);
+	const struct imap_fetch_section *sec;
+	const char *error, *data;
+	size_t from, to, len;
+	bool owned;
+	int ret, got;
+
+	assert_int_equal(parse_attrs(attr, &spec, &error), 0);
+	sec = &spec.items[0].section;
+	ret = imap_fetch_section_range(sec, root, &from, &to);
+	assert_int_equal(ret, want_ret);
+	got = imap_fetch_section_get(sec, msg, strlen(msg), root, &data, &len,
+				     &owned);
+	if (ret == 0) {
+		assert_int_equal(got, 0);
+	} else if (ret == 2) {
+		assert_int_equal(got, 1);
+		assert_int_equal(len, 0);
+	} else if (sec->kind != IMAP_SECTION_HEADER_FIELDS &&
+		   sec->kind != IMAP_SECTION_HEADER_FIELDS_NOT) {
+		assert_int_equal(got, 1);
+		assert_int_equal(to - from, len);
+		assert_memory_equal(msg + from, data, len);
+	} else {
+		/* the fields are a subset of the block's lines */
+		assert_int_equal(got, 1);
+		assert_true(len <= to - from + 2);
+	}
+	if (got == 1 && owned)
+		free((char *)data);
+	imap_fetch_spec_free(&spec);
+	mail_mime_free(&root);
+}
+
+static void
+test_section_range(void **state)
+{
+	(void)state;
+	expect_range("BODY[1]", msg_multi, 1);
+	expect_range("BODY[1.MIME]", msg_multi, 1);
+	expect_range("BODY[2]", msg_multi, 1);
+	expect_range("BODY[2.MIME]", msg_multi, 1);
+	expect_range("BODY[2.HEADER]", msg_multi, 1);
+	expect_range("BODY[2.TEXT]", msg_multi, 1);
+	expect_range("BODY[2.1]", msg_multi, 1);
+	expect_range("BODY[2.HEADER.FIELDS (FROM)]", msg_multi, 1);
+	expect_range("BODY[1.TEXT]", msg_multi, 2);
+	expect_range("BODY[1.HEADER]", msg_multi, 2);
+	expect_range("BODY[5]", msg_multi, 0);
+	expect_range("BODY[1.1]", msg_multi, 0);
+	expect_range("BODY[1]", msg_simple, 1);
+	expect_range("BODY[2]", msg_simple, 0);
+}
+
 /* Where each section is read from: streamed, header block, or the whole
    message with its MIME tree. */
 static void
@@ -406,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_sections_multipart),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_section_source),
+		cmocka_unit_test(test_section_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ struct store_stream {
 	uint64_t size;
 	uint64_t serial; /* unique in the process: who owns the buffer */
 	char *path;	 /* for error messages */
+	void *map;	 /* store_stream_map(): the file from its start */
+	size_t map_len;
 };
 
 /* What the thread's read window holds: message bytes [start, end) of
@@ -228,6 +231,7 @@ store_stream_close(struct store_stream **stp)
 		return;
 	if (store_stream_tbuf != NULL && store_stream_tbuf->serial == st->serial)
 		store_stream_tbuf->serial = 0;
+	store_stream_unmap(st);
 	close(st->fd);
 	free(st->path);
 	free(st);
@@ -387,6 +391,42 @@ store_stream_read_all(struct store_stream *st, char **data_r, size_t *len_r,
 	*data_r = data;
 	*len_r = (size_t)n;
 	return 1;
+}
+
+int
+store_stream_map(struct store_stream *st, const char **data_r,
+		 char **error_r)
+{
+	if (st->map == NULL) {
+		void *p;
+
+		if (st->offset + st->size > SIZE_MAX) {
+			*error_r = xasprintf("message %s too large", st->path);
+			return -1;
+		}
+		/* offset > 0 (the metadata line): never an empty mapping */
+		p = mmap(NULL, (size_t)(st->offset + st->size), PROT_READ,
+			 MAP_PRIVATE, st->fd, 0);
+		if (p == MAP_FAILED) {
+			*error_r = xasprintf("mmap %s: %s", st->path,
+					     strerror(errno));
+			return -1;
+		}
+		st->map = p;
+		st->map_len = (size_t)(st->offset + st->size);
+	}
+	*data_r = (const char *)st->map + st->offset;
+	return 1;
+}
+
+void
+store_stream_unmap(struct store_stream *st)
+{
+	if (st->map == NULL)
+		return;
+	munmap(st->map, st->map_len);
+	st->map = NULL;
+	st->map_len = 0;
 }
 
 /* ------------------------------------------------------------ line ends */

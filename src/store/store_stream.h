@@ -89,6 +89,16 @@ int store_stream_read_header(struct store_stream *st, char **data_r,
 int store_stream_read_all(struct store_stream *st, char **data_r,
 			  size_t *len_r, char **error_r);
 
+/* Maps the message read-only (for a parse of its MIME structure without a
+   copy in memory: the pages are the page cache's, and go with
+   store_stream_unmap()): 1 and its bytes in *data_r (store_stream_size()
+   of them), -1 and a reason on error. Mapping again gives the same
+   mapping. */
+int store_stream_map(struct store_stream *st, const char **data_r,
+		     char **error_r);
+/* Unmaps it (also done by store_stream_close()). */
+void store_stream_unmap(struct store_stream *st);
+
 /* ------------------------------------------------------------ line ends */
 /* The state of a conversion to CRLF between two pieces of input. */
 struct store_crlf {

@@ -5,9 +5,10 @@
  * and by file, checked against their row (truncated file, wrong id,
  * missing file); chunked reads, the header block of a message whose header
  * is longer than a chunk; cursors over a message of several chunks with
- * bare LFs on and around the chunk boundaries, for many ranges, wire
- * offsets (one between an added CR and its LF) and lengths; a stream that
- * stays readable after its message is expunged and its file removed.
+ * bare LFs on and around the chunk and window boundaries, for many
+ * ranges, wire offsets (one between an added CR and its LF) and lengths,
+ * counted or not; the mapping of a message; a stream that stays readable
+ * after its message is expunged and its file removed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -401,7 +402,20 @@ test_stream_small(void **state)
 	free(out);
 	/* BODY[]<7.5> */
 	check_range(st, msg, 0, sizeof(msg) - 1, 7, 5);
-	store_stream_close(&st);
+	/* mapped: the message bytes, after the metadata line */
+	{
+		const char *m1, *m2;
+
+		assert_int_equal(store_stream_map(st, &m1, &error), 1);
+		assert_memory_equal(m1, msg, sizeof(msg) - 1);
+		assert_int_equal(store_stream_map(st, &m2, &error), 1);
+		assert_ptr_equal(m1, m2);
+		store_stream_unmap(st);
+		store_stream_unmap(st);
+		assert_int_equal(store_stream_map(st, &m1, &error), 1);
+		assert_memory_equal(m1, msg, sizeof(msg) - 1);
+	}
+	store_stream_close(&st); /* unmaps */
 	/* no such row */
 	assert_int_equal(store_stream_open(f->a, 999999, &st, &error), 0);
 	assert_null(st);
