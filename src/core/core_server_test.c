@@ -16,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -43,6 +42,7 @@
 #include "core/core_line.h"
 #include "core/core_server.h"
 #include "core/core_thread.h"
+#include "lib/fs.h"
 
 /* ------------------------------------------------------------ registry */
 
@@ -412,12 +412,6 @@ start_server(struct harness *h, const struct options *o)
 	}
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 /* Stops the server (unless stopped already) and checks it ended well. */
 static void
 stop_server(struct harness *h)
@@ -431,7 +425,7 @@ stop_server(struct harness *h)
 	server_free(&h->server);
 	assert_null(h->server);
 	SSL_CTX_free(h->client_ctx);
-	nftw(h->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	(void)fs_remove_tree(h->dir, NULL);
 	unlink(h->conf);
 }
 
@@ -1245,7 +1239,7 @@ test_run_user_drop(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	(void)fs_remove_tree(dir, NULL);
 	unlink(conf);
 }
 

@@ -10,7 +10,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "deliver/deliver.h"
+#include "lib/fs.h"
 #include "lib/str.h"
 #include "store/store.h"
 
@@ -25,16 +25,6 @@ struct fixture {
 	char dir[64];
 	struct store *s;
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 static void
 ok(struct store *s, int ret, char *error)
@@ -94,7 +84,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	(void)fs_remove_tree(f->dir, NULL);
 	free(f);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,5 +165,39 @@ fs_read_file(const char *path, size_t max_size, char **data_r, size_t *len_r,
 	buf[got] = '\0';
 	*data_r = buf;
 	*len_r = got;
+	return 0;
+}
+
+/* nftw() gives no context pointer: the failing path goes back through a
+   thread-local. */
+static _Thread_local const char *fs_remove_failed;
+
+static int
+fs_remove_one(const char *path, const struct stat *st, int type,
+	      struct FTW *ftw)
+{
+	if (remove(path) < 0 && errno != ENOENT) {
+		fs_remove_failed = path;
+		fs_fail(NULL, "remove", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_remove_tree(const char *path, const char **error_r)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fs_fail(error_r, "stat", path);
+	fs_remove_failed = NULL;
+	if (nftw(path, fs_remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+		if (fs_remove_failed == NULL)
+			return fs_fail(error_r, "walk", path);
+		if (error_r != NULL)
+			*error_r = fs_error;
+		return -1;
+	}
 	return 0;
 }

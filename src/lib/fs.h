@@ -1,5 +1,6 @@
 /*
- * fs — files made durable: write, fsync, rename, fsync the directory.
+ * fs — files made durable: write, fsync, rename, fsync the directory; and
+ * the removal of a whole tree.
  *
  * Every function returns 0 on success, or -1 with errno set and a message
  * in *error_r (a static or thread-local string: copy it to keep it).
@@ -24,5 +25,9 @@ int fs_write_file_durable(const char *path, const void *data, size_t len,
    the NUL). Refuses files larger than max_size (errno EFBIG). */
 int fs_read_file(const char *path, size_t max_size, char **data_r,
 		 size_t *len_r, const char **error_r);
+/* rm -r: removes `path` and everything below it, without following
+   symbolic links (a link is removed, not what it points to). A missing
+   `path` is not an error. Stops at the first failure. */
+int fs_remove_tree(const char *path, const char **error_r);
 
 #endif

@@ -7,11 +7,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "smtp/smtp_session.h"
 #include "store/store.h"
 
@@ -21,15 +21,6 @@ struct fixture {
 	char dir[64];
 	struct store *store;
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 ok(int r, char *error)
@@ -79,7 +70,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(&f->store);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	(void)fs_remove_tree(f->dir, NULL);
 	free(f);
 	return 0;
 }

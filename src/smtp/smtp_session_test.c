@@ -15,7 +15,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "core/core_server.h"
 #include "core/core_thread.h"
 #include "lib/base64.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "smtp/smtp_session.h"
@@ -57,12 +57,6 @@ struct fixture {
 
 static struct service svc_mx = {.name = "smtp"};
 static struct service svc_sub = {.name = "submission"};
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void
 must(int r, char *error)
@@ -118,7 +112,7 @@ teardown(void **state)
 	store_close(&f->server.store);
 	config_free(&f->server.config);
 	event_base_free(fake_thread.base);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	(void)fs_remove_tree(f->dir, NULL);
 	free(f);
 	return 0;
 }
