@@ -433,6 +433,8 @@ class Facteur:
     """One facteur server: its configuration, data directory, ports,
     process and log."""
 
+    ip = "127.0.0.1"  # where it listens (a subclass may use another)
+
     def __init__(self, workdir, config=None, data_dir=None):
         self.dir = Path(workdir)
         self.data_dir = Path(data_dir) if data_dir else self.dir / "data"
@@ -508,7 +510,7 @@ class Facteur:
                         f"facteur exited with {self.proc.returncode} "
                         f"while starting:\n{self.log_tail()}")
                 try:
-                    socket.create_connection(("127.0.0.1", port),
+                    socket.create_connection((self.ip, port),
                                              timeout=1).close()
                     break
                 except OSError:
@@ -572,19 +574,22 @@ class Facteur:
                 if any(m in ln for m in SANITIZER_MARKERS)]
 
     def smtp(self, service="smtp", **kw):
+        kw.setdefault("host", self.ip)
         return SMTPConn(self.ports[service], tls=service == "submissions",
                         **kw)
 
-    def submission(self, user=ALICE, password=None, service="submission"):
+    def submission(self, user=ALICE, password=None, service="submission",
+                   auth=True):
         """A session on the submission port, after STARTTLS (or on 465)
-        and AUTH PLAIN as `user`."""
+        and, unless auth is False, AUTH PLAIN as `user`."""
         c = self.smtp(service)
         c.ehlo()
         if service == "submission":
             c.starttls()
             c.ehlo()
-        expect(c.auth_plain(user, password or PASSWORDS[user]), 235,
-               "2.7.0")
+        if auth:
+            expect(c.auth_plain(user, password or PASSWORDS[user]), 235,
+                   "2.7.0")
         return c
 
     def mailbox(self, account, name="INBOX"):

@@ -55,10 +55,7 @@ def test_starttls_auth_plain_and_send_587(facteur):
 
 
 def test_auth_login_587(facteur):
-    with facteur.smtp("submission") as c:
-        c.ehlo()
-        c.starttls()
-        c.ehlo()
+    with facteur.submission(auth=False) as c:
         expect(c.cmd("AUTH LOGIN"), 334)
         expect(c.cmd(b64(ALICE)), 334)
         expect(c.cmd(b64(PASSWORDS[ALICE])), 235, "2.7.0")
@@ -71,20 +68,14 @@ def test_auth_login_587(facteur):
 
 
 def test_auth_plain_without_initial_response(facteur):
-    with facteur.smtp("submission") as c:
-        c.ehlo()
-        c.starttls()
-        c.ehlo()
+    with facteur.submission(auth=False) as c:
         r = expect(c.cmd("AUTH PLAIN"), 334)
         assert r.lines[-1].rstrip() == "334", r
         expect(c.cmd(b64("\0" + BOB + "\0" + PASSWORDS[BOB])), 235)
 
 
 def test_auth_cancelled(facteur):
-    with facteur.smtp("submission") as c:
-        c.ehlo()
-        c.starttls()
-        c.ehlo()
+    with facteur.submission(auth=False) as c:
         expect(c.cmd("AUTH LOGIN"), 334)
         expect(c.cmd("*"), 501)
         expect(c.cmd("MAIL FROM:<alice@example.test>"), 530, "5.7.0")
@@ -191,10 +182,7 @@ def test_no_auth_on_port_25_even_after_tls(facteur):
 
 
 def test_wrong_password(facteur):
-    with facteur.smtp("submission") as c:
-        c.ehlo()
-        c.starttls()
-        c.ehlo()
+    with facteur.submission(auth=False) as c:
         expect(c.auth_plain(ALICE, "wrong"), 535, "5.7.8")
         # an unknown user gets the same answer (no user enumeration)
         expect(c.auth_plain("nobody@example.test", "wrong"), 535, "5.7.8")
