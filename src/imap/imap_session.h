@@ -418,6 +418,8 @@ struct imap_mbox {
 	   (what SELECT claimed, imap_mbox_open_lazy()) */
 	uint32_t recent_lo, recent_hi;
 	uint32_t first_unseen; /* its [UNSEEN] when opened lazily, 0: none */
+	bool untold; /* given back with messages above known_last_uid that
+			the client has not been told of */
 
 	/* RFC 5182 search result variable ("$"): the UIDs that the last
 	   SEARCH/SORT RETURN (SAVE) found (imap_searchres.c). UIDs are never
