@@ -316,7 +316,8 @@ fake_conn_new(struct server *server, const char *peer)
 
 	for (i = 0; fake_conns[i] != NULL; i++) {
 		if (i + 1 == FAKE_MAX_CONNS) {
-			fprintf(stderr, "core_testcore: too many connections\n");
+			fputs("core_testcore: too many connections\n",
+			      stderr);
 			abort();
 		}
 	}
