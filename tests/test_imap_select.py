@@ -6,6 +6,7 @@ also after a restart, and never to two sessions (RFC 3501 §2.3.2, §6.3.1).
 """
 import re
 import sqlite3
+import time
 
 from conftest import ALICE
 from test_imap_util import imap
@@ -235,3 +236,20 @@ def test_index_upgraded_from_version_3(facteur):
     finally:
         db.close()
     assert "event=index-upgraded" in facteur.log()
+
+
+def test_news_taken_in_while_the_array_is_given_back(facteur):
+    """A message that arrives after a command and before the session gives
+    its array back (10 s without a command) is told at the next NOOP."""
+    a = imap(facteur)
+    b = imap(facteur)
+    append(b, subject="old")
+    a.ok("SELECT INBOX")
+    assert a.ok("FETCH 1 UID") == [b"* 1 FETCH (UID 1)"]  # array loaded
+    append(b, subject="new")
+    time.sleep(11)  # A's array is given back, with the news in it
+    u = a.ok("NOOP")
+    assert u[:1] == [b"* 2 EXISTS"], u
+    assert a.ok("FETCH 2 UID") == [b"* 2 FETCH (UID 2)"]
+    a.close()
+    b.close()

@@ -497,7 +497,7 @@ imap_mbox_update(struct imap_session *s, struct imap_mbox *mbox)
 /* imap_mbox_update() for a view that is given back: new messages are
    counted (*added_r, for the EXISTS to send), their keywords noted and
    their \Recent claimed without loading the array; any other news (flags
-   changed, expunges, or news from before the array went) loads it
+   changed, expunges, or news taken in before the array went) loads it
    (imap_mbox_expand()), and the caller goes on as with a loaded view. 1,
    0 if the mailbox is gone, -1 on error. */
 static int
@@ -524,7 +524,7 @@ imap_mbox_update_lazy(struct imap_session *s, struct imap_mbox *mbox,
 	if (r == 0)
 		return 0;
 	simple = mbox->gone_count == 0 && mbox->dirty_count == 0 &&
-		 ch.expunged_count == 0;
+		 !mbox->untold && ch.expunged_count == 0;
 	for (i = 0; simple && i < ch.changed_count; i++) {
 		if (ch.changed[i].uid <= mbox->known_last_uid)
 			simple = false;

@@ -90,6 +90,10 @@ imap_mbox_shrink(struct imap_session *s)
 	mbox->known_last_uid =
 		mbox->exists_sent > 0 ? mbox->msgs[mbox->exists_sent - 1].uid
 				      : 0;
+	/* messages the update above found and the client has not been told
+	   of: their rows are older than the view's HIGHESTMODSEQ now, so
+	   only a rebuild finds them again (imap_mbox_sync() knows) */
+	mbox->untold = mbox->count > mbox->exists_sent;
 	for (i = 0; i < mbox->count; i++)
 		free(mbox->msgs[i].keywords);
 	free(mbox->msgs);
@@ -232,6 +236,7 @@ imap_mbox_expand(struct imap_session *s)
 	mbox->gone = mbox->dirty = mbox->recent_uids = NULL;
 	mbox->gone_count = mbox->dirty_count = mbox->recent_count = 0;
 	mbox->recent_lo = mbox->recent_hi = 0;
+	mbox->untold = false;
 	mbox->shrunk = false;
 	imap_mbox_mark_recent(s, known);
 	return 1;
