@@ -9,7 +9,9 @@
  *   1. groups the recipient copies by account; an unknown account fails
  *      for good ("no such account");
  *   2. writes each copy's file to mail/<account>/tmp/<id> and renames it
- *      into blobs/ (plain write(2), no fsync);
+ *      into blobs/ (plain write(2), no fsync); or, when store_spare.c has
+ *      one ready, into an empty file made ahead in spare/ (creating a file
+ *      can cost more CPU than all the rest, see store_spare.h);
  *   3. per account, ONE SQLite transaction inserts every row of the batch
  *      (UID = uidnext++, modseq = ++highestmodseq of the mailbox), with
  *      what is computed once per message (store_meta.c: IMAP ENVELOPE and
