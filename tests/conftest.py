@@ -503,6 +503,7 @@ class Facteur:
 
     def wait_ready(self):
         deadline = time.monotonic() + T(20)
+        probes = 0
         for port in self.ports.values():
             while True:
                 if self.proc.poll() is not None:
@@ -512,6 +513,7 @@ class Facteur:
                 try:
                     socket.create_connection((self.ip, port),
                                              timeout=1).close()
+                    probes += 1
                     break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -519,15 +521,18 @@ class Facteur:
                             f"port {port} not open after {T(20)}s:\n"
                             f"{self.log_tail()}")
                     time.sleep(0.02)
-        # Each probe holds a slot of max_connections_per_ip until the
-        # server has seen it close: wait for that (best effort).
-        def probes_closed():
+        # Each probe the server accepted holds a slot of
+        # max_connections_per_ip until the server has seen it close, and a
+        # probe may still wait in the listen queue: wait until every probe
+        # is logged as closed or refused (a slot is given back before its
+        # close is logged).
+        def probes_done():
             with open(self.log_path, "rb") as f:
                 f.seek(self._log_start)
                 text = f.read()
-            return len(re.findall(rb"conn id=\d+ event=close", text)) >= \
-                len(re.findall(rb"conn id=\d+ event=connect", text))
-        while not probes_closed() and time.monotonic() < deadline:
+            return len(re.findall(rb"conn id=\d+ event=close", text)) + \
+                len(re.findall(rb"conn event=refused", text)) >= probes
+        while not probes_done() and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def running(self):
