@@ -15,8 +15,9 @@
  * What the server said it cannot take is never sent (RFC 1870, 6152,
  * 6531): a message larger than its SIZE fails with 552 5.3.4; an 8-bit
  * message declared BODY=8BITMIME to a server without 8BITMIME fails with
- * 554 5.6.3 (RFC 6152 §3 allows returning it; facteur does not convert
- * MIME to 7 bits); a BINARYMIME message needs BINARYMIME and CHUNKING
+ * 554 5.6.3 (RFC 6152 §3; the queue then converts the message to 7 bits
+ * with mail_downgrade and sends it again); a BINARYMIME message needs
+ * BINARYMIME and CHUNKING
  * (5.6.3 otherwise); a non-ASCII envelope address needs SMTPUTF8 (553
  * 5.6.7). These failures are made locally, without a word to the server:
  * smtp_client_send() returns them at once.
