@@ -891,6 +891,23 @@ data_is_8bit(const char *data, size_t len)
 	return false;
 }
 
+/* True if the header block (up to the first empty line) has a byte
+   above 127: UTF-8 header fields, which only SMTPUTF8 may carry. */
+static bool
+header_is_8bit(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)data[i] >= 0x80)
+			return true;
+		if (data[i] == '\n' &&
+		    (i + 1 == len || data[i + 1] == '\n' ||
+		     (data[i + 1] == '\r' && i + 2 < len &&
+		      data[i + 2] == '\n')))
+			return false;
+	}
+	return false;
+}
+
 static void
 sc_set_result(struct smtp_client_rcpt *r, int code, const char *status,
 	      const char *text)
@@ -956,6 +973,14 @@ smtp_client_send(struct smtp_client *cl, struct smtp_client_txn *txn)
 		status = "5.6.7";
 		why = "non-ASCII sender address and the receiving server "
 		      "lacks SMTPUTF8";
+	} else if (txn->smtputf8 && !(cl->ext & SMTP_EXT_SMTPUTF8) &&
+		   header_is_8bit(txn->data, txn->len)) {
+		/* RFC 6531 §3.4: an internationalized message is not sent to
+		   a server without SMTPUTF8 (RFC 6533 status 5.6.9) */
+		code = 554;
+		status = "5.6.9";
+		why = "UTF-8 header fields and the receiving server lacks "
+		      "SMTPUTF8";
 	}
 	for (size_t i = 0; i < txn->rcpt_count; i++) {
 		struct smtp_client_rcpt *r = &txn->rcpts[i];

@@ -540,6 +540,59 @@ test_session_refused_here(void **state)
 	smtp_client_txn_clear(&txns[1]);
 }
 
+/* RFC 6531 §3.4: a message with UTF-8 header fields is not sent to a
+   server without SMTPUTF8; one whose header is ASCII goes (its 8-bit body
+   as 8BITMIME). */
+static void
+test_session_utf8_header_needs_smtputf8(void **state)
+{
+	static const char *const steps[] = {
+		">220 mx.test",
+		"<EHLO client.test",
+		">250-mx.test",
+		">250 8BITMIME",
+		"<MAIL FROM:<f@t> BODY=8BITMIME",
+		">250 ok",
+		"<RCPT TO:<b@mx.test>",
+		">250 ok",
+		"<DATA",
+		">354 go",
+		"DATA",
+		">250 queued",
+		"<QUIT",
+		">221 bye",
+		NULL};
+	struct script sc;
+	struct smtp_client_rcpt ra[1] = {{.addr = "a@mx.test"}};
+	struct smtp_client_rcpt rb[1] = {{.addr = "b@mx.test"}};
+	struct smtp_client_txn txns[2] = {
+		{.from = "f@t",
+		 .body = SMTP_CLIENT_BODY_8BITMIME,
+		 .smtputf8 = true,
+		 .data = "Subject: caf\xc3\xa9\r\n\r\nx\r\n",
+		 .len = 21,
+		 .rcpts = ra,
+		 .rcpt_count = 1},
+		{.from = "f@t",
+		 .body = SMTP_CLIENT_BODY_8BITMIME,
+		 .smtputf8 = true,
+		 .data = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n",
+		 .len = 21,
+		 .rcpts = rb,
+		 .rcpt_count = 1}};
+	struct owner o = {.txns = txns, .ntxns = 2};
+
+	script_start(&sc, steps);
+	run_client(&o, sc.port, 5);
+	script_end(&sc);
+	assert_int_equal(o.send_result[0], -1);
+	assert_int_equal(ra[0].code, 554);
+	assert_string_equal(ra[0].status, "5.6.9");
+	assert_int_equal(rb[0].code, 250);
+	smtp_client_txn_clear(&txns[0]);
+	smtp_client_txn_clear(&txns[1]);
+}
+
 static void
 test_session_greeting_refused(void **state)
 {
@@ -605,6 +658,7 @@ main(void)
 		cmocka_unit_test(test_session_pipelined),
 		cmocka_unit_test(test_session_helo_no_pipelining),
 		cmocka_unit_test(test_session_refused_here),
+		cmocka_unit_test(test_session_utf8_header_needs_smtputf8),
 		cmocka_unit_test(test_session_greeting_refused),
 		cmocka_unit_test(test_session_timeout_and_broken),
 	};
