@@ -243,7 +243,8 @@ def test_imap_parts_streamed(make_facteur):
     same command forces that path), for CRLF and bare-LF messages."""
     f = make_facteur()
     sections = ["1", "1.MIME", "2", "2.MIME", "3", "3.MIME", "3.HEADER",
-                "3.TEXT", "3.1", "3.1.MIME", "3.2", "3.HEADER.FIELDS (Subject)",
+                "3.TEXT", "3.1", "3.1.MIME", "3.2",
+                "3.HEADER.FIELDS (Subject)",
                 "3.HEADER.FIELDS.NOT (Subject From)", "1.HEADER", "1.TEXT",
                 "2.HEADER.FIELDS (X)", "4", "3.3", "2.1"]
     with imap(f) as c:

@@ -124,7 +124,8 @@ store_stream_check(struct store_stream *st, const char *blob,
 	if (n != (ssize_t)st->offset)
 		goto mismatch;
 	if (memcmp(line, STORE_STREAM_MAGIC, magic) != 0 ||
-	    memcmp(line + magic, blob, blen) != 0 || line[magic + blen] != ' ' ||
+	    memcmp(line + magic, blob, blen) != 0 ||
+	    line[magic + blen] != ' ' ||
 	    memcmp(line + st->offset - (size_t)tn, tail, (size_t)tn) != 0 ||
 	    memchr(line, '\n', (size_t)st->offset - 1) != NULL)
 		goto mismatch;
@@ -229,7 +230,8 @@ store_stream_close(struct store_stream **stp)
 
 	if (st == NULL)
 		return;
-	if (store_stream_tbuf != NULL && store_stream_tbuf->serial == st->serial)
+	if (store_stream_tbuf != NULL &&
+	    store_stream_tbuf->serial == st->serial)
 		store_stream_tbuf->serial = 0;
 	store_stream_unmap(st);
 	close(st->fd);
