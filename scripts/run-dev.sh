@@ -14,5 +14,5 @@ for u in alice bob; do
 		echo "run: created user $u@example.test with password $u-pass-1"
 	fi
 done
-echo "run: SMTP 127.0.0.1:2525, submission 2587 (STARTTLS), submissions 2465 (TLS); data in ./var"
+echo "run: SMTP 127.0.0.1:2525, submission 2587 (STARTTLS), submissions 2465 (TLS), IMAP 2143 (STARTTLS), IMAPS 2993, POP3 2110 (STLS), POP3S 2995; data in ./var"
 exec $BIN -c $CONF serve
