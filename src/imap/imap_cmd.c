@@ -410,7 +410,7 @@ imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd)
 	imap_untagged(s, "BYE Logging out");
 	imap_session_enter_state(s, IMAP_STATE_LOGOUT);
 	/* No mailbox updates after the BYE. */
-	imap_searchres_mbox_free(&s->mbox);
+	imap_mbox_free(&s->mbox);
 	imap_cmd_ok(s, "LOGOUT completed");
 	log_info("imap id=%" PRIu64 " event=logout%s%s", s->id,
 		 s->user != NULL ? " user=" : "",

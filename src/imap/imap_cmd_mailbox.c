@@ -207,7 +207,7 @@ imap_select_responses(struct imap_session *s, bool condstore)
 {
 	struct imap_mbox *mbox = s->mbox;
 	struct imap_str out = {0};
-	size_t i;
+	uint32_t unseen;
 
 	imap_mbox_append_flag_list(mbox, false, &out);
 	imap_untagged(s, "FLAGS %s", out.p);
@@ -220,16 +220,12 @@ imap_select_responses(struct imap_session *s, bool condstore)
 			      out.p);
 		imap_str_free(&out);
 	}
-	imap_untagged(s, "%zu EXISTS", mbox->count);
+	imap_untagged(s, "%zu EXISTS", imap_mbox_exists(mbox));
 	if (!s->rev2) {
 		imap_untagged(s, "%zu RECENT", mbox->recent);
-		for (i = 0; i < mbox->count; i++) {
-			if (!(mbox->msgs[i].flags & STORE_FLAG_SEEN)) {
-				imap_untagged(s, "OK [UNSEEN %zu] First unseen",
-					      i + 1);
-				break;
-			}
-		}
+		if ((unseen = imap_mbox_first_unseen(mbox)) > 0)
+			imap_untagged(s, "OK [UNSEEN %" PRIu32 "] First unseen",
+				      unseen);
 	}
 	imap_untagged(s, "OK [UIDVALIDITY %" PRIu32 "] UIDs valid",
 		      mbox->uidvalidity);
@@ -317,12 +313,16 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 	if (s->mbox != NULL) {
 		/* RFC 3501 §6.3.1: the selected mailbox is closed first,
 		   without expunge; RFC 7162 §3.2.11 says so with [CLOSED]. */
-		imap_searchres_mbox_free(&s->mbox);
+		imap_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		if (s->qresync || s->rev2)
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
-	r = imap_mbox_open(s, name, readonly, &s->mbox, &error);
+	/* QRESYNC's FETCH responses need the message array; else it is
+	   loaded by the first command that needs it */
+	r = qresync != NULL
+		    ? imap_mbox_open(s, name, readonly, &s->mbox, &error)
+		    : imap_mbox_open_lazy(s, name, readonly, &s->mbox, &error);
 	if (r <= 0) {
 		if (r == 0) {
 			imap_cmd_no(s, "[NONEXISTENT] Mailbox does not exist");
@@ -344,7 +344,7 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 		imap_select_list(s);
 	if (qresync != NULL && imap_cmd_qresync_select(s, qresync) < 0) {
 		/* answered; the mailbox stays closed */
-		imap_searchres_mbox_free(&s->mbox);
+		imap_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		return;
 	}

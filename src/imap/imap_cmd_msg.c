@@ -359,12 +359,12 @@ imap_cmd_close_common(struct imap_session *s, struct imap_cmd *cmd,
 	   not keep the mailbox selected. */
 	if (expunge && !s->mbox->readonly &&
 	    imap_msg_expunge(s, NULL, 0) < 0) {
-		imap_searchres_mbox_free(&s->mbox);
+		imap_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		return;
 	}
 	/* "$" goes with the mailbox (RFC 5182 §2.1) */
-	imap_searchres_mbox_free(&s->mbox);
+	imap_mbox_free(&s->mbox);
 	imap_session_enter_state(s, IMAP_STATE_AUTH);
 	imap_cmd_ok(s, "%s completed", cmd->name);
 }

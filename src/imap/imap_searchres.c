@@ -59,13 +59,6 @@ imap_searchres_clear(struct imap_mbox *mbox)
 	mbox->searchres = NULL;
 }
 
-void
-imap_searchres_mbox_free(struct imap_mbox **mbox)
-{
-	imap_searchres_clear(*mbox);
-	imap_mbox_free(mbox);
-}
-
 const struct imap_seqset *
 imap_searchres_get(const struct imap_mbox *mbox)
 {

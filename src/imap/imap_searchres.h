@@ -34,8 +34,6 @@ int imap_searchres_save(struct imap_mbox *mbox, const uint32_t *uids,
 			size_t n);
 /* Empties "$" (frees it). Accepts a mailbox without one. */
 void imap_searchres_clear(struct imap_mbox *mbox);
-/* imap_searchres_clear() then imap_mbox_free(). */
-void imap_searchres_mbox_free(struct imap_mbox **mbox);
 /* The UIDs of "$" (a view of the saved set, valid until the next save or
    clear; an empty set when nothing is saved). */
 const struct imap_seqset *imap_searchres_get(const struct imap_mbox *mbox);

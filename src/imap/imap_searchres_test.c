@@ -60,7 +60,7 @@ test_save(void **state)
 	assert_null(mbox->searchres);
 	assert_int_equal(imap_searchres_get(mbox)->count, 0);
 	imap_searchres_clear(mbox);
-	imap_searchres_mbox_free(&mbox);
+	imap_mbox_free(&mbox);
 	assert_null(mbox);
 }
 
@@ -85,7 +85,7 @@ test_notsaved_bound(void **state)
 	assert_int_equal(imap_searchres_save(mbox, uids, n), 0);
 	assert_int_equal(imap_searchres_get(mbox)->count, 1);
 	free(uids);
-	imap_searchres_mbox_free(&mbox);
+	imap_mbox_free(&mbox);
 }
 
 static void
@@ -116,7 +116,7 @@ test_resolve(void **state)
 	mbox->count = 0;
 	imap_searchres_resolve(mbox, &seqs);
 	assert_int_equal(seqs.count, 0);
-	imap_searchres_mbox_free(&mbox);
+	imap_mbox_free(&mbox);
 }
 
 int

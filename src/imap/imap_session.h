@@ -424,7 +424,7 @@ struct imap_mbox {
 	/* RFC 5182 search result variable ("$"): the UIDs that the last
 	   SEARCH/SORT RETURN (SAVE) found (imap_searchres.c). UIDs are never
 	   reused, so an expunged message leaves "$" by itself. Starts empty;
-	   must be freed with the mailbox (imap_searchres_clear()). */
+	   imap_mbox_free() frees it. */
 	struct imap_seqset *searchres;
 };
 

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
 #include "lib/log.h"
@@ -251,6 +252,7 @@ imap_mbox_free(struct imap_mbox **mboxp)
 	free(mbox->gone);
 	free(mbox->dirty);
 	free(mbox->recent_uids);
+	imap_searchres_clear(mbox);
 	free(mbox->name);
 	free(mbox);
 	*mboxp = NULL;
