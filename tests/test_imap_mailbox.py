@@ -106,6 +106,35 @@ def test_rename_inbox_moves_messages(facteur):
         assert u == [b"* STATUS INBOX (MESSAGES 0)"]
 
 
+def test_mailbox_renamed_by_another_session_is_followed(facteur):
+    """A session whose selected mailbox another session renames goes on
+    in it under the new name (same UIDVALIDITY, same UIDs), hears of what
+    happens there, and only a DELETE ends it with BYE (RFC 3501 §7.1.5)."""
+    deliver(facteur, 2)
+    with imap(facteur) as c, imap(facteur) as other:
+        c.ok("CREATE Work")
+        c.ok("SELECT INBOX")
+        c.ok("COPY 1:2 Work")
+        u = c.ok("SELECT Work")
+        uv = [r for r in u if b"UIDVALIDITY" in r][0]
+        other.ok("RENAME Work Projects/2026")
+        u = c.ok("NOOP")
+        assert not any(r.startswith(b"* BYE") for r in u), u
+        assert c.ok("UID FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)",
+                                               b"* 2 FETCH (UID 2)"]
+        c.ok("STORE 1 +FLAGS (\\Flagged)")
+        u = other.ok("EXAMINE Projects/2026")
+        assert uv.split(b"]")[0] in b"".join(u), (uv, u)
+        assert other.ok("SEARCH FLAGGED") == [b"* SEARCH 1"]
+        other.ok("SELECT INBOX")
+        other.ok("COPY 1 Projects/2026")
+        assert b"* 3 EXISTS" in c.ok("NOOP")
+        other.ok("UNSELECT")
+        other.ok("DELETE Projects/2026")
+        c.send("n NOOP\r\n")
+        assert c.response().startswith(b"* BYE")
+
+
 def test_rename_inbox_while_selected(facteur):
     """RENAME INBOX with INBOX selected here and in another session: both
     hear EXPUNGEs and keep an empty INBOX with the same UIDVALIDITY; the

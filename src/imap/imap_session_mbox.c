@@ -42,6 +42,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store.h"
+#include "store/store_follow.h"
 #include "store/store_select.h"
 
 static const struct {
@@ -642,6 +643,46 @@ imap_mbox_send_expunges(struct imap_session *s)
 	imap_mbox_expunge_sent(s);
 }
 
+/* imap_mbox_update() or, while the array is not loaded,
+   imap_mbox_update_lazy(): 1, 0 if the mailbox is gone, -1. */
+static int
+imap_mbox_update_any(struct imap_session *s, struct imap_mbox *mbox,
+		     size_t *added_r)
+{
+	*added_r = 0;
+	return mbox->shrunk ? imap_mbox_update_lazy(s, mbox, added_r)
+			    : imap_mbox_update(s, mbox);
+}
+
+/* The selected mailbox has gone from under its name: if another session
+   renamed it, the name that carries its UIDVALIDITY now is the same
+   mailbox with the same UIDs (store_follow.h), and the session goes on
+   there instead of being dropped — what a client sees of a rename
+   elsewhere is then nothing but a LIST that shows the new name. True if
+   it was found. */
+static bool
+imap_mbox_follow(struct imap_session *s, struct imap_mbox *mbox)
+{
+	char *name = NULL, *error = NULL;
+	int r;
+
+	r = store_mailbox_follow(s->acct, mbox->uidvalidity, &name, &error);
+	if (r < 0) {
+		log_warnx("imap id=%" PRIu64 " event=follow mailbox=\"%s\" "
+			  "error=\"%s\"",
+			  s->id, mbox->name, error);
+		free(error);
+	}
+	if (r <= 0)
+		return false;
+	log_info("imap id=%" PRIu64 " event=follow mailbox=\"%s\" "
+		 "renamed=\"%s\"",
+		 s->id, mbox->name, name);
+	free(mbox->name);
+	mbox->name = name;
+	return true;
+}
+
 void
 imap_mbox_sync(struct imap_session *s, bool expunge)
 {
@@ -652,10 +693,9 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 
 	if (mbox == NULL || s->io == IMAP_IO_CLOSING)
 		return;
-	if (mbox->shrunk)
-		r = imap_mbox_update_lazy(s, mbox, &added);
-	else
-		r = imap_mbox_update(s, mbox);
+	r = imap_mbox_update_any(s, mbox, &added);
+	if (r == 0 && imap_mbox_follow(s, mbox))
+		r = imap_mbox_update_any(s, mbox, &added);
 	if (r < 0)
 		return;
 	if (r == 0) {
