@@ -55,6 +55,16 @@ def imap_login(f, account=ALICE):
     return m
 
 
+def rebuilt_messages(f, stored):
+    """After a rebuild: every stored message is back, byte for byte, with
+    UIDs 1..n. Their order follows the files' write times, which within
+    one group commit need not be the order of delivery, so it is not
+    compared."""
+    got = imap_messages(f)
+    assert [uid for uid, _ in got] == list(range(1, len(stored) + 1))
+    assert sorted(b for _, b in got) == sorted(s[1] for s in stored)
+
+
 def imap_messages(f, mailbox="INBOX"):
     """[(uid, bytes)] of a mailbox, read over IMAP (BODY.PEEK[])."""
     m = imap_login(f)
@@ -324,9 +334,9 @@ def test_broken_index_rebuilt_at_next_start(facteur, how):
     damaged = index.read_bytes() if index.exists() else None
     f.start()
 
-    assert imap_messages(f) == [(i + 1, s[1]) for i, s in enumerate(stored)]
+    rebuilt_messages(f, stored)
     assert [b for _, b in imap_messages(f, "Projects/2024")] == [kept]
-    assert pop3_messages(f) == [s[1] for s in stored]
+    assert sorted(pop3_messages(f)) == sorted(s[1] for s in stored)
     m = imap_login(f)
     typ, data = m.status("INBOX", "(UIDVALIDITY)")
     assert re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1) != old_uv
@@ -366,5 +376,5 @@ def test_rebuild_command(facteur):
     assert len([p for p in acct_dir(f).glob("index.db.broken-*")
                 if not p.name.endswith(("-wal", "-shm"))]) == 1
     f.start()
-    assert imap_messages(f) == [(1, stored[0][1]), (2, stored[1][1])]
+    rebuilt_messages(f, stored)
     assert store_problems(f.data_dir, tmp_ok=True) == []

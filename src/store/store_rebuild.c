@@ -156,8 +156,10 @@ rb_file_cmp(const void *a, const void *b)
 	              ((const struct rb_file *)b)->name);
 }
 
-/* Files in the order they were written (their ids need not be: the
-   commit thread may take files named in advance, store_spare.c). */
+/* Files in the order they were written. The file system's clock is
+   coarse (a few ms), so two files may share an mtime: then by id, which
+   follows the order of use as store_spare.c hands out its files named in
+   advance oldest first. */
 static int
 rb_time_cmp(const void *a, const void *b)
 {

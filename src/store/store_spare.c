@@ -4,7 +4,7 @@
  *
  * The table holds STORE_SPARE_DIRS slots, one per account directory, each
  * with up to STORE_SPARE_FILES files. store_spare_take() (commit thread)
- * hands out the newest file of its directory's slot and marks the slot
+ * hands out the oldest file of its directory's slot and marks the slot
  * wanted; the thread, woken, creates files for wanted slots until they are
  * full, outside the lock, and checks that the slot still belongs to the
  * same directory before adding one (else the file is removed). A slot is
@@ -138,10 +138,14 @@ store_spare_take(struct store_spare *sp, const char *account_dir,
 	}
 	if (d != NULL) {
 		if (d->count > 0) {
+			/* the oldest: ids then follow the order of use,
+			   which the index rebuild falls back on when two
+			   files have the same mtime (store_rebuild.c) */
+			memcpy(id_r, d->files[0].id, STORE_BLOB_ID_LEN + 1);
+			*fd_r = d->files[0].fd;
 			d->count--;
-			memcpy(id_r, d->files[d->count].id,
-			       STORE_BLOB_ID_LEN + 1);
-			*fd_r = d->files[d->count].fd;
+			memmove(&d->files[0], &d->files[1],
+				d->count * sizeof(d->files[0]));
 			ret = 1;
 		}
 		d->used = now;
