@@ -378,3 +378,22 @@ def test_rebuild_command(facteur):
     f.start()
     rebuilt_messages(f, stored)
     assert store_problems(f.data_dir, tmp_ok=True) == []
+
+
+def test_delivery_after_a_rebuild_at_login_goes_to_the_new_index(facteur):
+    """index.db removed under a running server: the next login rebuilds it,
+    and a delivery after that lands in the new index, not in the file the
+    commit thread had open before (it notices the new inode)."""
+    f = facteur
+    first = deliver(f, [make_message(subject="before")])
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        p = acct_dir(f) / name
+        if p.exists():
+            p.unlink()
+    rebuilt_messages(f, first)  # this login rebuilds
+    m = make_message(subject="after the rebuild")
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, "sender@remote.test", ALICE, m))
+    got = [b for _, b in imap_messages(f)]
+    assert len(got) == 2 and b"Subject: after the rebuild" in got[1], got

@@ -75,7 +75,8 @@
  *   - Before step 3 commits: files in tmp/ or blobs/ without rows. Nothing
  *     was acknowledged, so the sender retries. tmp/ files older than an
  *     hour are removed when this thread first opens the account; a blob
- *     without a row is an orphan that the (future) index rebuild adopts —
+ *     without a row is an orphan that `facteur user repair` adopts
+ *     (store_rebuild.c) —
  *     at worst a duplicate, never a loss.
  *   - Between step 3 and the end of step 4: the OS may have written any
  *     part of the files, directory entries and WAL, in any order. After the
@@ -153,6 +154,8 @@ struct store_handle {
 	int wal_pages;	  /* the WAL's size after our last commit */
 	bool fts_pending; /* rows committed whose text is not indexed */
 	int64_t fts_since; /* ms: pending since, or since the last slice */
+	dev_t dev;	   /* of index.db when opened: a rebuild replaces */
+	ino_t ino;	   /* the file (store_rebuild.c) */
 };
 
 /* The commit thread's own state. */
@@ -359,6 +362,37 @@ store_handle_clean_tmp(struct store_handle *h)
 
 /* The cached index handle of `account`, opened (or reopened, when the user
    was deleted and added again) as needed. */
+/* The device and inode of the handle's index.db now (0 and 0 if it
+   cannot be seen). */
+static void
+store_handle_stat(const struct store_handle *h, dev_t *dev_r, ino_t *ino_r)
+{
+	char *path = xasprintf("%s/index.db", h->dir);
+	struct stat st;
+
+	*dev_r = 0;
+	*ino_r = 0;
+	if (stat(path, &st) == 0) {
+		*dev_r = st.st_dev;
+		*ino_r = st.st_ino;
+	}
+	free(path);
+}
+
+/* True if index.db is no longer the file the handle opened: a rebuild at
+   an IMAP or POP3 login (or `user repair`) set it aside and made a new
+   one, and rows written through the old handle would be lost to it. One
+   stat() per account and batch. */
+static bool
+store_handle_replaced(const struct store_handle *h)
+{
+	dev_t dev;
+	ino_t ino;
+
+	store_handle_stat(h, &dev, &ino);
+	return dev != h->dev || ino != h->ino;
+}
+
 static struct store_handle *
 store_handle_get(struct store_committer *c, const char *account,
 		 int64_t user_id, char **error_r)
@@ -407,11 +441,14 @@ store_handle_get(struct store_committer *c, const char *account,
 		h = c->cache[i];
 		if (strcmp(h->account, account) != 0)
 			continue;
-		if (h->user_id == user_id) {
+		if (h->user_id == user_id &&
+		    (h->used > c->batch_start || !store_handle_replaced(h))) {
 			h->used = ++c->clock;
 			return h;
 		}
-		/* a new user under an old name: drop the old handle */
+		/* a new user under an old name, or an index.db rebuilt
+		   since (and the handle not in use by this batch): drop the
+		   old handle */
 		store_handle_free(&c->cache[i]);
 		c->cache[i] = c->cache[--c->cache_count];
 		break;
@@ -437,6 +474,7 @@ store_handle_get(struct store_committer *c, const char *account,
 			return NULL;
 		}
 	}
+	store_handle_stat(h, &h->dev, &h->ino);
 	sqlite3_wal_hook(h->db, store_handle_wal_hook, h);
 	store_handle_clean_tmp(h);
 	/* never a handle that this batch uses: its groups point to them */

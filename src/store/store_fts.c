@@ -12,11 +12,12 @@
  * (indexed = 1). Searches scan the text not indexed yet (store_search.c),
  * so a result never depends on how far the indexer is.
  *
- * The indexer thread (one per store, started on first use) serves a list
- * of accounts, as the commit thread serves deliveries: the commit thread
- * names an account after each batch that stored something in it, and
- * store_account_open() names one that still has pending text (left by a
- * stop). Each transaction moves rows for at most STORE_FTS_SLICE_MS, so
+ * Most text is indexed by the commit thread itself in its idle time
+ * (store_commit.c, store_fts_step() in short slices). The indexer thread
+ * (one per store, started on first use) serves a list of accounts that
+ * nobody else will do: the commit thread names one whose handle it drops
+ * with text pending or whose slice failed, and store_account_open() and
+ * the rebuild name one that still has pending text (left by a stop). Each transaction moves rows for at most STORE_FTS_SLICE_MS, so
  * that the commit thread and sessions, which wait for the write lock,
  * wait little. At store_close() the thread stops after its current
  * transaction; what is left waits in fts_text with indexed = 0.

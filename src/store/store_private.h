@@ -8,17 +8,24 @@
  *   store_accounts.c  domains, users, aliases (accounts.db)
  *   store_index.c     mail/<account>/index.db: schema, mailboxes, reading
  *   store_blob.c      mail/<account>/blobs/<id>: ids, writing, reading
- *   store_commit.c    the delivery queue and its commit thread
+ *   store_commit.c    the delivery queue and its commit thread (which
+ *                     also indexes text and checkpoints in idle time)
+ *   store_spare.c     empty message files made ahead for the commit thread
  *   store_account.c   session handles: open/close, their statements,
  *                     error kinds, quota, the POP3 lock
  *   store_mailbox.c   mailbox names, LIST, CREATE, DELETE, RENAME,
  *                     subscriptions, STATUS
  *   store_message.c   views (SELECT), changes since a modseq, flags,
  *                     expunge, copy and move, message bytes
+ *   store_select.c    SELECT from the mailbox row's counters, \Recent
+ *   store_follow.c    a mailbox found again by UIDVALIDITY after a rename
+ *   store_stream.c    a message's file read in chunks, CRLF wire form
+ *   store_rebuild.c   check and repair of index.db against the files,
+ *                     rebuild from the files
  *   store_meta.c      what is computed once per message: ENVELOPE,
  *                     BODYSTRUCTURE, decoded header fields, search text
  *   store_search.c    substring search through the FTS5 index
- *   store_fts.c       the indexer thread that fills it, case folding
+ *   store_fts.c       filling it (the indexer), case folding
  *   store_watch.c     change notification
  */
 #ifndef FACTEUR_STORE_PRIVATE_H
