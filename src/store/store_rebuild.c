@@ -88,6 +88,7 @@ struct rb_scan {
 struct rb_bad {
 	int64_t id;
 	char *blob;
+	uint64_t offset, size; /* the row's */
 	char *why;
 };
 
@@ -331,6 +332,29 @@ rb_move_damaged(const char *dir, const char *account, const char *name,
 	free(from);
 	free(to_dir);
 	free(to);
+}
+
+/* Whether the file of a row found bad agrees with it now. The scan of
+   blobs/ runs before the rows are read: a delivery committed in between
+   has a row whose file the scan did not see. Called under the write
+   lock, where the rows of every committed delivery have their file. */
+static bool
+rb_file_agrees(const char *dir, const struct rb_bad *bad)
+{
+	struct store_blob_meta m;
+	char *path, *why = NULL;
+	bool ok;
+
+	if (!store_blob_id_valid(bad->blob))
+		return false;
+	path = xasprintf("%s/blobs/%s", dir, bad->blob);
+	ok = store_blob_meta_read(path, &m, &why) == 1 &&
+	     store_blob_meta_complete(&m, bad->blob) &&
+	     m.header_len == bad->offset && m.size == bad->size;
+	store_blob_meta_clear(&m);
+	free(why);
+	free(path);
+	return ok;
 }
 
 /* ------------------------------------------------------------ state */
@@ -1121,6 +1145,8 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		}
 		bad[nbad].id = sqlite3_column_int64(st, 0);
 		bad[nbad].blob = xstrdup(blob != NULL ? blob : "");
+		bad[nbad].offset = off;
+		bad[nbad].size = size;
 		bad[nbad].why = why;
 		nbad++;
 	}
@@ -1211,6 +1237,8 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			continue; /* expunged meanwhile */
 		if (rc != SQLITE_ROW)
 			goto sqlfail_tx;
+		if (rb_file_agrees(dir, &bad[i]))
+			continue; /* its file came after the scan */
 		if (rb_expunge_row(db, &bs, account, &bad[i], error_r) < 0)
 			goto fail_tx;
 		r->rows_removed++;

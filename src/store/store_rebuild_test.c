@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +354,52 @@ test_repair_missing_file(void **state)
 	free(blob);
 }
 
+struct deliverer {
+	struct fixture *f;
+	atomic_bool stop;
+	size_t delivered;
+};
+
+static void *
+deliver_loop(void *arg)
+{
+	struct deliverer *dl = arg;
+
+	while (!atomic_load(&dl->stop)) {
+		deliver(dl->f, NULL, msg_b, 0);
+		dl->delivered++;
+	}
+	return NULL;
+}
+
+/* A repair while deliveries go on: a delivery whose file came after the
+   scan of blobs/ but whose row came before the rows were read is not a
+   row "without its file". */
+static void
+test_repair_during_deliveries(void **state)
+{
+	struct fixture *f = *state;
+	struct deliverer dl = {.f = f};
+	struct store_repair_report r;
+	size_t removed = 0;
+	char *error = NULL;
+	pthread_t t;
+
+	for (int i = 0; i < 300; i++)
+		deliver(f, NULL, msg_a, 0);
+	assert_int_equal(pthread_create(&t, NULL, deliver_loop, &dl), 0);
+	for (int i = 0; i < 30; i++) {
+		if (store_repair(f->s, ALICE, 0, &r, &error) < 0)
+			fail_msg("repair: %s", error);
+		removed += r.rows_removed;
+		store_repair_report_free(&r);
+	}
+	atomic_store(&dl.stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(count_messages(f, NULL), 300 + dl.delivered);
+}
+
 static void
 test_repair_adopts_orphans(void **state)
 {
@@ -667,6 +715,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_repair_missing_file, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_repair_during_deliveries,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_repair_adopts_orphans,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_repair_respects_garbage,
