@@ -19,13 +19,16 @@
  * claims, so that two sessions never claim the same message. Session
  * handles commit with synchronous=NORMAL: a claim becomes durable with the
  * next flush of the WAL (any delivery makes one); a power cut before that
- * could show a message as \Recent a second time, nothing worse.
+ * could show a message as \Recent a second time, nothing worse. A claim
+ * that cannot be written (disk full, the write lock busy too long) does
+ * not fail the SELECT: it goes on with nothing \Recent.
  */
 #include "store/store_select.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "lib/str.h"
 #include "store/store_private.h"
 
@@ -176,10 +179,9 @@ store_select_exec(struct store_account *a, const char *sql, int64_t i1,
 	return 0;
 }
 
-int
-store_select_summary(struct store_account *a, const char *name,
-		     unsigned flags, struct store_select *sel_r,
-		     char **error_r)
+static int
+store_select_once(struct store_account *a, const char *name, unsigned flags,
+		  struct store_select *sel_r, char **error_r)
 {
 	uint32_t recent_uid = 0, n;
 	int64_t id = 0;
@@ -255,6 +257,30 @@ out:
 	if (ret <= 0)
 		store_select_free(sel_r);
 	free(norm);
+	return ret;
+}
+
+int
+store_select_summary(struct store_account *a, const char *name,
+		     unsigned flags, struct store_select *sel_r,
+		     char **error_r)
+{
+	int ret = store_select_once(a, name, flags, sel_r, error_r);
+
+	if (ret < 0 && (flags & STORE_SELECT_CLAIM_RECENT)) {
+		/* the claim could not be written (disk full, the write lock
+		   held past the busy timeout): SELECT goes on with nothing
+		   \Recent, as a later claim that fails does
+		   (imap_mbox_claim_recent()) */
+		log_warnx("store event=claim-recent-failed account=%s "
+			  "mailbox=\"%s\" error=\"%s\"",
+			  a->name, name, *error_r != NULL ? *error_r : "?");
+		free(*error_r);
+		*error_r = NULL;
+		ret = store_select_once(a, name,
+					flags & ~STORE_SELECT_CLAIM_RECENT,
+					sel_r, error_r);
+	}
 	return ret;
 }
 

@@ -20,6 +20,7 @@
 
 #include "lib/str.h"
 #include "store/store.h"
+#include "store/store_private.h"
 #include "store/store_select.h"
 
 #define ALICE "alice@example.test"
@@ -231,6 +232,36 @@ test_missing(void **state)
 	assert_null(error);
 }
 
+/* A claim that cannot be written (here: a read-only handle; in life a
+   full disk or a write lock held too long) does not fail SELECT: nothing
+   is \Recent to it, and the messages stay for the next session. */
+static void
+test_recent_claim_unwritable(void **state)
+{
+	struct fixture *f = *state;
+	struct store_select sel;
+	char *error = NULL;
+
+	put(f, "INBOX", 3, 0, NULL);
+	assert_int_equal(sqlite3_exec(f->a->db, "PRAGMA query_only = 1", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_select_summary(f->a, "INBOX", BOTH, &sel,
+					      &error),
+			 1);
+	assert_null(error);
+	assert_int_equal(sel.messages, 3);
+	assert_int_equal(sel.first_unseen, 1);
+	assert_int_equal(sel.recent, 0);
+	assert_int_equal(sel.recent_after, 3);
+	store_select_free(&sel);
+	/* nothing was claimed: the next session has them */
+	summary(f->b, "INBOX", BOTH, &sel);
+	assert_int_equal(sel.recent, 3);
+	assert_int_equal(sel.recent_after, 0);
+	store_select_free(&sel);
+}
+
 static void
 test_recent_claims(void **state)
 {
@@ -309,6 +340,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_counters, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_claim_unwritable,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_claims, setup,
 						teardown),
 	};
