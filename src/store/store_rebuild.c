@@ -89,6 +89,7 @@ struct rb_bad {
 	int64_t id;
 	char *blob;
 	uint64_t offset, size; /* the row's */
+	bool missing;          /* the scan did not find its file */
 	char *why;
 };
 
@@ -1147,6 +1148,7 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 		bad[nbad].blob = xstrdup(blob != NULL ? blob : "");
 		bad[nbad].offset = off;
 		bad[nbad].size = size;
+		bad[nbad].missing = f == NULL;
 		bad[nbad].why = why;
 		nbad++;
 	}
@@ -1237,7 +1239,7 @@ rb_repair_locked(struct store *s, const char *account, const char *dir,
 			continue; /* expunged meanwhile */
 		if (rc != SQLITE_ROW)
 			goto sqlfail_tx;
-		if (rb_file_agrees(dir, &bad[i]))
+		if (bad[i].missing && rb_file_agrees(dir, &bad[i]))
 			continue; /* its file came after the scan */
 		if (rb_expunge_row(db, &bs, account, &bad[i], error_r) < 0)
 			goto fail_tx;
