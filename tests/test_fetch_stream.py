@@ -423,3 +423,34 @@ def test_expunged_while_streaming(make_facteur):
     finally:
         reader.close()
         popper.close()
+
+
+def test_shutdown_waits_for_the_literal(make_facteur):
+    """SIGTERM while a FETCH is paused in the middle of its literal: the
+    BYE is not written into the literal; the response ends whole, then
+    the tagged OK, then BYE."""
+    f = make_facteur(config=PLAIN)
+    msg = big_message(8 * 1024 * 1024)
+    with imap(f, tls=False) as c:
+        append(c, msg)
+    c = imap(f, tls=False)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        c.ok("EXAMINE INBOX")
+        n = start_fetch(c)
+        assert n == len(msg)
+        got = read_literal_slowly(c, WINDOW)
+        f.proc.send_signal(15)
+        wait_until(lambda: "event=shutdown " in f.log(), T(10),
+                   "the shutdown to begin")
+        time.sleep(0.3)
+        got += read_literal_slowly(c, n - WINDOW)
+        assert got == msg
+        assert c.readline() == b")"
+        assert c.readline().startswith(b"s1 OK")
+        assert c.readline().startswith(b"* BYE")
+    finally:
+        c.close()
+    f.proc.wait(timeout=T(20))
+    f.exits.append((f.proc.returncode, "SIGTERM"))
+    assert f.proc.returncode == 0

@@ -643,6 +643,16 @@ imap_session_run_job(struct imap_session *s)
 			memset(&s->job, 0, sizeof(s->job));
 			if (job.free != NULL)
 				job.free(job.ctx);
+			/* the BYE imap_session_shutdown() held back */
+			if (server_stopping(s->server) && !s->shutdown_sent) {
+				s->shutdown_sent = true;
+				log_info("imap id=%" PRIu64 " event=disconnect "
+					 "reason=shutdown",
+					 s->id);
+				imap_session_bye(s, "shutdown",
+						 "Server shutting down");
+				return false;
+			}
 		}
 	}
 	return true;
@@ -810,6 +820,10 @@ imap_session_shutdown(struct conn *c, void *ctx)
 
 	if (s->io == IMAP_IO_WAIT || s->io == IMAP_IO_TLS ||
 	    s->io == IMAP_IO_CLOSING || s->shutdown_sent)
+		return;
+	/* a job (FETCH) may be in the middle of a literal: the BYE comes
+	   when it ends (imap_session_run_job()) */
+	if (s->job.step != NULL)
 		return;
 	s->shutdown_sent = true;
 	log_info("imap id=%" PRIu64 " event=disconnect reason=shutdown",
