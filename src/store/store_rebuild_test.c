@@ -655,6 +655,46 @@ test_rebuild_garbage_index(void **state)
 	free(path);
 }
 
+/* A rebuild while connections to the old index.db are open (the commit
+   thread's cached handle, a session): when the last of them closes, what
+   SQLite removes must not be the WAL and shared memory of the new one,
+   which carry deliveries that readers must see. */
+static void
+test_rebuild_with_old_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct store_account *old = NULL, *cur = NULL;
+	struct store_repair_report r;
+	struct store_view view;
+	char *error = NULL;
+
+	deliver(f, NULL, msg_a, 0); /* the commit thread's handle */
+	assert_int_equal(store_account_open(f->s, ALICE, &old, &error), 0);
+	assert_int_equal(store_mailbox_select(old, "INBOX", &view, &error),
+	                 1);
+	store_view_free(&view);
+	assert_int_equal(
+	        store_repair(f->s, ALICE, STORE_REPAIR_REBUILD, &r, &error), 0);
+	assert_true(r.rebuilt);
+	store_repair_report_free(&r);
+	assert_int_equal(store_account_open(f->s, ALICE, &cur, &error), 0);
+	assert_int_equal(store_mailbox_select(cur, "INBOX", &view, &error),
+	                 1);
+	store_view_free(&view);
+	deliver(f, NULL, msg_b, 0); /* into the new index */
+	store_account_close(&old);  /* the old file's last connection */
+	deliver(f, NULL, msg_a, 0);
+	assert_int_equal(count_messages(f, NULL), 3);
+	assert_int_equal(store_mailbox_select(cur, "INBOX", &view, &error),
+	                 1);
+	assert_int_equal(view.count, 3);
+	store_view_free(&view);
+	store_account_close(&cur);
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, &f->s, &error), 0);
+	assert_int_equal(count_messages(f, NULL), 3);
+}
+
 static void
 test_rebuild_missing_index(void **state)
 {
@@ -726,6 +766,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_repair_no_account, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_rebuild_garbage_index,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rebuild_with_old_handles,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rebuild_missing_index,
 	                                        setup, teardown),
