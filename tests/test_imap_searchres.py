@@ -280,3 +280,35 @@ def test_rev2_search_and_saved(shared_facteur):
     finally:
         c.cmd("LOGOUT")
         c.close()
+
+
+def peak_rss_kb(f):
+    with open(f"/proc/{f.proc.pid}/status") as st:
+        for ln in st:
+            if ln.startswith("VmHWM:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def test_many_dollars_cost_no_copies(make_facteur):
+    """Each "$" of a SEARCH uses the saved result where it is, not a copy
+    of it: 30,000 "$" on a line (60 KB) against a result of 1,024 ranges
+    would otherwise take 240 MB."""
+    f = make_facteur()
+    with imap(f) as c:
+        c.ok("CREATE Many")
+        data = b"Subject: x\r\n\r\nx\r\n"
+        c.ok(f"APPEND Many {{{len(data)}}}", data + b"\r\n")
+        c.ok("SELECT Many")
+        for _ in range(11):
+            c.ok("COPY 1:* Many")
+        assert c.ok("STATUS Many (MESSAGES)") == [
+            b"* STATUS Many (MESSAGES 2048)"]
+        odd = ",".join(str(i) for i in range(1, 2048, 2))
+        c.ok(f"SEARCH RETURN (SAVE) {odd}")
+        before = peak_rss_kb(f)
+        u = c.ok("SEARCH" + " $" * 30000)
+        assert u[0] == b"* SEARCH " + odd.replace(",", " ").encode()
+        grown = peak_rss_kb(f) - before
+        assert grown < 64 * 1024, f"{grown} KB more at the peak"
+        c.cmd("LOGOUT")

@@ -52,7 +52,8 @@ imap_search_free(struct imap_search_key **kp)
 	free(k->str);
 	free(k->field);
 	free(k->set_text);
-	imap_seqset_free(&k->set);
+	if (!k->saved) /* "$" borrows the saved set */
+		imap_seqset_free(&k->set);
 	free(k->uids);
 	free(k);
 	*kp = NULL;
@@ -410,14 +411,11 @@ imap_search_use_saved(struct imap_search_key *k,
 	struct imap_search_key *c;
 
 	if (k->op == IMAP_SK_UIDSET && k->saved) {
-		imap_seqset_free(&k->set);
-		if (uids != NULL && uids->count > 0) {
-			k->set.ranges = xmalloc(uids->count *
-						sizeof(*k->set.ranges));
-			memcpy(k->set.ranges, uids->ranges,
-			       uids->count * sizeof(*k->set.ranges));
-			k->set.count = uids->count;
-		}
+		/* borrowed, not copied: a line of "$ $ $..." must not cost
+		   a copy of the result per "$" */
+		memset(&k->set, 0, sizeof(k->set));
+		if (uids != NULL)
+			k->set = *uids;
 		return;
 	}
 	for (c = k->children; c != NULL; c = c->next)

@@ -92,7 +92,8 @@ struct imap_search_key {
 	char *field; /* HEADER field name */
 	enum imap_search_text text;
 	char *set_text; /* SEQSET, UIDSET until prepared */
-	bool saved;	/* UIDSET: "$", set by imap_search_use_saved() */
+	bool saved;	/* UIDSET: "$", set (borrowed) by
+			   imap_search_use_saved() */
 	struct imap_seqset set;
 	uint32_t *uids; /* TEXT: the UIDs that match, sorted */
 	size_t uid_count;
@@ -146,8 +147,9 @@ int imap_search_match(const struct imap_search_key *key,
 		      const struct imap_search_msg *m,
 		      const struct imap_search_provider *p, time_t now);
 
-/* Gives every "$" key of the tree the saved UIDs (a copy; NULL or an
-   empty set: "$" matches nothing). Before imap_search_prepare(). */
+/* Gives every "$" key of the tree the saved UIDs (NULL or an empty set:
+   "$" matches nothing). Before imap_search_prepare(). The keys borrow
+   `uids`, which must outlive the tree (the search). */
 void imap_search_use_saved(struct imap_search_key *key,
 			   const struct imap_seqset *uids);
 /* True if the tree holds a "$" key. */

@@ -331,6 +331,14 @@ test_saved(void **state)
 	assert_string_equal(run_saved("$", &empty), "");
 	assert_string_equal(run_saved("$", NULL), "");
 	assert_string_equal(run_saved("NOT $", NULL), "1 2 3");
+	/* every "$" uses the saved set where it is: a line of "$ $ $..."
+	   costs no copy of it per key */
+	assert_int_equal(parse("$ UID $ NOT $", &k, &error), 0);
+	imap_search_use_saved(k, &set);
+	assert_ptr_equal(k->children->set.ranges, r);
+	assert_ptr_equal(k->children->next->set.ranges, r);
+	assert_ptr_equal(k->children->next->next->children->set.ranges, r);
+	imap_search_free(&k);
 	/* no "$": nothing to fill */
 	assert_int_equal(parse("UID 1:* 2", &k, &error), 0);
 	assert_false(imap_search_has_saved(k));
