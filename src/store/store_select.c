@@ -179,9 +179,10 @@ store_select_exec(struct store_account *a, const char *sql, int64_t i1,
 	return 0;
 }
 
+/* One try; *claiming_r is set when it went on to write the claim. */
 static int
 store_select_once(struct store_account *a, const char *name, unsigned flags,
-		  struct store_select *sel_r, char **error_r)
+		  struct store_select *sel_r, bool *claiming_r, char **error_r)
 {
 	uint32_t recent_uid = 0, n;
 	int64_t id = 0;
@@ -197,6 +198,7 @@ store_select_once(struct store_account *a, const char *name, unsigned flags,
 	/* pass 0 reads; pass 1, only when there is \Recent to claim, reads
 	   again and claims in one write transaction */
 	for (int pass = 0; pass < 2; pass++) {
+		*claiming_r = pass == 1;
 		if (store_account_begin(a, pass == 1, error_r) < 0) {
 			ret = -1;
 			break;
@@ -265,9 +267,10 @@ store_select_summary(struct store_account *a, const char *name,
 		     unsigned flags, struct store_select *sel_r,
 		     char **error_r)
 {
-	int ret = store_select_once(a, name, flags, sel_r, error_r);
+	bool claiming = false;
+	int ret = store_select_once(a, name, flags, sel_r, &claiming, error_r);
 
-	if (ret < 0 && (flags & STORE_SELECT_CLAIM_RECENT)) {
+	if (ret < 0 && claiming) {
 		/* the claim could not be written (disk full, the write lock
 		   held past the busy timeout): SELECT goes on with nothing
 		   \Recent, as a later claim that fails does
@@ -279,7 +282,7 @@ store_select_summary(struct store_account *a, const char *name,
 		*error_r = NULL;
 		ret = store_select_once(a, name,
 					flags & ~STORE_SELECT_CLAIM_RECENT,
-					sel_r, error_r);
+					sel_r, &claiming, error_r);
 	}
 	return ret;
 }
