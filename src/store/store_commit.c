@@ -457,6 +457,9 @@ store_handle_get(struct store_committer *c, const char *account,
 	h->account = xstrdup(account);
 	h->dir = store_index_account_dir(c->s, account);
 	h->user_id = user_id;
+	/* before opening: a rebuild that replaces index.db in between is
+	   then seen at the next batch, never missed */
+	store_handle_stat(h, &h->dev, &h->ino);
 	if (store_index_open(c->s, account, false, false, &h->db, error_r) <
 	    0) {
 		store_handle_free(&h);
@@ -474,7 +477,6 @@ store_handle_get(struct store_committer *c, const char *account,
 			return NULL;
 		}
 	}
-	store_handle_stat(h, &h->dev, &h->ino);
 	sqlite3_wal_hook(h->db, store_handle_wal_hook, h);
 	store_handle_clean_tmp(h);
 	/* never a handle that this batch uses: its groups point to them */
