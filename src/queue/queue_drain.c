@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "config/config.h"
+#include "core/core_dns.h"
 #include "core/core_server.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -52,6 +53,10 @@ drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (q->nsessions > 0 || q->nlocal > 0)
 		log_info("queue event=drain-timeout connections=%u local=%u",
 		         q->nsessions, q->nlocal);
+	/* the resolver goes first: a lookup still in flight would answer
+	   into a destination freed below (they end silently, as at the
+	   stop); nothing looks up again once stopping */
+	core_dns_free(&q->dns);
 	/* what is still open is cut: those recipients stay pending */
 	queue_relay_shutdown(q);
 	queue_drain_check(q);
