@@ -245,9 +245,14 @@ def test_status_and_list_status(facteur):
     with imap(facteur) as c:
         u = c.ok("STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT DELETED "
                  "SIZE)")
-        m = re.match(rb"\* STATUS INBOX \(MESSAGES 2 RECENT 0 UIDNEXT 3 "
+        # no session has seen the two yet: they are \Recent to the next
+        m = re.match(rb"\* STATUS INBOX \(MESSAGES 2 RECENT 2 UIDNEXT 3 "
                      rb"UNSEEN 2 DELETED 0 SIZE (\d+)\)", u[0])
         assert m, u
+        with imap(facteur) as other:
+            other.ok("SELECT INBOX")  # claims both
+        assert c.ok("STATUS INBOX (RECENT)") == [
+            b"* STATUS INBOX (RECENT 0)"]
         assert re.match(rb"\* STATUS INBOX \(UIDVALIDITY \d+\)",
                         c.ok("STATUS INBOX (UIDVALIDITY)")[0])
         assert c.status("STATUS INBOX ()")[0] == "BAD"

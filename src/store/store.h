@@ -355,7 +355,8 @@ struct store_status {
 	uint64_t highestmodseq;
 	uint32_t messages, unseen, deleted; /* rows; without \Seen; with
 					       \Deleted */
-	uint32_t recent; /* always 0: \Recent is not kept (IMAP4rev2) */
+	uint32_t recent; /* messages no session has claimed as \Recent yet
+			    (above the mailbox's recent_uid) */
 	uint64_t size;	 /* sum of the messages' sizes (STATUS SIZE) */
 };
 

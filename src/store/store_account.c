@@ -36,7 +36,10 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "noselect FROM mailboxes WHERE name = ?1",
         [STORE_ASTMT_STATUS] =
                 "SELECT uidvalidity, uidnext, highestmodseq, messages, unseen, "
-                "deleted, size FROM mailboxes WHERE name = ?1 AND noselect = 0",
+                "deleted, size, (SELECT count(*) FROM mailbox_messages m "
+                "WHERE m.mailbox_id = mailboxes.id AND m.uid > "
+                "mailboxes.recent_uid) FROM mailboxes "
+                "WHERE name = ?1 AND noselect = 0",
         [STORE_ASTMT_VIEW] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
                 "keywords FROM mailbox_messages WHERE mailbox_id = ?1 "

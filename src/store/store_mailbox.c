@@ -761,6 +761,7 @@ store_mailbox_status(struct store_account *a, const char *name,
 		status_r->unseen = (uint32_t)sqlite3_column_int64(st, 4);
 		status_r->deleted = (uint32_t)sqlite3_column_int64(st, 5);
 		status_r->size = (uint64_t)sqlite3_column_int64(st, 6);
+		status_r->recent = (uint32_t)sqlite3_column_int64(st, 7);
 	}
 	sqlite3_reset(st);
 	free(norm);
