@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import (ALICE, BOB, T, assert_stored_intact, expect,
-                      expect_queued, make_message, send_message)
+                      expect_queued, make_message, send_message, wait_until)
 
 SENDER = "sender@remote.test"
 
@@ -354,3 +354,26 @@ def test_client_that_never_reads_replies_is_bounded(facteur):
     assert grown_mb < 16, \
         f"server RSS grew by {grown_mb:.0f} MB while a client sent " \
         f"{sent / 1e6:.0f} MB of NOOPs without reading a reply"
+
+
+def test_client_that_stops_reading_is_closed_after_the_idle_time(
+        make_facteur):
+    """A client that pipelines commands and never reads a reply fills the
+    server's output; the server stops reading it, and once its output has
+    made no progress for the idle time (smtp_timeout) it closes the
+    connection instead of holding it for ever."""
+    f = make_facteur(config={"smtp_timeout": "1s"})
+    c = f.smtp()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.settimeout(0.5)
+    chunk = b"NOOP\r\n" * 10000
+    try:
+        for _ in range(400):
+            c.sock.sendall(chunk)
+    except (socket.timeout, OSError):
+        pass  # the server stopped reading
+    wait_until(lambda: "write timeout" in f.log(), T(15),
+               "the server to give up on a client that does not read")
+    c.close()
+    with f.smtp() as other:  # and goes on serving others
+        other.ehlo()

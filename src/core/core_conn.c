@@ -105,6 +105,7 @@ static void conn_eof(struct conn *c);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_restart(struct conn *c);
 static void conn_timer_fixed(struct conn *c, int seconds);
+static void conn_write_timeout(struct conn *c);
 static void conn_dispatch(struct conn *c);
 static void conn_kick(struct conn *c);
 static void conn_kick_fn(struct conn *c, void *arg);
@@ -166,6 +167,20 @@ conn_set_bev(struct conn *c, struct bufferevent *bev)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
 	bufferevent_enable(bev, EV_READ);
+	conn_write_timeout(c);
+}
+
+/* A client that stops reading while output waits (a big FETCH, a long
+   pipeline of replies) would otherwise hold its connection for ever: the
+   idle timer is off while the session is paused for it. Output that makes
+   no progress for the idle time ends the connection (libevent's write
+   timeout restarts at each write that succeeds). */
+static void
+conn_write_timeout(struct conn *c)
+{
+	if (c->bev != NULL)
+		bufferevent_set_timeouts(c->bev, NULL,
+					 c->timeout > 0 ? &c->idle_tv : NULL);
 }
 
 void
@@ -577,6 +592,8 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_ERROR) {
 		conn_error_reason(c, what, reason, sizeof(reason));
 		conn_shut(c, reason, false);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		conn_shut(c, "write timeout: the client does not read", false);
 	}
 	conn_leave(c);
 }
@@ -851,6 +868,7 @@ conn_set_timeout(struct conn *c, int seconds)
 	common = event_base_init_common_timeout(io_thread_base(c->thread), &tv);
 	c->idle_tv = common != NULL ? *common : tv;
 	conn_timer_restart(c);
+	conn_write_timeout(c);
 }
 
 void
