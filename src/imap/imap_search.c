@@ -28,6 +28,7 @@ static int imap_search_parse_one(const struct imap_arg *args, size_t count,
 				 size_t *i, unsigned depth,
 				 struct imap_search_key **key_r,
 				 const char **error_r);
+static size_t imap_search_text_keys(const struct imap_search_key *k);
 
 static struct imap_search_key *
 imap_search_key_new(enum imap_search_op op)
@@ -354,8 +355,25 @@ imap_search_parse(const struct imap_arg *args, size_t count,
 		*tail = c;
 		tail = &c->next;
 	}
+	if (imap_search_text_keys(k) > IMAP_SEARCH_MAX_TEXT_KEYS) {
+		imap_search_free(&k);
+		*error_r = "Too many text search keys";
+		return -1;
+	}
 	*key_r = k;
 	return 0;
+}
+
+/* The number of text keys in the tree under k. */
+static size_t
+imap_search_text_keys(const struct imap_search_key *k)
+{
+	size_t n = k->op == IMAP_SK_TEXT;
+
+	for (const struct imap_search_key *c = k->children; c != NULL;
+	     c = c->next)
+		n += imap_search_text_keys(c);
+	return n;
 }
 
 /* ------------------------------------------------------------ prepare */

@@ -40,6 +40,11 @@
 #include "imap/imap_seqset.h"
 
 #define IMAP_SEARCH_MAX_DEPTH 64
+/* Most text keys (BODY, TEXT, header fields...) in one search: each is
+   one full-text query whose UID list is held while the search runs, so a
+   line of thousands of them would cost their product in memory and time;
+   real clients send a handful. */
+#define IMAP_SEARCH_MAX_TEXT_KEYS 32
 
 enum imap_search_op {
 	IMAP_SK_ALL,

@@ -272,6 +272,28 @@ test_depth_bound(void **state)
 	imap_search_free(&k);
 }
 
+/* A bounded number of text keys, wherever they sit in the tree. */
+static void
+test_text_key_limit(void **state)
+{
+	struct imap_search_key *k;
+	const char *error;
+	char keys[4096] = "";
+	int i;
+
+	(void)state;
+	for (i = 0; i < IMAP_SEARCH_MAX_TEXT_KEYS; i++)
+		strcat(keys, "TEXT abc ");
+	strcat(keys, "SEEN");
+	assert_int_equal(parse(keys, &k, &error), 0);
+	imap_search_free(&k);
+	strcpy(keys, "OR (TEXT a SUBJECT b) NOT BODY c");
+	for (i = 0; i < IMAP_SEARCH_MAX_TEXT_KEYS - 2; i++)
+		strcat(keys, " FROM x");
+	assert_int_equal(parse(keys, &k, &error), -1);
+	assert_string_equal(error, "Too many text search keys");
+}
+
 static void
 test_contains(void **state)
 {
@@ -522,6 +544,7 @@ main(void)
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_depth_bound),
+		cmocka_unit_test(test_text_key_limit),
 		cmocka_unit_test(test_contains),
 		cmocka_unit_test(test_saved),
 		cmocka_unit_test(test_sent_day),
