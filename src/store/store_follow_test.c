@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,55 +14,27 @@
 
 #include "lib/str.h"
 #include "store/store.h"
+#include "store/store_testfix.h"
 #include "store/store_follow.h"
-
-struct fixture {
-	char dir[64];
-	struct store *s;
-	struct store_account *a;
-};
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *error = NULL;
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/facteur-follow-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (store_open(f->dir, &f->s, &error) < 0 ||
-	    store_domain_add(f->s, "example.test", &error) < 0 ||
-	    store_user_add(f->s, "alice@example.test", "h", &error) < 0 ||
-	    store_account_open(f->s, "alice@example.test", &f->a, &error) < 0)
-		fail_msg("setup: %s", error);
-	*state = f;
+	*state = store_fixture_new("alice@example.test");
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 
-	store_account_close(&f->a);
-	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
+	store_fixture_free(&f);
 	return 0;
 }
 
 static uint32_t
-uidvalidity_of(struct fixture *f, const char *name)
+uidvalidity_of(struct store_fixture *f, const char *name)
 {
 	struct store_status st;
 	char *error = NULL;
@@ -75,7 +46,7 @@ uidvalidity_of(struct fixture *f, const char *name)
 
 /* The name found for `uv`, or "" when none. */
 static char *
-follow(struct fixture *f, uint32_t uv)
+follow(struct store_fixture *f, uint32_t uv)
 {
 	static char out[256];
 	char *name = NULL, *error = NULL;
@@ -92,7 +63,7 @@ follow(struct fixture *f, uint32_t uv)
 static void
 test_follow(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	char *error = NULL;
 	uint32_t uv, uv_inbox, uv_again;
 

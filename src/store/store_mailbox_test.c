@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -33,27 +32,12 @@
 #include "mail/mail_header.h"
 #include "mail/mail_mime.h"
 #include "store/store.h"
+#include "store/store_testfix.h"
 
 #define ALICE "alice@example.test"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-	struct store_account *a;
-};
-
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static int
-count_blobs(struct fixture *f, const char *account)
+count_blobs(struct store_fixture *f, const char *account)
 {
 	char path[256];
 	struct dirent *de;
@@ -73,7 +57,7 @@ count_blobs(struct fixture *f, const char *account)
 
 /* Waits (up to 5 s) for the commit thread to bring the blob count to n. */
 static void
-wait_blobs(struct fixture *f, const char *account, int n)
+wait_blobs(struct store_fixture *f, const char *account, int n)
 {
 	for (int i = 0; i < 500 && count_blobs(f, account) != n; i++)
 		usleep(10000);
@@ -111,38 +95,23 @@ ok_impl(int ret, char *error, int line)
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *error = NULL;
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/facteur-mbox-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (store_open(f->dir, &f->s, &error) < 0 ||
-	    store_domain_add(f->s, "example.test", &error) < 0 ||
-	    store_user_add(f->s, ALICE, "h", &error) < 0 ||
-	    store_user_add(f->s, "bob@example.test", "h", &error) < 0 ||
-	    store_account_open(f->s, "Alice@Example.TEST", &f->a, &error) < 0)
-		fail_msg("setup: %s", error);
-	*state = f;
+	*state = store_fixture_new("Alice@Example.TEST");
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 
-	store_account_close(&f->a);
-	assert_null(f->a);
-	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
+	store_fixture_free(&f);
 	return 0;
 }
 
 /* Stores `msg` in `mailbox` as a delivery or (append) an APPEND; returns
    the recipient's result. */
 static struct store_delivery_rcpt
-put(struct fixture *f, const char *account, const char *mailbox,
+put(struct store_fixture *f, const char *account, const char *mailbox,
     const char *msg, bool append, uint32_t flags, const char *keywords,
     time_t date)
 {
@@ -167,7 +136,7 @@ put(struct fixture *f, const char *account, const char *mailbox,
 }
 
 static uint32_t
-deliver(struct fixture *f, const char *mailbox, const char *msg)
+deliver(struct store_fixture *f, const char *mailbox, const char *msg)
 {
 	struct store_delivery_rcpt r =
 	        put(f, ALICE, mailbox, msg, mailbox != NULL, 0, NULL, 0);
@@ -208,7 +177,7 @@ uidvalidity_of_in(struct store_account *a, const char *name)
 }
 
 static uint32_t
-uidvalidity_of(struct fixture *f, const char *name)
+uidvalidity_of(struct store_fixture *f, const char *name)
 {
 	return uidvalidity_of_in(f->a, name);
 }
@@ -218,7 +187,7 @@ uidvalidity_of(struct fixture *f, const char *name)
 static void
 test_account_open(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_account *b = NULL;
 	char *error = NULL;
 
@@ -242,7 +211,7 @@ static void
 test_list_default(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_mailbox_entry *list;
 	const struct store_mailbox_entry *e;
 	size_t count;
@@ -267,7 +236,7 @@ static void
 test_create(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_mailbox_entry *list;
 	const struct store_mailbox_entry *e;
 	static const char *const bad[] = {
@@ -324,7 +293,7 @@ static void
 test_delete(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_mailbox_entry *list;
 	const struct store_mailbox_entry *e;
 	struct store_status st;
@@ -398,7 +367,7 @@ static void
 test_rename(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_mailbox_entry *list;
 	struct store_view v;
 	uint32_t va, vax, uid;
@@ -448,7 +417,7 @@ static void
 test_rename_inbox(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_view v;
 	uint32_t vin, u1, u2;
 	int blobs;
@@ -495,7 +464,7 @@ static void
 test_subscribe(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_mailbox_entry *list;
 	const struct store_mailbox_entry *e;
 	size_t count;
@@ -530,7 +499,7 @@ static void
 test_status_and_view(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range one[] = {{1, 1}};
 	static const struct store_uid_range two[] = {{2, 2}};
 	struct store_flags_result fr;
@@ -550,7 +519,7 @@ test_status_and_view(void **state)
 	assert_int_equal(st.messages, 3);
 	assert_int_equal(st.unseen, 2);
 	assert_int_equal(st.deleted, 1);
-	assert_int_equal(st.recent, 0);
+	assert_int_equal(st.recent, 3); /* no session has claimed them */
 	assert_int_equal(st.uidnext, 4);
 	assert_int_equal(st.size, 3 * strlen(simple_msg));
 	assert_true(st.highestmodseq >= 6);
@@ -580,7 +549,7 @@ static void
 test_append(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_delivery_rcpt r;
 	struct store_view v;
 	char *data;
@@ -646,7 +615,7 @@ static void
 test_flags(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range r12[] = {{2, 1}, {1, 2}, {2, 2}};
 	static const struct store_uid_range r3[] = {{3, 3}};
 	struct store_flags_result fr;
@@ -744,7 +713,7 @@ static void
 test_changes(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range two[] = {{2, 2}};
 	static const struct store_uid_range r13[] = {{1, 1}, {3, 3}};
 	struct store_flags_result fr;
@@ -822,7 +791,7 @@ static void
 test_expunge_and_files(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range one[] = {{1, 1}};
 	struct store_copy_result cr;
 	struct store_flags_result fr;
@@ -880,7 +849,7 @@ static void
 test_copy_move(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range r23[] = {{2, 3}};
 	struct store_flags_result fr;
 	struct store_copy_result cr;
@@ -1000,7 +969,7 @@ static void
 test_meta(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_message_meta m;
 	struct store_view v;
 	struct mail_mime_part *root;
@@ -1062,7 +1031,7 @@ test_meta(void **state)
 
 /* Search `needle` in `field` of INBOX: the UIDs as "1 2 3". */
 static char *
-search(struct fixture *f, const char *mailbox, enum store_search_field field,
+search(struct store_fixture *f, const char *mailbox, enum store_search_field field,
        const char *needle)
 {
 	char *error = NULL, buf[256] = "";
@@ -1091,7 +1060,7 @@ search(struct fixture *f, const char *mailbox, enum store_search_field field,
 /* The searches of test_search, on INBOX holding rich_msg (1), simple_msg
    (2) and a third message (3). */
 static void
-search_cases(struct fixture *f)
+search_cases(struct store_fixture *f)
 {
 	/* a word inside a base64 text part */
 	assert_search(f, "INBOX", STORE_SEARCH_BODY, "xylophone", "1 3");
@@ -1138,7 +1107,7 @@ static void
 test_search(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range one[] = {{1, 1}};
 	struct store_copy_result cr;
 	uint32_t *uids;
@@ -1178,7 +1147,7 @@ static void
 test_quota(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const struct store_uid_range one[] = {{1, 1}};
 	size_t len = strlen(simple_msg);
 	struct store_delivery_rcpt r;
@@ -1288,7 +1257,7 @@ watch_has(struct watch_log *w, const char *entry, pthread_t *thread_r)
 }
 
 struct flag_thread {
-	struct fixture *f;
+	struct store_fixture *f;
 	int ret;
 };
 
@@ -1337,7 +1306,7 @@ self_remove_cb(const char *account, const char *mailbox,
 static void *
 deliver_thread_main(void *arg)
 {
-	struct fixture *f = arg;
+	struct store_fixture *f = arg;
 
 	deliver(f, NULL, simple_msg);
 	return NULL;
@@ -1347,7 +1316,7 @@ static void
 test_watch(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	struct watch_log bobw = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	struct flag_thread ft = {.f = f};
@@ -1427,7 +1396,7 @@ static void
 test_pop3_lock(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_account *b, *c;
 
 	OK(store_account_open(f->s, ALICE, &b, &error));
@@ -1451,7 +1420,7 @@ static void
 test_pop3_session(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_account *imap;
 	struct store_view v, iv;
 	struct store_changes ch;
@@ -1503,7 +1472,7 @@ static void
 test_upgrade_v1(void **state)
 {
 	char *error = NULL;
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const char v1[] =
 	        "CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, name TEXT NOT "
 	        "NULL UNIQUE, uidvalidity INTEGER NOT NULL, uidnext INTEGER "

@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,52 +25,24 @@
 
 #include "lib/str.h"
 #include "store/store.h"
+#include "store/store_testfix.h"
 #include "store/store_stream.h"
 
 #define ALICE "alice@example.test"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-	struct store_account *a;
-};
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *error = NULL;
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/facteur-stream-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (store_open(f->dir, &f->s, &error) < 0 ||
-	    store_domain_add(f->s, "example.test", &error) < 0 ||
-	    store_user_add(f->s, ALICE, "h", &error) < 0 ||
-	    store_account_open(f->s, ALICE, &f->a, &error) < 0)
-		fail_msg("setup: %s", error);
-	*state = f;
+	*state = store_fixture_new(ALICE);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 
-	store_account_close(&f->a);
-	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
+	store_fixture_free(&f);
 	return 0;
 }
 
@@ -199,7 +170,7 @@ test_crlf_random(void **state)
 
 /* APPENDs `msg` to INBOX as it is; returns its message row. */
 static int64_t
-put(struct fixture *f, const char *msg, size_t len)
+put(struct store_fixture *f, const char *msg, size_t len)
 {
 	struct store_delivery_rcpt r = {.account = ALICE,
 					.mailbox = "INBOX",
@@ -296,7 +267,7 @@ check_range(struct store_stream *st, const char *msg, size_t from,
 static void
 test_stream_cursor(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_stream *st;
 	size_t len, hlen, rlen, i;
 	char *msg = big_message(&len), *error = NULL, *data, *ref;
@@ -381,7 +352,7 @@ test_stream_cursor(void **state)
 static void
 test_stream_small(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const char msg[] = "Subject: s\r\n\r\nhello\r\n.dot\r\n";
 	struct store_stream_cursor c;
 	struct store_stream *st;
@@ -423,7 +394,7 @@ test_stream_small(void **state)
 
 /* The file of the only message of INBOX. */
 static char *
-only_file(struct fixture *f, struct store_message_info *info_r)
+only_file(struct store_fixture *f, struct store_message_info *info_r)
 {
 	struct store_message_info *list;
 	size_t count;
@@ -443,7 +414,7 @@ only_file(struct fixture *f, struct store_message_info *info_r)
 static void
 test_stream_checks(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	static const char msg[] = "Subject: c\r\n\r\nbody\r\n";
 	struct store_message_info info, bad;
 	struct store_stream *st = NULL;
@@ -512,7 +483,7 @@ test_stream_checks(void **state)
 static void
 test_stream_expunged(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store_uid_range all = {1, UINT32_MAX};
 	struct store_message_info info;
 	struct store_stream_cursor c;
