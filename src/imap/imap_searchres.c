@@ -66,22 +66,6 @@ imap_searchres_get(const struct imap_mbox *mbox)
 				       : &imap_searchres_empty;
 }
 
-/* Index of the first message of the view with a UID >= uid. */
-static size_t
-imap_searchres_lower(const struct imap_mbox *mbox, uint32_t uid)
-{
-	size_t lo = 0, hi = mbox->count, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (mbox->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 void
 imap_searchres_resolve(const struct imap_mbox *mbox, struct imap_seqset *set_r)
 {
@@ -95,8 +79,8 @@ imap_searchres_resolve(const struct imap_mbox *mbox, struct imap_seqset *set_r)
 	/* each saved range is one run of the view: never more ranges */
 	out = xcalloc(res->count, sizeof(*out));
 	for (i = 0; i < res->count; i++) {
-		a = imap_searchres_lower(mbox, res->ranges[i].lo);
-		b = imap_searchres_lower(mbox, res->ranges[i].hi);
+		a = imap_mbox_lower_bound(mbox, res->ranges[i].lo);
+		b = imap_mbox_lower_bound(mbox, res->ranges[i].hi);
 		if (b < mbox->count && mbox->msgs[b].uid == res->ranges[i].hi)
 			b++;
 		if (a >= b)

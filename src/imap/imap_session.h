@@ -483,6 +483,9 @@ struct imap_msg *imap_mbox_push(struct imap_mbox *mbox,
    NULL; sets *mbox to NULL. */
 void imap_mbox_free(struct imap_mbox **mbox);
 /* The message with `uid`, or NULL; *seq_r gets its sequence number. */
+/* Index in mbox->msgs of the first message with a UID >= uid (count if
+   none). */
+size_t imap_mbox_lower_bound(const struct imap_mbox *mbox, uint32_t uid);
 struct imap_msg *imap_mbox_find_uid(struct imap_mbox *mbox, uint32_t uid,
 				    uint32_t *seq_r);
 /* Appends "(\Seen kw ...)" for the message (with \Recent if so). */

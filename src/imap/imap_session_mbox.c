@@ -281,8 +281,7 @@ imap_mbox_find_uid(struct imap_mbox *mbox, uint32_t uid, uint32_t *seq_r)
 	return NULL;
 }
 
-/* Index of the first message with a UID >= uid. */
-static size_t
+size_t
 imap_mbox_lower_bound(const struct imap_mbox *mbox, uint32_t uid)
 {
 	size_t lo = 0, hi = mbox->count, mid;

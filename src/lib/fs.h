@@ -17,6 +17,10 @@ int fs_mkdir_p(const char *path, mode_t mode, const char **error_r);
 int fs_fsync_dir(const char *path, const char **error_r);
 /* Writes all of `data` to `fd`, retrying on short writes and EINTR. */
 int fs_write_all(int fd, const void *data, size_t len);
+/* Writes all of iov[0..iovcnt) to `fd`, retrying on short writes and EINTR
+   (the iovecs are advanced in place). 0, or -1 with errno. */
+struct iovec;
+int fs_writev_all(int fd, struct iovec *iov, int iovcnt);
 /* Writes `path` atomically and durably: a temporary file beside it is
    written, fsync'd, renamed over `path`, and the directory fsync'd. */
 int fs_write_file_durable(const char *path, const void *data, size_t len,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
@@ -85,11 +86,45 @@ test_remove_failure(void **state)
 	assert_int_equal(fs_remove_tree(dir, &error), 0);
 }
 
+/* Every byte of every iovec, in order, through a pipe whose reader takes
+   them as they come (writes larger than the pipe are split). */
+static void
+test_writev_all(void **state)
+{
+	static char big[200000];
+	char head[] = "head;", tail[] = ";tail", *got;
+	struct iovec iov[3] = {{head, 5}, {big, sizeof(big)}, {tail, 5}};
+	size_t want = 5 + sizeof(big) + 5, have = 0;
+	int fds[2];
+	pid_t pid;
+
+	(void)state;
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(fs_writev_all(fds[1], iov, 3) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	got = malloc(want + 1);
+	for (ssize_t n; (n = read(fds[0], got + have, want + 1 - have)) > 0;)
+		have += (size_t)n;
+	close(fds[0]);
+	assert_int_equal(have, want);
+	assert_memory_equal(got, "head;", 5);
+	assert_memory_equal(got + 5, big, sizeof(big));
+	assert_memory_equal(got + want - 5, ";tail", 5);
+	free(got);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_read_remove),
+		cmocka_unit_test(test_writev_all),
 		cmocka_unit_test(test_remove_failure),
 	};
 

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/str.h"
 
 #define STORE_BLOB_MAGIC "facteur-blob 1 "
@@ -49,7 +50,6 @@
 static _Atomic uint16_t store_blob_counter;
 
 static char *store_blob_encode(const char *mailbox);
-static int store_blob_writev(int fd, struct iovec *iov, int iovcnt);
 static int store_blob_decode(const char *in, char **out_r);
 static int store_blob_meta_words(char *line, struct store_blob_meta *m);
 
@@ -107,31 +107,6 @@ store_blob_header(const char *id, const char *account, const char *mailbox,
 	return line;
 }
 
-/* writev() until everything is written; -1 with errno. */
-static int
-store_blob_writev(int fd, struct iovec *iov, int iovcnt)
-{
-	while (iovcnt > 0) {
-		ssize_t n = writev(fd, iov, iovcnt);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 int
 store_blob_write(const char *account_dir, const char *id, const char *header,
 		 size_t header_len, const void *data, size_t len,
@@ -150,7 +125,7 @@ store_blob_write(const char *account_dir, const char *id, const char *header,
 	if (fd < 0)
 		goto fail;
 	what = "write";
-	if (store_blob_writev(fd, iov, 2) < 0)
+	if (fs_writev_all(fd, iov, 2) < 0)
 		goto fail;
 	what = "close";
 	saved = close(fd);

@@ -112,6 +112,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -246,7 +247,6 @@ static void store_commit_after(struct store_committer *c);
 static void store_commit_fts_slice(struct store_committer *c,
 				   struct store_handle *h);
 static void store_commit_checkpoint(struct store_handle *h);
-static int store_commit_writev(int fd, struct iovec *iov, int iovcnt);
 static int store_commit_write(struct store_committer *c,
 			      struct store_group *g, struct store_copy *copy,
 			      char **error_r);
@@ -716,31 +716,6 @@ fail:
 	return -1;
 }
 
-/* Writes all of iov to fd; -1 with errno. */
-static int
-store_commit_writev(int fd, struct iovec *iov, int iovcnt)
-{
-	while (iovcnt > 0) {
-		ssize_t n = writev(fd, iov, iovcnt);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 /* Step 2 for one copy: its file in blobs/ (no fsync: step 4 flushes),
    copy->id and header_len set. A spare file (store_spare.c: made ahead in
    spare/) if one is ready, written and renamed into blobs/; else as
@@ -764,7 +739,7 @@ store_commit_write(struct store_committer *c, struct store_group *g,
 		iov[1].iov_len = copy->d->len;
 		tmp = xasprintf("%s/spare/%s", g->h->dir, copy->id);
 		dst = xasprintf("%s/blobs/%s", g->h->dir, copy->id);
-		ret = store_commit_writev(fd, iov, 2);
+		ret = fs_writev_all(fd, iov, 2);
 		if (close(fd) < 0)
 			ret = -1;
 		if (ret == 0)
