@@ -7,11 +7,27 @@ a LITERAL+ literal over APPENDLIMIT (the synchronising one is in
 test_imap_msg.py), and the store left clean: message
 files made ahead of need (store_spare.c) are gone after a stop, and the
 full-text index is filled once the commit thread is idle.
+
+The internal date keeps its zone (index version 5): APPEND's date-time
+comes back in FETCH INTERNALDATE as given, SEARCH BEFORE/ON/SINCE compare
+its own calendar day, COPY and MOVE carry it, a rebuild from the files
+recovers it, an SMTP delivery takes the server's zone, and an index of
+version 4 is upgraded with +0000 for what it held.
 """
+import calendar
+import datetime
+import imaplib
+import os
 import re
 import sqlite3
+import time
+from pathlib import Path
 
-from conftest import ALICE, T, make_message, store_problems, wait_until
+import pytest
+
+from conftest import (ALICE, PASSWORDS, T, expect_queued, make_message,
+                      send_message, store_problems, wait_until)
+from clients import client_tls_context
 from test_imap_util import imap, parse_fetch
 
 APPENDUID = re.compile(rb"^(\S+) OK \[APPENDUID (\d+) (\d+)\]")
@@ -158,3 +174,249 @@ def test_store_clean_after_stop_and_text_indexed(facteur):
             b"* SEARCH " + b" ".join(b"%d" % i for i in range(1, 13))]
     f.stop()
     assert store_problems(f.data_dir) == []
+
+
+# ------------------------------------------------------------ zones
+
+# date-times near midnight in zones away from UTC, as APPEND gives them
+ZONED = [
+    "26-Nov-2026 00:30:00 +0100",   # 25-Nov 23:30 UTC
+    "26-Nov-2026 23:30:00 -0800",   # 27-Nov 07:30 UTC
+    "25-Nov-2026 23:30:00 +0000",
+    "27-Nov-2026 01:30:00 +0100",   # 27-Nov 00:30 UTC
+    " 1-Dec-2026 00:05:09 +0530",   # 30-Nov 18:35:09 UTC
+]
+
+
+def imaplib_login(f):
+    m = imaplib.IMAP4_SSL("127.0.0.1", f.ports["imaps"],
+                          ssl_context=client_tls_context(), timeout=T(20))
+    m.login(ALICE, PASSWORDS[ALICE])
+    return m
+
+
+def as_written(dt):
+    """'26-Nov-2026 00:30:00 +0100' as FETCH writes it (2-digit day)."""
+    d = dt.strip()
+    return ("0" + d) if d[1] == "-" else d
+
+
+def instant(dt):
+    """UTC seconds and zone minutes of an IMAP date-time, by Python."""
+    t = datetime.datetime.strptime(dt.strip(), "%d-%b-%Y %H:%M:%S %z")
+    off = t.utcoffset()
+    return calendar.timegm(t.utctimetuple()), int(off.total_seconds()) // 60
+
+
+def own_day(dt):
+    return datetime.datetime.strptime(dt.split()[0], "%d-%b-%Y").date()
+
+
+def internal_dates(m, mailbox):
+    """{seq: INTERNALDATE} of a mailbox, through imaplib."""
+    typ, data = m.select(mailbox)
+    assert typ == "OK", data
+    typ, data = m.fetch("1:*", "(INTERNALDATE)")
+    assert typ == "OK", data
+    out = {}
+    for line in data:
+        r = re.match(rb'(\d+) \(INTERNALDATE "([^"]+)"\)$', line)
+        assert r, line
+        out[int(r.group(1))] = r.group(2).decode()
+    return out
+
+
+def imaplib_search(m, keys):
+    typ, data = m.search(None, keys)
+    assert typ == "OK", data
+    return [int(x) for x in data[0].split()]
+
+
+def check_zoned(m, mailbox):
+    """FETCH INTERNALDATE gives each date-time back as written, and
+    BEFORE/ON/SINCE select by the date as written, whatever its zone."""
+    dates = internal_dates(m, mailbox)
+    assert dates == {i + 1: as_written(d) for i, d in enumerate(ZONED)}
+    # what Python says the answers are: the calendar date as written
+    for day in ("25-Nov-2026", "26-Nov-2026", "27-Nov-2026",
+                "30-Nov-2026", "1-Dec-2026"):
+        d = datetime.datetime.strptime(day, "%d-%b-%Y").date()
+        want = {
+            "ON": [i + 1 for i, x in enumerate(ZONED) if own_day(x) == d],
+            "BEFORE": [i + 1 for i, x in enumerate(ZONED)
+                       if own_day(x) < d],
+            "SINCE": [i + 1 for i, x in enumerate(ZONED)
+                      if own_day(x) >= d],
+        }
+        for key, expect in want.items():
+            assert imaplib_search(m, f"{key} {day}") == expect, (key, day)
+    # spelled out, for the reader
+    assert imaplib_search(m, "ON 26-Nov-2026") == [1, 2]
+    assert imaplib_search(m, "BEFORE 26-Nov-2026") == [3]
+    assert imaplib_search(m, "SINCE 27-Nov-2026") == [4, 5]
+    assert imaplib_search(m, "ON 30-Nov-2026") == []
+    assert imaplib_search(m, "ON 1-Dec-2026") == [5]
+
+
+def index_zones(f, mailbox):
+    """[(internal_date, internal_zone)] of a mailbox, from index.db."""
+    db = sqlite3.connect(f"file:{index_path(f)}?mode=ro", uri=True,
+                         timeout=10)
+    try:
+        return db.execute(
+            "SELECT mm.internal_date, mm.internal_zone"
+            " FROM mailbox_messages mm JOIN mailboxes b"
+            " ON b.id = mm.mailbox_id WHERE b.name = ? ORDER BY mm.uid",
+            (mailbox,)).fetchall()
+    finally:
+        db.close()
+
+
+def index_path(f):
+    return Path(f.data_dir) / "mail" / ALICE / "index.db"
+
+
+def append_zoned(m, mailbox):
+    assert m.create(mailbox)[0] == "OK"
+    for i, dt in enumerate(ZONED):
+        msg = make_message(subject=f"zoned {i}")
+        typ, data = m.append(mailbox, None, f'"{dt}"', msg)
+        assert typ == "OK", data
+
+
+def test_append_date_time_zone_kept(facteur):
+    """APPEND with +0100 and -0800 near midnight: FETCH INTERNALDATE is the
+    exact string, SEARCH ON/BEFORE/SINCE use the date as written; COPY
+    and MOVE carry the zone; all of it survives a restart."""
+    f = facteur
+    m = imaplib_login(f)
+    append_zoned(m, "Z")
+    check_zoned(m, "Z")
+    # the store keeps the instant and the zone
+    assert index_zones(f, "Z") == [instant(d) for d in ZONED]
+    assert m.create("Z2")[0] == "OK"
+    assert m.create("Z3")[0] == "OK"
+    m.select("Z")
+    assert m.copy("1:*", "Z2")[0] == "OK"
+    check_zoned(m, "Z2")
+    m.select("Z2")
+    typ, data = m._simple_command("MOVE", "1:*", "Z3")
+    assert typ == "OK", data
+    check_zoned(m, "Z3")
+    assert m.select("Z2") == ("OK", [b"0"])
+    m.logout()
+    f.stop()
+    f.start()
+    m = imaplib_login(f)
+    check_zoned(m, "Z")
+    check_zoned(m, "Z3")
+    # the raw protocol too: UID FETCH, and the quoted string exactly
+    with imap(f) as c:
+        c.ok("EXAMINE Z")
+        u = c.ok("UID FETCH 2 INTERNALDATE")
+        assert u == [b'* 2 FETCH (UID 2 INTERNALDATE '
+                     b'"26-Nov-2026 23:30:00 -0800")'], u
+    m.logout()
+
+
+@pytest.mark.parametrize("tz,zone", [("XXT-5:30", "+0530"),
+                                     ("XXT8", "-0800"),
+                                     ("UTC0", "+0000")])
+def test_delivery_in_server_zone(make_facteur, monkeypatch, tz, zone):
+    """A message delivered over SMTP, or appended without a date-time,
+    gets the server's zone at that moment (TZ of the process), as
+    Dovecot shows it; the instant is the time of delivery."""
+    monkeypatch.setenv("TZ", tz)
+    f = make_facteur()
+    before = int(time.time())
+    with f.smtp() as s:
+        s.ehlo()
+        expect_queued(send_message(s, "sender@remote.test", ALICE,
+                                   make_message(subject="smtp zone")))
+    f.wait_messages(ALICE, 1)
+    m = imaplib_login(f)
+    typ, data = m.append("INBOX", None, None,
+                         make_message(subject="no date"))
+    assert typ == "OK", data
+    after = int(time.time()) + 1
+    dates = internal_dates(m, "INBOX")
+    assert len(dates) == 2
+    for dt in dates.values():
+        assert dt.endswith(" " + zone), dt
+        t, z = instant(dt)
+        assert before - 1 <= t <= after, (dt, before, after)
+        # the date shown is the local date of the server's zone
+        local = datetime.datetime.fromtimestamp(
+            t, datetime.timezone(datetime.timedelta(minutes=z)))
+        assert local.strftime("%d-%b-%Y %H:%M:%S") == dt[:20]
+        day = local.strftime("%d-%b-%Y")
+        assert imaplib_search(m, f"ON {day}") == [1, 2]
+    m.logout()
+
+
+def test_zone_recovered_by_rebuild(facteur):
+    """A rebuild from the message files gives each message its zone back
+    (the metadata line has it); a file written before the zone was kept
+    (no zone= word) reads as +0000."""
+    f = facteur
+    m = imaplib_login(f)
+    append_zoned(m, "R")
+    m.logout()
+    f.stop()
+    acct = Path(f.data_dir) / "mail" / ALICE
+    lines = [p.read_bytes().split(b"\n", 1)[0]
+             for p in (acct / "blobs").iterdir()]
+    assert sum(b" zone=-0800 " in ln for ln in lines) == 1, lines
+    # an old-style file: no zone word
+    data = make_message(subject="old file")
+    ms = int(time.time() * 1000) & 0xffffffffffff
+    blob = f"{ms:012x}{os.getpid() & 0xffff:04x}{os.urandom(8).hex()}"
+    (acct / "blobs" / blob).write_bytes(
+        (f"facteur-blob 1 id={blob} account={ALICE} mailbox=Old "
+         f"internaldate=1795651200 size={len(data)}\n").encode() + data)
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        if (acct / name).exists():
+            (acct / name).unlink()
+    f.start()
+    m = imaplib_login(f)
+    check_zoned(m, "R")
+    assert internal_dates(m, "Old") == {1: "26-Nov-2026 00:00:00 +0000"}
+    m.logout()
+    assert "event=index-rebuilt" in f.log()
+
+
+def test_index_upgraded_from_version_4(facteur):
+    """An index.db of version 4 (no internal_zone) is upgraded when
+    opened: what it holds shows in +0000 with its instant unchanged (as
+    version 4 showed it); new messages keep their zone."""
+    f = facteur
+    m = imaplib_login(f)
+    append_zoned(m, "U")
+    m.logout()
+    f.stop()
+    db = sqlite3.connect(str(index_path(f)))
+    db.executescript(
+        "ALTER TABLE mailbox_messages DROP COLUMN internal_zone;"
+        "PRAGMA user_version = 4;")
+    db.close()
+    f.start()
+    m = imaplib_login(f)
+    dates = internal_dates(m, "U")
+    for i, dt in enumerate(ZONED):
+        t, _ = instant(dt)
+        utc = time.strftime("%d-%b-%Y %H:%M:%S +0000", time.gmtime(t))
+        assert dates[i + 1] == utc, (dt, dates[i + 1])
+    # the UTC day, as before the upgrade
+    assert imaplib_search(m, "ON 26-Nov-2026") == []
+    assert imaplib_search(m, "ON 25-Nov-2026") == [1, 3]
+    typ, data = m.append("U", None, f'"{ZONED[1]}"',
+                         make_message(subject="after"))
+    assert typ == "OK", data
+    assert internal_dates(m, "U")[6] == ZONED[1]
+    m.logout()
+    db = sqlite3.connect(f"file:{index_path(f)}?mode=ro", uri=True)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    finally:
+        db.close()
+    assert "event=index-upgraded" in f.log()

@@ -37,7 +37,7 @@ def test_append_then_fetch(facteur):
                                    )[0])
         assert it["BODY[]"] == msg
         assert b"\\Seen" in it["FLAGS"] and b"$Label1" in it["FLAGS"]
-        assert it["INTERNALDATE"] == b"05-Jan-2024 09:11:12 +0000"
+        assert it["INTERNALDATE"] == b"05-Jan-2024 10:11:12 +0100"
     assert facteur.mailbox(ALICE)[-1][1] == msg
 
 

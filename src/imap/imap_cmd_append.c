@@ -67,7 +67,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	time_t date = 0;
 	uint32_t bits = 0;
 	char *keywords = NULL, *name;
-	int zone;
+	int zone = 0;
 
 	if (n < 2) {
 		imap_cmd_bad(s, "APPEND takes a mailbox and a message");
@@ -148,6 +148,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	ap->rcpt.flags = bits;
 	ap->rcpt.keywords = ap->keywords;
 	ap->rcpt.internal_date = date;
+	ap->rcpt.internal_zone = date != 0 ? zone : 0;
 	ap->d.data = ap->data;
 	ap->d.len = msg->len;
 	ap->d.internal_date = date != 0 ? date : time(NULL);

@@ -95,17 +95,20 @@ static void imap_fetch_job_free(void *ctx);
 static bool imap_fetch_job_step(struct imap_session *s, void *ctx);
 
 void
-imap_fetch_format_date(time_t t, char *buf, size_t size)
+imap_fetch_format_date(time_t t, int zone, char *buf, size_t size)
 {
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
 					     "May", "Jun", "Jul", "Aug",
 					     "Sep", "Oct", "Nov", "Dec"};
+	time_t local = t + (time_t)zone * 60;
+	int az = zone < 0 ? -zone : zone;
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	snprintf(buf, size, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
-		 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		 tm.tm_sec);
+	gmtime_r(&local, &tm);
+	snprintf(buf, size, "%02d-%s-%04d %02d:%02d:%02d %c%02d%02d",
+		 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, zone < 0 ? '-' : '+', az / 60 % 100,
+		 az % 60);
 }
 
 int
@@ -593,7 +596,8 @@ imap_fetch_item(struct imap_session *s, struct imap_fetch_job *job,
 		cur->flags_done = true;
 		break;
 	case IMAP_FETCH_INTERNALDATE:
-		imap_fetch_format_date(m->internal_date, date, sizeof(date));
+		imap_fetch_format_date(m->internal_date, m->internal_zone,
+				       date, sizeof(date));
 		imap_str_printf(out, "INTERNALDATE \"%s\"", date);
 		break;
 	case IMAP_FETCH_RFC822_SIZE:

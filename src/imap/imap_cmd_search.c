@@ -256,6 +256,7 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 			.size = m->size,
 			.modseq = m->modseq,
 			.internal_date = m->internal_date,
+			.internal_zone = m->internal_zone,
 		};
 
 		if (m->expunged)

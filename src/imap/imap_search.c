@@ -754,7 +754,24 @@ imap_search_header(const struct imap_search_key *k,
 	return found ? 1 : 0;
 }
 
-#define DAY(t) ((t) >= 0 ? (t) / 86400 : ((t) - 86399) / 86400)
+int64_t
+imap_search_day(time_t t)
+{
+	int64_t v = (int64_t)t;
+
+	/* floor division: 1969-12-31 is day -1 */
+	return v >= 0 ? v / 86400 : -((-v + 86399) / 86400);
+}
+
+int64_t
+imap_search_internal_day(time_t t, int zone)
+{
+	return imap_search_day((time_t)((int64_t)t + (int64_t)zone * 60));
+}
+
+#define DAY(t) imap_search_day(t)
+#define IDAY(m)                                                               \
+	imap_search_internal_day((m)->internal_date, (m)->internal_zone)
 
 int
 imap_search_match(const struct imap_search_key *k,
@@ -802,11 +819,11 @@ imap_search_match(const struct imap_search_key *k,
 	case IMAP_SK_OLD:
 		return !m->recent;
 	case IMAP_SK_BEFORE:
-		return DAY(m->internal_date) < DAY(k->date);
+		return IDAY(m) < DAY(k->date);
 	case IMAP_SK_ON:
-		return DAY(m->internal_date) == DAY(k->date);
+		return IDAY(m) == DAY(k->date);
 	case IMAP_SK_SINCE:
-		return DAY(m->internal_date) >= DAY(k->date);
+		return IDAY(m) >= DAY(k->date);
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
 	case IMAP_SK_SENTSINCE:

@@ -16,11 +16,13 @@
  * SUBJECT) are asked of the provider once for the whole mailbox, which
  * returns the UIDs that match; HEADER asks for one message's header
  * block. Dates (RFC 3501 §6.4.4, "disregarding time and timezone"):
- * BEFORE/ON/SINCE compare the day of the internal date, which the store
- * keeps as an instant and FETCH INTERNALDATE shows in +0000, so its UTC
- * day; the SENT* keys compare the calendar date written in the Date:
- * field, in the sender's own zone ("Mon, 1 Jan 2024 23:30:00 -0500" is
- * SENTON 1-Jan-2024), as the provider gives it.
+ * BEFORE/ON/SINCE compare the calendar day of the internal date in its
+ * own zone, the date FETCH INTERNALDATE shows ("26-Nov-2026 00:30:00
+ * +0100" is ON 26-Nov-2026 although it is the 25th in UTC; see
+ * imap_search_internal_day()); the SENT* keys compare the calendar date
+ * written in the Date: field, in the sender's own zone ("Mon, 1 Jan 2024
+ * 23:30:00 -0500" is SENTON 1-Jan-2024), as the provider gives it. OLDER
+ * and YOUNGER compare instants.
  *
  * "$" (RFC 5182), as a sequence set or after UID, stands for the saved
  * result of an earlier SEARCH: it is parsed as a UID set marked `saved`,
@@ -113,6 +115,7 @@ struct imap_search_msg {
 	uint64_t size;
 	uint64_t modseq;
 	time_t internal_date;
+	int internal_zone; /* of internal_date: minutes east of UTC */
 };
 
 struct imap_search_provider {
@@ -159,6 +162,14 @@ void imap_search_use_saved(struct imap_search_key *key,
 			   const struct imap_seqset *uids);
 /* True if the tree holds a "$" key. */
 bool imap_search_has_saved(const struct imap_search_key *key);
+
+/* The calendar day of the internal date `t` as written in its zone
+   (minutes east of UTC), as days since 1970-01-01 (negative before):
+   what BEFORE/ON/SINCE compare with the day of their date argument. */
+int64_t imap_search_internal_day(time_t t, int zone);
+/* The day number (as above) of a time at 00:00 UTC of a calendar date:
+   a SEARCH date argument or imap_search_date_day()'s result. */
+int64_t imap_search_day(time_t t);
 
 /* The calendar date of an RFC 5322 date-time ("[Mon,] 1 Jan 2024 ..."),
    disregarding time and zone, as 00:00 UTC of that date: 0 and *day_r,

@@ -46,15 +46,15 @@ struct fake_msg {
 };
 
 static struct fake_msg msgs[] = {
-	{{1, 10, STORE_FLAG_SEEN, "$Work", false, 100, 5, 86400 * 10},
+	{{1, 10, STORE_FLAG_SEEN, "$Work", false, 100, 5, 86400 * 10, 0},
 	 "From: Ann <ann@x.test>\r\nSubject: =?utf-8?q?Caf=C3=A9?= time\r\n"
 	 "X-Spam: yes\r\n\r\n",
 	 86400 * 10 + 3600, "Café time", "hello world"},
 	{{2, 20, STORE_FLAG_FLAGGED | STORE_FLAG_DELETED, NULL, true, 2000, 9,
-	  86400 * 11},
+	  86400 * 11, 0},
 	 "From: bob@y.test\r\nSubject: Re: lunch\r\n\r\n", 0, "Re: lunch",
 	 "see you"},
-	{{3, 30, 0, "$Work $Home", true, 50, 12, 86400 * 12 + 50},
+	{{3, 30, 0, "$Work $Home", true, 50, 12, 86400 * 12 + 50, 0},
 	 "From: cat@z.test\r\nSubject: ÉTÉ\r\n\r\n", 86400 * 12,
 	 "ÉTÉ", "summer"},
 };
@@ -190,6 +190,104 @@ test_dates(void **state)
 	assert_string_equal(run("SENTSINCE 13-Jan-1970"), "3");
 	assert_string_equal(run("YOUNGER 100"), "3");
 	assert_string_equal(run("OLDER 100"), "1 2");
+}
+
+/* The day of an internal date in its own zone (RFC 3501 §6.4.4:
+   "disregarding time and timezone", the date FETCH INTERNALDATE shows). */
+static void
+test_internal_day(void **state)
+{
+	/* 2026-11-26 00:00:00 UTC */
+	const time_t d26 = 1795651200;
+	const int64_t day26 = d26 / 86400;
+	struct tm tm = {.tm_year = 126, .tm_mon = 10, .tm_mday = 26};
+
+	(void)state;
+	assert_int_equal(timegm(&tm), d26);
+	assert_int_equal(imap_search_day(d26), day26);
+	assert_int_equal(imap_search_day(d26 + 86399), day26);
+	assert_int_equal(imap_search_day(d26 - 1), day26 - 1);
+	/* floor, also before 1970 */
+	assert_int_equal(imap_search_day(0), 0);
+	assert_int_equal(imap_search_day(-1), -1);
+	assert_int_equal(imap_search_day(-86400), -1);
+	assert_int_equal(imap_search_day(-86401), -2);
+
+	/* 26-Nov-2026 00:30:00 +0100 is 25-Nov 23:30 UTC: the 26th */
+	assert_int_equal(imap_search_internal_day(d26 - 1800, 60), day26);
+	assert_int_equal(imap_search_internal_day(d26 - 1800, 0), day26 - 1);
+	/* 26-Nov-2026 23:30:00 -0800 is 27-Nov 07:30 UTC: the 26th */
+	assert_int_equal(imap_search_internal_day(d26 + 86400 + 27000, -480),
+			 day26);
+	/* the zone's own midnight is the edge */
+	assert_int_equal(imap_search_internal_day(d26 - 3600, 60), day26);
+	assert_int_equal(imap_search_internal_day(d26 - 3601, 60), day26 - 1);
+	assert_int_equal(imap_search_internal_day(d26 + 8 * 3600, -480),
+			 day26);
+	assert_int_equal(imap_search_internal_day(d26 + 8 * 3600 - 1, -480),
+			 day26 - 1);
+	/* extreme zones (+9959, -9959): four days apart at most */
+	assert_int_equal(imap_search_internal_day(d26, 5999), day26 + 4);
+	assert_int_equal(imap_search_internal_day(d26, -5999), day26 - 5);
+	/* before 1970 */
+	assert_int_equal(imap_search_internal_day(1800, -60), -1);
+}
+
+/* BEFORE/ON/SINCE on messages whose internal dates sit near midnight in
+   zones away from UTC. */
+static void
+test_zone_dates(void **state)
+{
+	const time_t d26 = 1795651200; /* 26-Nov-2026 00:00:00 UTC */
+	static const struct {
+		time_t t;
+		int zone;
+	} in[] = {
+		{1795651200 - 1800, 60},	  /* 26-Nov 00:30 +0100 */
+		{1795651200 + 86400 + 27000, -480}, /* 26-Nov 23:30 -0800 */
+		{1795651200 - 1800, 0},		  /* 25-Nov 23:30 +0000 */
+		{1795651200 + 86400 + 1800, 60},  /* 27-Nov 01:30 +0100 */
+	};
+	static const struct {
+		const char *keys, *expect;
+	} cases[] = {
+		{"ON 26-Nov-2026", "1 2"},	{"ON 25-Nov-2026", "3"},
+		{"ON 27-Nov-2026", "4"},	{"BEFORE 26-Nov-2026", "3"},
+		{"BEFORE 27-Nov-2026", "1 2 3"}, {"SINCE 26-Nov-2026", "1 2 4"},
+		{"SINCE 27-Nov-2026", "4"},	{"NOT ON 26-Nov-2026", "3 4"},
+	};
+	struct imap_search_key *k;
+	const char *error;
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		char out[32] = "";
+		size_t n = 0;
+
+		assert_int_equal(parse(cases[c].keys, &k, &error), 0);
+		assert_int_equal(imap_search_prepare(k, 4, 4, &provider,
+						     &error),
+				 0);
+		for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
+			struct imap_search_msg m = {
+				.seq = (uint32_t)(i + 1),
+				.uid = (uint32_t)(i + 1),
+				.internal_date = in[i].t,
+				.internal_zone = in[i].zone,
+			};
+			int r = imap_search_match(k, &m, &provider, d26);
+
+			assert_true(r >= 0);
+			if (r)
+				n += (size_t)snprintf(out + n, sizeof(out) - n,
+						      "%s%zu", n ? " " : "",
+						      i + 1);
+		}
+		imap_search_free(&k);
+		if (strcmp(out, cases[c].expect) != 0)
+			fail_msg("%s: \"%s\", expected \"%s\"",
+				 cases[c].keys, out, cases[c].expect);
+	}
 }
 
 static void
@@ -541,6 +639,8 @@ main(void)
 		cmocka_unit_test(test_flags_and_sets),
 		cmocka_unit_test(test_logic),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_internal_day),
+		cmocka_unit_test(test_zone_dates),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_depth_bound),

@@ -316,8 +316,9 @@ void imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd);
 
 /* imap_cmd_fetch.c */
 void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd);
-/* "dd-Mon-yyyy hh:mm:ss +0000" (INTERNALDATE), buf of 32 bytes or more. */
-void imap_fetch_format_date(time_t t, char *buf, size_t size);
+/* "dd-Mon-yyyy hh:mm:ss +zzzz" (INTERNALDATE): the instant `t` as the
+   local time of `zone` (minutes east of UTC), buf of 32 bytes or more. */
+void imap_fetch_format_date(time_t t, int zone, char *buf, size_t size);
 /* The UIDs of the messages of `seqs` (sequence numbers), as ranges for
    the store (malloc'd; NULL when none). */
 int imap_mbox_uid_ranges(const struct imap_mbox *mbox,
@@ -388,6 +389,7 @@ struct imap_msg {
 	bool recent : 1;      /* \Recent for this session */
 	bool expunged : 1;    /* gone from the store, EXPUNGE not sent yet */
 	bool flags_dirty : 1; /* flags changed, FETCH not sent yet */
+	int16_t internal_zone; /* of internal_date, minutes east of UTC */
 };
 
 /* The selected mailbox (imap_session_mbox.c). */

@@ -100,6 +100,7 @@ imap_mbox_msg_set(struct imap_msg *m, const struct store_msg *info)
 			      : NULL;
 	m->size = info->size;
 	m->internal_date = info->internal_date;
+	m->internal_zone = (int16_t)info->internal_zone;
 	m->message_row = info->message_row;
 }
 

@@ -118,6 +118,10 @@ struct store_delivery_rcpt {
 	uint32_t flags;	       /* STORE_FLAG_* given to the new message */
 	const char *keywords;  /* space-separated keywords, or NULL */
 	time_t internal_date;  /* 0: the delivery's internal_date */
+	int internal_zone;     /* with internal_date set: the zone it was
+				  given in, minutes east of UTC (APPEND's
+				  date-time); otherwise the server's zone
+				  at internal_date is kept */
 	/* results, set before done() */
 	int result;	 /* 0 delivered, -1 failed */
 	bool temporary;	 /* failure may pass (disk full, I/O): 4xx */
@@ -380,6 +384,8 @@ struct store_msg {
 	uint64_t modseq;
 	uint64_t size;	     /* RFC822.SIZE: exact bytes as stored */
 	time_t internal_date;
+	int internal_zone;   /* of the internal date: minutes east of UTC
+				(FETCH INTERNALDATE, SEARCH ON...) */
 	int64_t message_row; /* the message (file) it shows: the same for
 				its copies; for store_message_get() and
 				store_message_meta() */

@@ -42,11 +42,11 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "WHERE name = ?1 AND noselect = 0",
         [STORE_ASTMT_VIEW] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
-                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 "
-                "ORDER BY uid",
+                "keywords, internal_zone FROM mailbox_messages "
+                "WHERE mailbox_id = ?1 ORDER BY uid",
         [STORE_ASTMT_CHANGED] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
-                "keywords FROM mailbox_messages INDEXED BY "
+                "keywords, internal_zone FROM mailbox_messages INDEXED BY "
                 "mailbox_messages_modseq WHERE mailbox_id = ?1 AND "
                 "modseq > ?2 ORDER BY uid",
         [STORE_ASTMT_EXPUNGED_SINCE] =
@@ -54,8 +54,9 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
         [STORE_ASTMT_RANGE] =
                 "SELECT uid, flags, modseq, size, internal_date, message_id, "
-                "keywords FROM mailbox_messages WHERE mailbox_id = ?1 AND "
-                "uid BETWEEN ?2 AND ?3 ORDER BY uid",
+                "keywords, internal_zone FROM mailbox_messages "
+                "WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 "
+                "ORDER BY uid",
         [STORE_ASTMT_BUMP_MODSEQ] =
                 "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 "
                 "WHERE id = ?1 RETURNING highestmodseq",
@@ -69,8 +70,8 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "uid, modseq) VALUES (?1, ?2, ?3)",
         [STORE_ASTMT_INSERT_ROW] =
                 "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
-                "flags, keywords, modseq, size, internal_date) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "flags, keywords, modseq, size, internal_date, "
+                "internal_zone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         [STORE_ASTMT_SET_UIDNEXT] = "UPDATE mailboxes SET uidnext = ?2, "
                                     "highestmodseq = ?3 WHERE id = ?1",
         [STORE_ASTMT_QUOTA] = "SELECT storage, messages FROM quota",

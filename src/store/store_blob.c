@@ -6,7 +6,13 @@
  * files alone (in the spirit of Dovecot's sdbox):
  *
  *   facteur-blob 1 id=<32 hex> account=<address> mailbox=<name>
- *     internaldate=<unix seconds> size=<message bytes>\n     (one line)
+ *     internaldate=<unix seconds> zone=<+hhmm> size=<message bytes>\n
+ *                                                          (one line)
+ *
+ * zone (since index version 5) is the zone of the internal date, as
+ * FETCH INTERNALDATE shows it; files written before it have none and read
+ * as +0000, which is what was shown for them then. Readers ignore words
+ * they do not know, so older programs read the newer files too.
  *
  * then the exact message bytes. The mailbox name is percent-encoded (every
  * byte but letters, digits and "-._~/" becomes %XX), so the line has no
@@ -93,15 +99,55 @@ store_blob_encode(const char *mailbox)
 	return out;
 }
 
+int
+store_blob_local_zone(time_t t)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL)
+		return 0;
+	return store_blob_zone_clamp((long)(tm.tm_gmtoff / 60));
+}
+
+int
+store_blob_zone_clamp(long zone)
+{
+	if (zone < -STORE_BLOB_ZONE_MAX || zone > STORE_BLOB_ZONE_MAX)
+		return 0;
+	return (int)zone;
+}
+
+/* "zone=+hhmm" after "zone=": 0 and *zone_r, or -1. */
+static int
+store_blob_zone_parse(const char *s, int *zone_r)
+{
+	int v[4];
+
+	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 5)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (s[i + 1] < '0' || s[i + 1] > '9')
+			return -1;
+		v[i] = s[i + 1] - '0';
+	}
+	if (v[2] > 5)
+		return -1;
+	*zone_r = ((v[0] * 10 + v[1]) * 60 + v[2] * 10 + v[3]) *
+		  (s[0] == '-' ? -1 : 1);
+	return 0;
+}
+
 char *
 store_blob_header(const char *id, const char *account, const char *mailbox,
-		  time_t internal_date, size_t size)
+		  time_t internal_date, int zone, size_t size)
 {
 	char *name = store_blob_encode(mailbox);
+	int z = store_blob_zone_clamp(zone), az = z < 0 ? -z : z;
 	char *line = xasprintf(STORE_BLOB_MAGIC "id=%s account=%s mailbox=%s "
-					      "internaldate=%lld size=%zu\n",
+					      "internaldate=%lld zone=%c%02d%02d "
+					      "size=%zu\n",
 			       id, account, name, (long long)internal_date,
-			       size);
+			       z < 0 ? '-' : '+', az / 60, az % 60, size);
 
 	free(name);
 	return line;
@@ -301,6 +347,11 @@ store_blob_meta_words(char *line, struct store_blob_meta *m)
 				return -1;
 			m->internal_date = (time_t)t;
 			have_date = true;
+		} else if (strcmp(w, "zone") == 0) {
+			/* not essential: a damaged zone reads as +0000
+			   rather than losing the message */
+			if (store_blob_zone_parse(eq, &m->internal_zone) < 0)
+				m->internal_zone = 0;
 		} else if (strcmp(w, "size") == 0) {
 			if (str_to_ull(eq, &v) < 0)
 				return -1;

@@ -180,6 +180,7 @@ struct store_copy {
 	char *mailbox; /* the mailbox's name, once found */
 	char *keywords; /* normalised */
 	time_t internal_date;
+	int internal_zone; /* minutes east of UTC */
 	char id[STORE_BLOB_ID_LEN + 1];
 	int64_t mailbox_id, message_row;
 	uint32_t uid;
@@ -415,8 +416,8 @@ store_handle_get(struct store_committer *c, const char *account,
 		 "?13, ?14, ?15, ?16, ?17, ?18, ?19)"},
 		{offsetof(struct store_handle, insert_row),
 		 "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
-		 "flags, modseq, keywords, size, internal_date) "
-		 "VALUES (?1, ?2, ?3, ?5, ?4, ?6, ?7, ?8)"},
+		 "flags, modseq, keywords, size, internal_date, "
+		 "internal_zone) VALUES (?1, ?2, ?3, ?5, ?4, ?6, ?7, ?8, ?9)"},
 		{offsetof(struct store_handle, insert_fts),
 		 STORE_SQL_INSERT_FTS_TEXT},
 		{offsetof(struct store_handle, quota),
@@ -660,6 +661,7 @@ store_commit_rows(struct store_group *g, char **error_r, bool *full_r)
 				   (sqlite3_int64)copy->d->len);
 		sqlite3_bind_int64(h->insert_row, 8,
 				   (sqlite3_int64)copy->internal_date);
+		sqlite3_bind_int(h->insert_row, 9, copy->internal_zone);
 		rc = sqlite3_step(h->insert_row);
 		sqlite3_reset(h->insert_row);
 		if (rc != SQLITE_DONE)
@@ -731,7 +733,8 @@ store_commit_write(struct store_committer *c, struct store_group *g,
 
 	if (store_spare_take(c->spare, g->h->dir, copy->id, &fd) == 1) {
 		header = store_blob_header(copy->id, g->account, copy->mailbox,
-					   copy->internal_date, copy->d->len);
+					   copy->internal_date,
+					   copy->internal_zone, copy->d->len);
 		copy->header_len = strlen(header);
 		iov[0].iov_base = header;
 		iov[0].iov_len = copy->header_len;
@@ -756,7 +759,8 @@ store_commit_write(struct store_committer *c, struct store_group *g,
 	}
 	store_blob_new_id(copy->id);
 	header = store_blob_header(copy->id, g->account, copy->mailbox,
-				   copy->internal_date, copy->d->len);
+				   copy->internal_date, copy->internal_zone,
+				   copy->d->len);
 	copy->header_len = strlen(header);
 	ret = store_blob_write(g->h->dir, copy->id, header, copy->header_len,
 			       copy->d->data, copy->d->len, error_r);
@@ -829,6 +833,11 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		copy->internal_date = copy->rcpt->internal_date != 0
 					      ? copy->rcpt->internal_date
 					      : copy->d->internal_date;
+		copy->internal_zone =
+			copy->rcpt->internal_date != 0
+				? store_blob_zone_clamp(
+					  copy->rcpt->internal_zone)
+				: store_blob_local_zone(copy->internal_date);
 		copy->keywords = store_meta_keywords(copy->rcpt->keywords);
 		copy->mailbox = mailbox;
 		if (store_commit_write(c, g, copy, &error) < 0) {

@@ -24,7 +24,8 @@
  *                    UID order from the index itself; message_id, flags
  *                    (STORE_FLAG_* bitmask), keywords (space-separated),
  *                    modseq; indexed by (mailbox_id, modseq) for CONDSTORE
- *                    and by message_id
+ *                    and by message_id; internal_date and its zone
+ *                    (internal_zone, version 5) per copy
  *   meta             key/value: the last UIDVALIDITY given in this account,
  *                    so a mailbox created again never reuses one
  *
@@ -32,7 +33,8 @@
  * the commit thread keeps its own handles (store_commit.c), and IMAP and
  * POP3 sessions theirs (store_account.c). Version 2 of the schema (below)
  * adds what sessions need, version 3 the background full-text index,
- * version 4 what makes SELECT cost the same for any mailbox size.
+ * version 4 what makes SELECT cost the same for any mailbox size, version
+ * 5 the time zone of each copy's internal date.
  */
 #include "store/store_private.h"
 
@@ -50,7 +52,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 4
+#define STORE_INDEX_VERSION 5
 
 /* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
    new database after these, and on an old one by the upgrade). */
@@ -295,11 +297,30 @@ static const char store_index_v4[] =
 	"CREATE INDEX mailbox_messages_keywords ON mailbox_messages"
 	" (mailbox_id, keywords) WHERE keywords IS NOT NULL;";
 
+/*
+ * Version 5: the internal date keeps its zone (RFC 3501 §2.3.3: a date
+ * and time with a zone, which FETCH INTERNALDATE shows and SEARCH
+ * BEFORE/ON/SINCE compare by its own calendar day).
+ *   mailbox_messages + internal_zone: minutes east of UTC (-5999..5999),
+ *                    per copy (COPY and MOVE carry it): APPEND's
+ *                    date-time zone, or the server's zone at delivery.
+ *                    Rows of an older index get 0: the versions before
+ *                    showed every internal date in +0000 and searched by
+ *                    its UTC day, so 0 keeps what clients were told (a
+ *                    client that cached INTERNALDATE sees no change, a
+ *                    saved search no shift); the zone they were given in
+ *                    is not known any more.
+ */
+static const char store_index_v5[] =
+	"ALTER TABLE mailbox_messages ADD COLUMN internal_zone INTEGER NOT NULL"
+	" DEFAULT 0;";
+
 /* The steps from each version to the next: steps[v - 1] takes v to v+1. */
 static const char *const store_index_steps[] = {
 	store_index_v2,
 	store_index_v3,
 	store_index_v4,
+	store_index_v5,
 };
 
 static const struct {
@@ -444,6 +465,7 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 	    store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
 	    store_sqlite_exec(db, store_index_v3, error_r) < 0 ||
 	    store_sqlite_exec(db, store_index_v4, error_r) < 0 ||
+	    store_sqlite_exec(db, store_index_v5, error_r) < 0 ||
 	    store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db,

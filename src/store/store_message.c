@@ -61,6 +61,7 @@ store_rows_add(struct store_rows *r, sqlite3_stmt *st)
 	m->message_row = sqlite3_column_int64(st, 5);
 	kw = (const char *)sqlite3_column_text(st, 6);
 	m->keywords = kw != NULL && kw[0] != '\0' ? xstrdup(kw) : NULL;
+	m->internal_zone = sqlite3_column_int(st, 7);
 }
 
 static void
@@ -651,6 +652,7 @@ store_messages_copy(struct store_account *a, const char *name,
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)modseq);
 		sqlite3_bind_int64(st, 7, (sqlite3_int64)m->size);
 		sqlite3_bind_int64(st, 8, (sqlite3_int64)m->internal_date);
+		sqlite3_bind_int(st, 9, m->internal_zone);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {

@@ -178,10 +178,18 @@ uint32_t store_index_new_uidvalidity(uint32_t after);
 /* A new unique file name: 48 bits of milliseconds, 16 of a counter, 64
    random, in hex (STORE_BLOB_ID_LEN characters and a NUL). */
 void store_blob_new_id(char id_r[STORE_BLOB_ID_LEN + 1]);
-/* The metadata line (malloc'd, ends with "\n") that starts a blob. */
+/* The metadata line (malloc'd, ends with "\n") that starts a blob;
+   `zone`: of the internal date, minutes east of UTC. */
 char *store_blob_header(const char *id, const char *account,
-			const char *mailbox, time_t internal_date,
+			const char *mailbox, time_t internal_date, int zone,
 			size_t size);
+/* Largest zone offset, in minutes, of an IMAP date-time (+9959). */
+#define STORE_BLOB_ZONE_MAX (99 * 60 + 59)
+/* The zone offset (minutes east of UTC) of the server's local time at
+   `t`: the zone of a delivery's internal date. */
+int store_blob_local_zone(time_t t);
+/* `zone` if within +-STORE_BLOB_ZONE_MAX, else 0. */
+int store_blob_zone_clamp(long zone);
 /* Writes header + data into dir/tmp/<id>, then renames it to
    dir/blobs/<id>; no fsync (the commit thread flushes the batch at once).
    On failure nothing is left and errno is kept (ENOSPC, EDQUOT...). */

@@ -713,8 +713,8 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	if (sqlite3_prepare_v2(db,
 	                       "INSERT INTO mailbox_messages (mailbox_id, uid, "
 	                       "message_id, flags, keywords, modseq, size, "
-	                       "internal_date) VALUES (?1, ?2, ?3, 0, NULL, "
-	                       "?4, ?5, ?6)",
+	                       "internal_date, internal_zone) VALUES (?1, ?2, "
+	                       "?3, 0, NULL, ?4, ?5, ?6, ?7)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -723,6 +723,7 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)box->modseq);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)len);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)f->meta.internal_date);
+	sqlite3_bind_int(st, 7, f->meta.internal_zone);
 	if (rb_step_done(db, st, error_r) < 0)
 		goto out;
 	if (sqlite3_prepare_v2(db,

@@ -86,6 +86,7 @@ struct store_blob_meta {
 	char *account;
 	char *mailbox; /* decoded */
 	time_t internal_date;
+	int internal_zone;   /* minutes east of UTC; 0 when not given */
 	uint64_t size;       /* of the message, as the line says */
 	uint64_t header_len; /* the line with its line end */
 	uint64_t file_size;

@@ -156,7 +156,8 @@ write_orphan(struct fixture *f, const char *mailbox, const char *msg,
 	char *header, *error = NULL, *path;
 
 	store_blob_new_id(id);
-	header = store_blob_header(id, ALICE, mailbox, 1600000000, strlen(msg));
+	header = store_blob_header(id, ALICE, mailbox, 1600000000, -480,
+	                           strlen(msg));
 	if (store_blob_write(f->acct, id, header, strlen(header), msg,
 	                     strlen(msg), &error) < 0)
 		fail_msg("%s", error);
@@ -192,6 +193,7 @@ test_meta_roundtrip(void **state)
 	assert_string_equal(m.account, ALICE);
 	assert_string_equal(m.mailbox, "Dossiers/\xc3\xa9t\xc3\xa9 100%");
 	assert_int_equal(m.internal_date, 1600000000);
+	assert_int_equal(m.internal_zone, -480);
 	assert_int_equal(m.size, strlen(msg_a));
 	assert_int_equal(m.file_size, m.header_len + strlen(msg_a));
 	assert_true(store_blob_meta_complete(&m, id));
@@ -223,7 +225,7 @@ test_meta_every_truncation(void **state)
 	size_t hlen, total;
 
 	store_blob_new_id(id);
-	header = store_blob_header(id, ALICE, "INBOX", 1600000000,
+	header = store_blob_header(id, ALICE, "INBOX", 1600000000, 0,
 	                           strlen(msg_b));
 	hlen = strlen(header);
 	total = hlen + strlen(msg_b);
@@ -292,6 +294,60 @@ test_meta_malformed(void **state)
 		free(error);
 	}
 	free(path);
+}
+
+/* The zone word: written as +hhmm, read back; a line without it (files
+   of index versions before 5) or with a damaged one reads as +0000. */
+static void
+test_meta_zone(void **state)
+{
+	static const struct {
+		const char *word;
+		int zone;
+	} cases[] = {
+	        {"", 0},
+	        {" zone=+0000", 0},
+	        {" zone=+0530", 330},
+	        {" zone=-0800", -480},
+	        {" zone=+9959", 5999},
+	        {" zone=-1200", -720},
+	        {" zone=+0160", 0},   /* minutes past 59 */
+	        {" zone=0100", 0},    /* no sign */
+	        {" zone=+01000", 0},  /* too long */
+	        {" zone=+1", 0},
+	        {" zone=", 0},
+	};
+	struct store_blob_meta m;
+	char *line, *header;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		line = xasprintf("facteur-blob 1 "
+		                 "id=0123456789abcdef0123456789abcdef "
+		                 "account=a@b mailbox=INBOX internaldate=7%s "
+		                 "size=0\n",
+		                 cases[i].word);
+		if (store_blob_meta_parse(line, strlen(line), &m) != 1)
+			fail_msg("refused: %s", line);
+		if (m.internal_zone != cases[i].zone || m.internal_date != 7)
+			fail_msg("%s: zone %d", line, m.internal_zone);
+		store_blob_meta_clear(&m);
+		free(line);
+	}
+	for (int z = -STORE_BLOB_ZONE_MAX; z <= STORE_BLOB_ZONE_MAX; z += 7) {
+		header = store_blob_header("0123456789abcdef0123456789abcdef",
+		                           "a@b", "INBOX", 1, z, 3);
+		assert_int_equal(
+		        store_blob_meta_parse(header, strlen(header), &m), 1);
+		assert_int_equal(m.internal_zone, z);
+		store_blob_meta_clear(&m);
+		free(header);
+	}
+	/* out of range: +0000 rather than a line no reader takes */
+	header = store_blob_header("0123456789abcdef0123456789abcdef", "a@b",
+	                           "INBOX", 1, 100 * 60, 3);
+	assert_non_null(strstr(header, " zone=+0000 "));
+	free(header);
 }
 
 /* ------------------------------------------------------------ repair */
@@ -441,6 +497,7 @@ test_repair_adopts_orphans(void **state)
 	assert_int_equal(store_mailbox_select(a, "Sent", &view, &error), 1);
 	assert_int_equal(view.count, 1);
 	assert_int_equal(view.msgs[0].internal_date, 1600000000);
+	assert_int_equal(view.msgs[0].internal_zone, -480);
 	assert_int_equal(
 	        store_message_meta(a, view.msgs[0].message_row, &meta, &error),
 	        1);
@@ -753,6 +810,7 @@ main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_meta_malformed, setup,
 	                                        teardown),
+	        cmocka_unit_test(test_meta_zone),
 	        cmocka_unit_test_setup_teardown(test_repair_missing_file, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_repair_during_deliveries,
