@@ -12,6 +12,8 @@
 
 #include "imap/imap_arg.h"
 #include "imap/imap_str.h"
+#include "lib/base64.h"
+#include "lib/qp.h"
 #include "lib/str.h"
 #include "mail/mail_header.h"
 #include "mail/mail_mime.h"
@@ -709,100 +711,6 @@ imap_fetch_is_multipart(const char *bodystructure)
 
 /* ------------------------------------------------------------ BINARY */
 
-static int
-imap_fetch_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int
-imap_fetch_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Undoes base64 (lenient: what is not in the alphabet is skipped). */
-static char *
-imap_fetch_unbase64(const char *in, size_t len, size_t *len_r)
-{
-	char *out = xmalloc(len / 4 * 3 + 4);
-	uint32_t acc = 0;
-	size_t n = 0, i;
-	int bits = 0, v;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] == '=')
-			break;
-		v = imap_fetch_b64_value((unsigned char)in[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	*len_r = n;
-	return out;
-}
-
-/* Undoes quoted-printable (RFC 2045 §6.7). */
-static char *
-imap_fetch_unqp(const char *in, size_t len, size_t *len_r)
-{
-	char *out = xmalloc(len + 1);
-	size_t n = 0, i, j;
-	int h, l;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] != '=') {
-			out[n++] = in[i];
-			continue;
-		}
-		if (i + 2 < len &&
-		    (h = imap_fetch_hex((unsigned char)in[i + 1])) >= 0 &&
-		    (l = imap_fetch_hex((unsigned char)in[i + 2])) >= 0) {
-			out[n++] = (char)(h * 16 + l);
-			i += 2;
-			continue;
-		}
-		/* soft line break: "=" then blanks then the line end */
-		j = i + 1;
-		while (j < len && (in[j] == ' ' || in[j] == '\t'))
-			j++;
-		if (j < len && in[j] == '\r')
-			j++;
-		if (j < len && in[j] == '\n') {
-			i = j;
-			continue;
-		}
-		if (j == len) {
-			i = j;
-			continue;
-		}
-		out[n++] = '=';
-	}
-	*len_r = n;
-	return out;
-}
-
 int
 imap_fetch_binary_get(const struct imap_fetch_section *sec, const char *msg,
 		      size_t len, const struct mail_mime_part *root,
@@ -838,9 +746,11 @@ imap_fetch_binary_get(const struct imap_fetch_section *sec, const char *msg,
 		memcpy(out, data, dlen);
 		outlen = dlen;
 	} else if (strcasecmp(enc, "base64") == 0) {
-		out = imap_fetch_unbase64(data, dlen, &outlen);
+		/* lenient, as MIME wants: what is not base64 is skipped */
+		out = xmalloc(dlen / 4 * 3 + 3);
+		outlen = base64_decode_lenient(data, dlen, out);
 	} else if (strcasecmp(enc, "quoted-printable") == 0) {
-		out = imap_fetch_unqp(data, dlen, &outlen);
+		out = qp_decode(data, dlen, &outlen);
 	} else {
 		return -1;
 	}

@@ -12,105 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
 #include "lib/str.h"
+#include "lib/utf8.h"
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
-
 size_t
 imap_utf8_char(const unsigned char *s, size_t len, unsigned int *cp_r)
 {
-	unsigned int cp;
-	size_t n, i;
+	uint32_t cp;
+	size_t n = utf8_char(s, len, &cp);
 
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp_r = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* shortest form, no surrogates, not past U+10FFFF */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
+	if (n > 0)
+		*cp_r = cp;
 	return n;
 }
 
 bool
 imap_utf8_is_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	unsigned int cp;
-	size_t i = 0, n;
-
-	while (i < len) {
-		n = imap_utf8_char(p + i, len - i, &cp);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
-
-static size_t
-put_utf8(char *out, unsigned int cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
+	return utf8_is_valid(s, len);
 }
 
 static bool
@@ -213,7 +136,9 @@ decode_run(const unsigned char *in, size_t len, size_t *pos, char *out,
 		}
 		if (in[i] == '-')
 			break;
-		v = b64_value(in[i]);
+		/* ',' stands for '/' (RFC 3501 §5.1.3) */
+		v = in[i] == ',' ? 63
+		    : in[i] == '/' ? -1 : base64_char_value(in[i]);
 		if (v < 0) {
 			*error_r = "invalid base64 in mailbox name";
 			return -1;
@@ -231,7 +156,7 @@ decode_run(const unsigned char *in, size_t len, size_t *pos, char *out,
 				*error_r = "unpaired surrogate in mailbox name";
 				return -1;
 			}
-			*o += put_utf8(out + *o, 0x10000 + ((high - 0xd800)
+			*o += utf8_put(out + *o, 0x10000 + ((high - 0xd800)
 							    << 10) +
 							   (unit - 0xdc00));
 			high = 0;
@@ -245,7 +170,7 @@ decode_run(const unsigned char *in, size_t len, size_t *pos, char *out,
 				   "in base64)";
 			return -1;
 		} else {
-			*o += put_utf8(out + *o, unit);
+			*o += utf8_put(out + *o, unit);
 		}
 	}
 	if (digits == 0) {

@@ -39,7 +39,8 @@ int imap_utf7_decode(const char *mutf7, size_t len, char **out_r,
 bool imap_utf7_is_valid(const char *mutf7, size_t len);
 
 /* True if `len` bytes are valid UTF-8 (same rules as the encoder, NUL
-   allowed). */
+   allowed). The two UTF-8 functions here are lib/utf8.h's utf8_is_valid()
+   and utf8_char() under the names the IMAP code already uses. */
 bool imap_utf8_is_valid(const char *s, size_t len);
 
 /* Decodes one UTF-8 character at s[0..len): returns its length (1-4) and

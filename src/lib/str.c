@@ -110,3 +110,15 @@ str_to_ull(const char *s, unsigned long long *r)
 		return -1;
 	return 0;
 }
+
+int
+str_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -23,5 +23,8 @@ char *str_trim(char *s);
 bool str_has_prefix_ci(const char *s, const char *prefix);
 /* Parses a whole decimal unsigned number with no sign, spaces or overflow. */
 int str_to_ull(const char *s, unsigned long long *r);
+/* The value (0-15) of a hexadecimal digit in either case, -1 for any other
+   character. */
+int str_hex_value(char c);
 
 #endif

@@ -23,6 +23,8 @@
 
 #include "mail/mail_address.h"
 
+#include "lib/utf8.h"
+
 static const char *parse_local(const char *p, bool utf8,
 			       struct mail_address *addr, const char **error_r);
 static const char *parse_domain(const char *p, bool utf8, char *out,
@@ -66,61 +68,13 @@ ascii_lower(char c)
 size_t
 mail_address_utf8_len(const unsigned char *s, size_t avail)
 {
-	unsigned char c, lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (avail == 0)
-		return 0;
-	c = s[0];
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else {
-		/* 0x80-0xc1: continuation or overlong 2-byte lead;
-		   0xf5-0xff: never in UTF-8. */
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++) {
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	}
-	return n;
+	return utf8_char(s, avail, NULL);
 }
 
 bool
 mail_address_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		n = mail_address_utf8_len(p + i, len - i);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
+	return utf8_is_valid(s, len);
 }
 
 /* Length of the UTF-8 non-ASCII character at p (NUL-terminated), or 0. */

@@ -13,42 +13,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
 #include "lib/str.h"
+#include "lib/utf8.h"
 
 /* RFC 2047 §2 says 75 octets; broken mailers write longer ones. The bound
    keeps a header full of "=?" from costing quadratic time. */
 #define MAX_ENCODED_WORD 1024
-
-/* Length of the valid UTF-8 character at s[0..len), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned int cp;
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	cp = s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 /* Appends in[0..len) to out (room for 2*len) as UTF-8 where valid and
    ISO-8859-1 elsewhere; returns bytes written; *clean_r false if some bytes
@@ -65,7 +36,10 @@ copy_utf8_or_latin1(char *out, const char *in, size_t len, bool latin1,
 			i++;
 			continue;
 		}
-		n = latin1 ? (s[i] < 0x80 ? 1 : 0) : utf8_len(s + i, len - i);
+		if (latin1)
+			n = s[i] < 0x80 ? 1 : 0;
+		else
+			n = utf8_char(s + i, len - i, NULL);
 		if (n > 0) {
 			memcpy(out + o, s + i, n);
 			o += n;
@@ -168,34 +142,6 @@ mail_header_decode_charset(const char *charset, const char *in, size_t len,
 	return known && clean;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Decodes the text of an encoded word into out (room for len); returns the
    length, or -1 if malformed. Base64 is taken leniently about padding. */
 static long
@@ -212,8 +158,8 @@ decode_text(char enc, const char *s, size_t len, char *out)
 			} else if (s[i] == '=') {
 				if (i + 2 >= len)
 					return -1;
-				h = hex_value(s[i + 1]);
-				l = hex_value(s[i + 2]);
+				h = str_hex_value(s[i + 1]);
+				l = str_hex_value(s[i + 2]);
 				if (h < 0 || l < 0)
 					return -1;
 				out[o++] = (char)(h * 16 + l);
@@ -227,7 +173,7 @@ decode_text(char enc, const char *s, size_t len, char *out)
 	for (i = 0; i < len; i++) {
 		if (s[i] == '=')
 			break;
-		v = b64_value(s[i]);
+		v = base64_char_value((unsigned char)s[i]);
 		if (v < 0)
 			return -1;
 		bits = (bits << 6) | (unsigned int)v;

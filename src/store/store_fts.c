@@ -38,6 +38,7 @@
 
 #include "lib/log.h"
 #include "lib/str.h"
+#include "lib/utf8.h"
 
 #define STORE_FTS_SLICE_MS 20
 
@@ -74,31 +75,6 @@ store_fts_lower(uint32_t cp)
 	return cp;
 }
 
-static size_t
-store_fts_put(char *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 size_t
 store_fts_fold(const char *in, size_t len, char *out)
 {
@@ -129,7 +105,7 @@ store_fts_fold(const char *in, size_t len, char *out)
 		}
 		cp = store_fts_lower(cp);
 		/* the mapped forms never grow in UTF-8 */
-		n += store_fts_put(out + n, cp);
+		n += utf8_put(out + n, cp);
 		i += l;
 	}
 	out[n] = '\0';

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "lib/str.h"
+#include "lib/utf8.h"
 
 static int store_mailbox_has_children(struct store_account *a, const char *name,
                                       char **error_r);
@@ -39,40 +40,6 @@ static int store_mailbox_exec(struct store_account *a, const char *sql,
                               char **error_r);
 static int store_mailbox_special_use_ok(const char *special_use);
 static int store_entry_cmp(const void *a, const void *b);
-
-/* Length of a valid UTF-8 sequence at p (at most `left` bytes), or 0. */
-static size_t
-store_mailbox_utf8_len(const unsigned char *p, size_t left)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 int
 store_mailbox_name_norm(const char *name, char **norm_r, char **error_r)
@@ -105,8 +72,8 @@ store_mailbox_name_norm(const char *name, char **norm_r, char **error_r)
 			                   "character, '*' or '%'");
 			return -1;
 		}
-		n = store_mailbox_utf8_len(
-		        p, len - (size_t)(p - (const unsigned char *)name));
+		n = utf8_char(p, len - (size_t)(p - (const unsigned char *)name),
+		              NULL);
 		if (n == 0) {
 			*error_r = xstrdup("mailbox name is not UTF-8");
 			return -1;

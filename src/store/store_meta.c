@@ -32,7 +32,10 @@
 
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_envelope.h"
+#include "lib/base64.h"
+#include "lib/qp.h"
 #include "lib/str.h"
+#include "lib/utf8.h"
 #include "mail/mail_header.h"
 #include "mail/mail_header_decode.h"
 #include "mail/mail_header_param.h"
@@ -63,8 +66,6 @@ static void store_meta_part_text(struct store_text *t, const char *msg,
                                  size_t len, const struct mail_mime_part *part);
 static void store_meta_leaf_text(struct store_text *t, const char *msg,
                                  size_t len, const struct mail_mime_part *part);
-static char *store_meta_base64(const char *in, size_t len, size_t *len_r);
-static char *store_meta_qp(const char *in, size_t len, size_t *len_r);
 static void store_meta_html(struct store_text *t, const char *in, size_t len);
 
 static void
@@ -102,107 +103,6 @@ store_meta_header_text(struct store_text *t, const char *hdr, size_t len)
 		free(d);
 		free(u);
 	}
-}
-
-static int
-store_meta_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Lenient base64: characters outside the alphabet are skipped, '=' ends. */
-static char *
-store_meta_base64(const char *in, size_t len, size_t *len_r)
-{
-	char *out = xmalloc(len / 4 * 3 + 4);
-	uint32_t acc = 0;
-	size_t n = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int v;
-
-		if (in[i] == '=')
-			break;
-		v = store_meta_b64_value((unsigned char)in[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[n] = '\0';
-	*len_r = n;
-	return out;
-}
-
-static int
-store_meta_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Quoted-printable (RFC 2045 §6.7): "=XY", soft line breaks "=\r\n". */
-static char *
-store_meta_qp(const char *in, size_t len, size_t *len_r)
-{
-	char *out = xmalloc(len + 1);
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] != '=') {
-			out[n++] = in[i];
-			continue;
-		}
-		if (i + 2 < len &&
-		    store_meta_hex((unsigned char)in[i + 1]) >= 0 &&
-		    store_meta_hex((unsigned char)in[i + 2]) >= 0) {
-			out[n++] = (char)(store_meta_hex(
-			                          (unsigned char)in[i + 1]) *
-			                          16 +
-			                  store_meta_hex(
-			                          (unsigned char)in[i + 2]));
-			i += 2;
-			continue;
-		}
-		/* soft line break: '=' then blanks then a line end */
-		size_t j = i + 1;
-
-		while (j < len && (in[j] == ' ' || in[j] == '\t'))
-			j++;
-		if (j < len && in[j] == '\r')
-			j++;
-		if (j < len && in[j] == '\n') {
-			i = j;
-			continue;
-		}
-		if (j == len) {
-			i = j;
-			continue;
-		}
-		out[n++] = '='; /* malformed: kept */
-	}
-	out[n] = '\0';
-	*len_r = n;
-	return out;
 }
 
 /* Does the tag whose name starts at p end a line (block elements), so
@@ -305,8 +205,8 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 				unsigned long cp = 0;
 				bool hex = j < len &&
 				           (in[j] == 'x' || in[j] == 'X');
-				char utf8[4];
-				size_t ul = 0;
+				char utf8[UTF8_CHAR_MAX];
+				size_t ul;
 
 				if (hex)
 					j++;
@@ -314,44 +214,13 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 				       (hex ? isxdigit((unsigned char)in[j])
 				            : isdigit((unsigned char)in[j]))) {
 					cp = cp * (hex ? 16 : 10) +
-					     (unsigned long)store_meta_hex(
-					             (unsigned char)in[j]);
+					     (unsigned long)str_hex_value(in[j]);
 					j++;
 				}
 				if (j < len && in[j] == ';' && cp > 0 &&
 				    cp <= 0x10ffff &&
 				    !(cp >= 0xd800 && cp <= 0xdfff)) {
-					if (cp < 0x80) {
-						utf8[ul++] = (char)cp;
-					} else if (cp < 0x800) {
-						utf8[ul++] = (char)(0xc0 |
-						                    (cp >> 6));
-						utf8[ul++] =
-						        (char)(0x80 |
-						               (cp & 0x3f));
-					} else if (cp < 0x10000) {
-						utf8[ul++] = (char)(0xe0 |
-						                    (cp >> 12));
-						utf8[ul++] = (char)(0x80 |
-						                    ((cp >> 6) &
-						                     0x3f));
-						utf8[ul++] =
-						        (char)(0x80 |
-						               (cp & 0x3f));
-					} else {
-						utf8[ul++] = (char)(0xf0 |
-						                    (cp >> 18));
-						utf8[ul++] =
-						        (char)(0x80 |
-						               ((cp >> 12) &
-						                0x3f));
-						utf8[ul++] = (char)(0x80 |
-						                    ((cp >> 6) &
-						                     0x3f));
-						utf8[ul++] =
-						        (char)(0x80 |
-						               (cp & 0x3f));
-					}
+					ul = utf8_put(utf8, (uint32_t)cp);
 					store_text_add(t, in + start,
 					               i - start);
 					store_text_add(t, utf8, ul);
@@ -379,12 +248,14 @@ store_meta_leaf_text(struct store_text *t, const char *msg, size_t len,
 		return;
 	if (part->encoding != NULL &&
 	    strcasecmp(part->encoding, "base64") == 0) {
-		decoded = store_meta_base64(body, blen, &dlen);
+		decoded = xmalloc(blen / 4 * 3 + 4);
+		dlen = base64_decode_lenient(body, blen, decoded);
+		decoded[dlen] = '\0';
 		body = decoded;
 		blen = dlen;
 	} else if (part->encoding != NULL &&
 	           strcasecmp(part->encoding, "quoted-printable") == 0) {
-		decoded = store_meta_qp(body, blen, &dlen);
+		decoded = qp_decode(body, blen, &dlen);
 		body = decoded;
 		blen = dlen;
 	}
