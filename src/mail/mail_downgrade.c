@@ -1,5 +1,6 @@
 /*
- * mail_downgrade — 8-bit MIME to 7-bit (see mail_downgrade.h).
+ * mail_downgrade — 8-bit MIME to 7-bit, and BINARYMIME to 8BITMIME (see
+ * mail_downgrade.h).
  *
  * One walk over the mail_mime tree, writing into a growing buffer with a
  * hard maximum: dg_part() writes a part's header (rewritten when a field
@@ -7,7 +8,10 @@
  * children (boundary lines, preamble, epilogue) and each child in turn,
  * for a message part its enclosed message, for a leaf either the bytes as
  * they are or their new encoding. Every byte copied unchanged is checked
- * to be 7-bit on the way.
+ * on the way: to be 7-bit (dg_leaf), or, in the binary mode (dg_leaf_bin),
+ * by a line scanner that runs over everything written, so that a NUL, a
+ * bare CR or LF or a long line can come from nowhere but a leaf that is
+ * then encoded.
  */
 #include "mail/mail_downgrade.h"
 
@@ -29,6 +33,8 @@ struct dg_buf {
 	char *p;
 	size_t len, cap, max;
 	bool full;
+	bool scan_on; /* binary mode: scan what is written */
+	struct mail_downgrade_scan sc;
 };
 
 struct dg {
@@ -38,6 +44,9 @@ struct dg {
 	size_t nl_len;
 	struct dg_buf out;
 	char *error;
+	bool binary;	 /* BINARYMIME to 8BITMIME, not 8-bit to 7-bit */
+	bool changed;	 /* binary mode: something was rewritten */
+	unsigned frozen; /* binary mode: inside a signed part */
 };
 
 /* What a header rewrite does: fields to drop (by name) and lines to add
@@ -58,6 +67,8 @@ static int dg_part(struct dg *g, const struct mail_mime_part *part,
                    bool is_message);
 static int dg_leaf(struct dg *g, const struct mail_mime_part *part,
                    struct dg_edit *edit);
+static int dg_leaf_bin(struct dg *g, const struct mail_mime_part *part,
+                       struct dg_edit *edit);
 static void dg_qp_encode(struct dg *g, const char *s, size_t n);
 static void dg_b64_encode(struct dg *g, const char *s, size_t n);
 
@@ -104,6 +115,8 @@ dg_put(struct dg_buf *b, const void *data, size_t n)
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
 	b->p[b->len] = '\0';
+	if (b->scan_on)
+		mail_downgrade_scan(&b->sc, data, n);
 }
 
 static void
@@ -127,10 +140,43 @@ dg_fail(struct dg *g, const char *fmt, ...)
 		g->error = xstrdup("cannot convert");
 }
 
-/* Copies msg[off..off+n) if it is 7-bit. */
+/* The first problem named in binary scan flags. */
+static const char *
+dg_binary_what(unsigned flags)
+{
+	if (flags & MAIL_DOWNGRADE_NUL)
+		return "a NUL byte";
+	if (flags & MAIL_DOWNGRADE_BARE_CR)
+		return "a bare CR";
+	if (flags & MAIL_DOWNGRADE_BARE_LF)
+		return "a bare LF";
+	return "a line over 998 octets";
+}
+
+/* Binary mode: fails if what was written since the scan showed `before`
+   brought binary content. */
+static int
+dg_check_bin(struct dg *g, unsigned before, const char *what)
+{
+	unsigned added = g->out.sc.flags & ~before & MAIL_DOWNGRADE_BINARY;
+
+	if (added == 0)
+		return 0;
+	dg_fail(g, "%s in %s (not convertible)", dg_binary_what(added), what);
+	return -1;
+}
+
+/* Copies msg[off..off+n) if it is 7-bit (binary mode: if it is
+   8BITMIME-valid). */
 static int
 dg_copy7(struct dg *g, size_t off, size_t n, const char *what)
 {
+	if (g->binary) {
+		unsigned before = g->out.sc.flags;
+
+		dg_put(&g->out, g->msg + off, n);
+		return dg_check_bin(g, before, what);
+	}
 	if (mail_downgrade_needed(g->msg + off, n)) {
 		dg_fail(g, "8-bit bytes in %s", what);
 		return -1;
@@ -208,14 +254,30 @@ dg_header(struct dg *g, const struct mail_mime_part *part,
 	const char *hdr = g->msg + part->hdr_offset;
 	size_t len = part->hdr_len, term, fields, pos = 0, from = 0;
 	struct mail_header_field f;
+	unsigned before = g->out.sc.flags;
+	size_t start = g->out.len;
 
-	if (mail_downgrade_needed(hdr, len)) {
+	if (!g->binary && mail_downgrade_needed(hdr, len)) {
 		dg_fail(g, "8-bit bytes in a header field (not convertible)");
 		return -1;
 	}
+	if (g->binary) {
+		/* before any edit: a field dropped must not hide it */
+		struct mail_downgrade_scan sc;
+		unsigned bad;
+
+		memset(&sc, 0, sizeof(sc));
+		mail_downgrade_scan(&sc, hdr, len);
+		bad = mail_downgrade_scan_end(&sc) & MAIL_DOWNGRADE_BINARY;
+		if (bad != 0) {
+			dg_fail(g, "%s in a header (not convertible)",
+			        dg_binary_what(bad));
+			return -1;
+		}
+	}
 	if (edit->ndrop == 0 && edit->nadd == 0) {
 		dg_put(&g->out, hdr, len);
-		return 0;
+		return g->binary ? dg_check_bin(g, before, "a header") : 0;
 	}
 	term = dg_terminator(hdr, len);
 	fields = len - term;
@@ -231,14 +293,17 @@ dg_header(struct dg *g, const struct mail_mime_part *part,
 		from = f.offset + f.length;
 	}
 	dg_put(&g->out, hdr + from, fields - from);
-	if (edit->nadd > 0 && fields > 0 && hdr[fields - 1] != '\n')
+	/* the last field kept may end without a line end (a header cut
+	   short; the field after it dropped) */
+	if (edit->nadd > 0 && g->out.len > start &&
+	    g->out.p[g->out.len - 1] != '\n')
 		dg_put(&g->out, g->nl, g->nl_len);
 	for (size_t i = 0; i < edit->nadd; i++) {
 		dg_puts(&g->out, edit->add[i]);
 		dg_put(&g->out, g->nl, g->nl_len);
 	}
 	dg_put(&g->out, hdr + fields, term);
-	return 0;
+	return g->binary ? dg_check_bin(g, before, "a header") : 0;
 }
 
 /* ------------------------------------------------------------ parts */
@@ -353,6 +418,101 @@ dg_leaf(struct dg *g, const struct mail_mime_part *part, struct dg_edit *edit)
 	return 0;
 }
 
+/* Binary mode: a leaf whose body is binary is encoded base64; one
+   labelled binary that is not is relabelled; a signed one is left as it
+   is or fails. */
+static int
+dg_leaf_bin(struct dg *g, const struct mail_mime_part *part,
+            struct dg_edit *edit)
+{
+	const char *body = g->msg + part->body_offset;
+	size_t blen = part->body_len;
+	const char *enc = part->encoding;
+	struct mail_downgrade_scan sc;
+	unsigned flags, before;
+	char *decoded = NULL;
+	size_t dlen = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	mail_downgrade_scan(&sc, body, blen);
+	flags = mail_downgrade_scan_end(&sc);
+	if (!(flags & MAIL_DOWNGRADE_BINARY)) {
+		if (g->frozen == 0 && enc != NULL &&
+		    strcasecmp(enc, "binary") == 0) {
+			edit_drop(edit, "Content-Transfer-Encoding");
+			edit_add(edit, (flags & MAIL_DOWNGRADE_8BIT)
+			                       ? "Content-Transfer-Encoding: 8bit"
+			                       : "Content-Transfer-Encoding: 7bit");
+			g->changed = true;
+		}
+		if (dg_header(g, part, edit) < 0)
+			return -1;
+		before = g->out.sc.flags;
+		dg_put(&g->out, body, blen);
+		return dg_check_bin(g, before, "a part");
+	}
+	if (g->frozen > 0) {
+		dg_fail(g,
+		        "%s in the signed part of a multipart/signed: "
+		        "converting it would break the signature",
+		        dg_binary_what(flags));
+		return -1;
+	}
+	if (part->flags & MAIL_MIME_TRUNCATED) {
+		dg_fail(g, "%s in a part past the MIME limits",
+		        dg_binary_what(flags));
+		return -1;
+	}
+	if ((part->flags & MAIL_MIME_DEFAULT_TYPE) &&
+	    dg_header_is_multipart(g, part)) {
+		dg_fail(g, "%s in a multipart part that cannot be parsed (no "
+		           "boundary, or past the MIME limits)",
+		        dg_binary_what(flags));
+		return -1;
+	}
+	if (enc != NULL && strcasecmp(enc, "quoted-printable") == 0) {
+		decoded = mail_downgrade_qp_decode(body, blen, &dlen);
+	} else if (enc != NULL && strcasecmp(enc, "base64") == 0) {
+		/* a base64 part with long lines (or junk): its data
+		   encoded again in lines of 76 */
+		decoded = xmalloc(blen / 4 * 3 + 3);
+		dlen = base64_decode_lenient(body, blen, decoded);
+	} else if (!dg_is_7bit_label(enc) && !dg_is_8bit_label(enc)) {
+		dg_fail(g, "%s in a part encoded as %s", dg_binary_what(flags),
+		        enc);
+		return -1;
+	}
+	if (decoded != NULL) {
+		body = decoded;
+		blen = dlen;
+	}
+	edit_drop(edit, "Content-Transfer-Encoding");
+	if ((part->flags & MAIL_MIME_DEFAULT_TYPE) &&
+	    !(part->parent != NULL &&
+	      mail_mime_is(part->parent, "multipart", "digest"))) {
+		edit_drop(edit, "Content-Type");
+		if (memchr(body, '\0', blen) != NULL)
+			edit_add(edit, "Content-Type: application/octet-stream");
+		else if (!mail_downgrade_needed(body, blen))
+			edit_add(edit,
+			         "Content-Type: text/plain; charset=us-ascii");
+		else if (dg_valid_utf8((const unsigned char *)body, blen))
+			edit_add(edit, "Content-Type: text/plain; charset=utf-8");
+		else
+			edit_add(edit, "Content-Type: text/plain; "
+			               "charset=unknown-8bit");
+	}
+	edit_add(edit, "Content-Transfer-Encoding: base64");
+	g->changed = true;
+	if (dg_header(g, part, edit) < 0) {
+		free(decoded);
+		return -1;
+	}
+	dg_b64_encode(g, body, blen);
+	free(decoded);
+	return 0;
+}
+
 /* Writes one part. `is_message`: the part is a whole message (the top one
    or one enclosed in a message part), whose header carries MIME-Version. */
 static int
@@ -362,21 +522,37 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 	const struct mail_mime_part *c;
 	size_t pos, end = part->body_offset + part->body_len;
 
+	bool signed_first;
+	int r;
+
 	memset(&edit, 0, sizeof(edit));
-	if (is_message &&
+	if (is_message && g->frozen == 0 &&
 	    !dg_has_field(g->msg + part->hdr_offset, part->hdr_len,
 	                  "MIME-Version") &&
-	    mail_downgrade_needed(g->msg + part->body_offset, part->body_len))
+	    (g->binary ? mail_downgrade_binary_needed(
+	                         g->msg + part->body_offset, part->body_len)
+	               : mail_downgrade_needed(g->msg + part->body_offset,
+	                                       part->body_len)))
 		edit_add(&edit, "MIME-Version: 1.0");
 	if (part->children == NULL)
-		return dg_leaf(g, part, &edit);
-	if (dg_is_8bit_label(part->encoding)) {
+		return g->binary ? dg_leaf_bin(g, part, &edit)
+		                 : dg_leaf(g, part, &edit);
+	if (!g->binary && dg_is_8bit_label(part->encoding)) {
 		edit_drop(&edit, "Content-Transfer-Encoding");
 		edit_add(&edit, "Content-Transfer-Encoding: 7bit");
+	} else if (g->binary && g->frozen == 0 && part->encoding != NULL &&
+	           strcasecmp(part->encoding, "binary") == 0) {
+		/* RFC 2045 §6.4: a multipart or message part is never
+		   encoded; its label follows what it now holds */
+		edit_drop(&edit, "Content-Transfer-Encoding");
+		edit_add(&edit, "Content-Transfer-Encoding: 8bit");
+		g->changed = true;
 	}
 	if (dg_header(g, part, &edit) < 0)
 		return -1;
 	pos = part->body_offset;
+	signed_first =
+	        g->binary && mail_mime_is(part, "multipart", "signed");
 	for (c = part->children; c != NULL; c = c->next) {
 		if (c->hdr_offset < pos)
 			break; /* never, by mail_mime's invariants */
@@ -385,7 +561,15 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 		                     ? "a message part"
 		                     : "a preamble or between parts") < 0)
 			return -1;
-		if (dg_part(g, c, (part->flags & MAIL_MIME_MESSAGE) != 0) < 0)
+		/* RFC 1847 §2.1: the first part of a multipart/signed is
+		   signed as it is, header included */
+		if (signed_first)
+			g->frozen++;
+		r = dg_part(g, c, (part->flags & MAIL_MIME_MESSAGE) != 0);
+		if (signed_first)
+			g->frozen--;
+		signed_first = false;
+		if (r < 0)
 			return -1;
 		pos = c->body_offset + c->body_len;
 	}
@@ -395,10 +579,11 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 	return 0;
 }
 
-int
-mail_downgrade(const char *msg, size_t len,
-               const struct mail_downgrade_limits *limits, char **out_r,
-               size_t *out_len_r, char **error_r)
+/* One conversion (7-bit, or binary to 8BITMIME); returns as
+   mail_downgrade(). */
+static int
+dg_run(const char *msg, size_t len, const struct mail_downgrade_limits *limits,
+       bool binary, char **out_r, size_t *out_len_r, char **error_r)
 {
 	struct mail_downgrade_limits lim;
 	struct mail_mime_limits ml;
@@ -410,8 +595,6 @@ mail_downgrade(const char *msg, size_t len,
 
 	*out_r = NULL;
 	*out_len_r = 0;
-	if (!mail_downgrade_needed(msg, len))
-		return 0;
 	if (limits == NULL)
 		mail_downgrade_limits_default(&lim);
 	else
@@ -425,6 +608,12 @@ mail_downgrade(const char *msg, size_t len,
 	g.len = len;
 	lf = memchr(msg, '\n', len);
 	g.nl = lf != NULL && lf > msg && lf[-1] != '\r' ? "\n" : "\r\n";
+	g.binary = binary;
+	if (binary) {
+		/* SMTP's line end; a bare LF is binary content */
+		g.nl = "\r\n";
+		g.out.scan_on = true;
+	}
 	g.nl_len = strlen(g.nl);
 	g.out.max = lim.max_output;
 
@@ -434,6 +623,13 @@ mail_downgrade(const char *msg, size_t len,
 	if (r == 0 && end < len)
 		r = dg_copy7(&g, end, len - end, "the end of the message");
 	mail_mime_free(&root);
+	if (r == 0 && binary && !g.out.full &&
+	    (mail_downgrade_scan_end(&g.out.sc) & MAIL_DOWNGRADE_BINARY)) {
+		/* a CR at the very end of an epilogue */
+		dg_fail(&g, "%s at the end of the message (not convertible)",
+		        dg_binary_what(g.out.sc.flags));
+		r = -1;
+	}
 	if (r == 0 && g.out.full) {
 		dg_fail(&g, "the converted message would exceed %zu bytes",
 		        lim.max_output);
@@ -444,11 +640,119 @@ mail_downgrade(const char *msg, size_t len,
 		*error_r = g.error;
 		return -1;
 	}
+	if (binary && !g.changed) {
+		free(g.out.p);
+		return 0;
+	}
 	if (g.out.p == NULL)
 		g.out.p = xstrdup("");
 	*out_r = g.out.p;
 	*out_len_r = g.out.len;
 	return 1;
+}
+
+int
+mail_downgrade(const char *msg, size_t len,
+               const struct mail_downgrade_limits *limits, char **out_r,
+               size_t *out_len_r, char **error_r)
+{
+	*out_r = NULL;
+	*out_len_r = 0;
+	if (!mail_downgrade_needed(msg, len))
+		return 0;
+	return dg_run(msg, len, limits, false, out_r, out_len_r, error_r);
+}
+
+int
+mail_downgrade_binary(const char *msg, size_t len,
+                      const struct mail_downgrade_limits *limits,
+                      bool seven_bit, char **out_r, size_t *out_len_r,
+                      char **error_r)
+{
+	char *out = NULL, *out7 = NULL;
+	size_t olen = 0, olen7 = 0;
+	int r, r7;
+
+	r = dg_run(msg, len, limits, true, &out, &olen, error_r);
+	if (r >= 0 && seven_bit) {
+		r7 = r == 1 ? mail_downgrade(out, olen, limits, &out7, &olen7,
+		                             error_r)
+		            : mail_downgrade(msg, len, limits, &out7, &olen7,
+		                             error_r);
+		if (r7 < 0) {
+			free(out);
+			out = NULL;
+			olen = 0;
+			r = -1;
+		} else if (r7 == 1) {
+			free(out);
+			out = out7;
+			olen = olen7;
+			r = 1;
+		}
+	}
+	*out_r = out;
+	*out_len_r = olen;
+	return r;
+}
+
+/* ------------------------------------------------------------ scanner */
+
+void
+mail_downgrade_scan(struct mail_downgrade_scan *sc, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (sc->cr) {
+			sc->cr = false;
+			if (c == '\n') {
+				sc->col = 0;
+				continue;
+			}
+			/* the CR was a byte of the line */
+			sc->flags |= MAIL_DOWNGRADE_BARE_CR;
+			if (++sc->col > MAIL_DOWNGRADE_LINE_MAX)
+				sc->flags |= MAIL_DOWNGRADE_LONG;
+		}
+		if (c == '\r') {
+			sc->cr = true;
+			continue;
+		}
+		if (c == '\n') {
+			sc->flags |= MAIL_DOWNGRADE_BARE_LF;
+			sc->col = 0;
+			continue;
+		}
+		if (c == 0)
+			sc->flags |= MAIL_DOWNGRADE_NUL;
+		else if (c >= 0x80)
+			sc->flags |= MAIL_DOWNGRADE_8BIT;
+		if (++sc->col > MAIL_DOWNGRADE_LINE_MAX)
+			sc->flags |= MAIL_DOWNGRADE_LONG;
+	}
+}
+
+unsigned
+mail_downgrade_scan_end(struct mail_downgrade_scan *sc)
+{
+	if (sc->cr) {
+		sc->cr = false;
+		sc->flags |= MAIL_DOWNGRADE_BARE_CR;
+		if (++sc->col > MAIL_DOWNGRADE_LINE_MAX)
+			sc->flags |= MAIL_DOWNGRADE_LONG;
+	}
+	return sc->flags;
+}
+
+bool
+mail_downgrade_binary_needed(const char *msg, size_t len)
+{
+	struct mail_downgrade_scan sc;
+
+	memset(&sc, 0, sizeof(sc));
+	mail_downgrade_scan(&sc, msg, len);
+	return (mail_downgrade_scan_end(&sc) & MAIL_DOWNGRADE_BINARY) != 0;
 }
 
 /* ------------------------------------------------------------ encoders */
@@ -527,28 +831,35 @@ dg_qp_encode(struct dg *g, const char *s, size_t n)
 	}
 }
 
+/* Lines of 76 characters; encoded 64 lines (57 bytes each) at a time, so
+   that the temporary string stays small whatever the part's size. */
 static void
 dg_b64_encode(struct dg *g, const char *s, size_t n)
 {
-	char *b64 = base64_encode(s, n);
-	size_t blen, i;
+	const size_t step = DG_B64_LINE / 4 * 3 * 64;
 
-	if (b64 == NULL) {
-		g->out.full = true;
-		return;
-	}
-	blen = strlen(b64);
-	for (i = 0; i < blen; i += DG_B64_LINE) {
-		size_t k = blen - i < DG_B64_LINE ? blen - i : DG_B64_LINE;
+	for (size_t i = 0; i < n && !g->out.full; i += step) {
+		size_t k = n - i < step ? n - i : step, blen;
+		char *b64 = base64_encode(s + i, k);
 
-		if (i > 0)
-			dg_put(&g->out, g->nl, g->nl_len);
-		dg_put(&g->out, b64 + i, k);
+		if (b64 == NULL) {
+			g->out.full = true;
+			return;
+		}
+		blen = strlen(b64);
+		for (size_t j = 0; j < blen; j += DG_B64_LINE) {
+			size_t m = blen - j < DG_B64_LINE ? blen - j
+			                                  : DG_B64_LINE;
+
+			if (i > 0 || j > 0)
+				dg_put(&g->out, g->nl, g->nl_len);
+			dg_put(&g->out, b64 + j, m);
+		}
+		free(b64);
 	}
 	/* the body ended with a line end: so does its encoding */
 	if (n > 0 && s[n - 1] == '\n')
 		dg_put(&g->out, g->nl, g->nl_len);
-	free(b64);
 }
 
 static int
