@@ -22,23 +22,17 @@
 #include <strings.h>
 
 #include "auth/auth.h"
+#include "auth/auth_exchange.h"
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_thread.h"
-#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "pop3/pop3_maildrop.h"
 
-enum pop3_auth_mech {
-	POP3_AUTH_PLAIN,
-	POP3_AUTH_LOGIN,
-};
-
-/* The AUTH exchange in progress. */
+/* The AUTH exchange in progress (pop3_session.h names this struct). */
 struct pop3_auth {
-	enum pop3_auth_mech mech;
-	char *username; /* LOGIN, once given */
+	struct auth_exchange ex;
 };
 
 /* The maildrop being opened on a worker after a good password; owned by
@@ -54,9 +48,9 @@ struct pop3_open {
 };
 
 static void pop3_auth_refuse_plaintext(struct pop3_session *s);
-static void pop3_auth_plain(struct pop3_session *s, const char *b64);
-static void pop3_auth_login(struct pop3_session *s, const char *b64);
-static int pop3_auth_decode(const char *b64, char **text_r);
+static void pop3_auth_step(struct pop3_session *s,
+			   enum auth_exchange_step step, const char *challenge,
+			   char *user, char *password);
 static void pop3_auth_abort(struct pop3_session *s, const char *why);
 static void pop3_auth_check(struct pop3_session *s, char *user,
 			    char *password, const char *mech);
@@ -69,21 +63,12 @@ static void pop3_open_work(void *arg);
 static void pop3_open_done(struct conn *c, void *arg);
 static void pop3_open_free(void *arg);
 
-static const char *
-pop3_auth_mech_str(enum pop3_auth_mech mech)
-{
-	return mech == POP3_AUTH_PLAIN ? "PLAIN" : "LOGIN";
-}
-
 void
 pop3_auth_free(struct pop3_session *s)
 {
 	if (s->auth == NULL)
 		return;
-	if (s->auth->username != NULL) {
-		explicit_bzero(s->auth->username, strlen(s->auth->username));
-		free(s->auth->username);
-	}
+	auth_exchange_clear(&s->auth->ex);
 	free(s->auth);
 	s->auth = NULL;
 }
@@ -148,9 +133,11 @@ pop3_auth_cmd_pass(struct pop3_session *s, const char *args)
 void
 pop3_auth_cmd_auth(struct pop3_session *s, const char *args)
 {
-	const char *ir, *sp;
-	char mech[32];
-	size_t mech_len;
+	enum auth_sasl_mech mech;
+	enum auth_exchange_step step;
+	const char *ir, *challenge = NULL, *error;
+	char *user, *password;
+	int r;
 
 	if (!pop3_session_auth_allowed(s)) {
 		pop3_auth_refuse_plaintext(s);
@@ -165,59 +152,70 @@ pop3_auth_cmd_auth(struct pop3_session *s, const char *args)
 		pop3_line(s, ".");
 		return;
 	}
-	sp = strchr(args, ' ');
-	mech_len = sp != NULL ? (size_t)(sp - args) : strlen(args);
-	ir = sp != NULL ? sp + 1 : NULL;
-	if (mech_len == 0 || mech_len >= sizeof(mech) ||
-	    (ir != NULL && (ir[0] == '\0' || strchr(ir, ' ') != NULL))) {
+	r = auth_sasl_cmd_parse(args, &mech, &ir);
+	if (r < 0) {
 		pop3_err(s, true, "Syntax: AUTH mechanism [initial-response]");
 		return;
 	}
-	memcpy(mech, args, mech_len);
-	mech[mech_len] = '\0';
-
-	s->auth = xcalloc(1, sizeof(*s->auth));
-	if (strcasecmp(mech, "PLAIN") == 0) {
-		s->auth->mech = POP3_AUTH_PLAIN;
-	} else if (strcasecmp(mech, "LOGIN") == 0) {
-		s->auth->mech = POP3_AUTH_LOGIN;
-	} else {
-		pop3_auth_free(s);
+	if (r == 0) {
 		pop3_err(s, false, "Unsupported authentication mechanism");
 		return;
 	}
+	s->auth = xcalloc(1, sizeof(*s->auth));
+	auth_exchange_init(&s->auth->ex, mech);
+	s->auth_mech = auth_sasl_mech_str(mech);
 	pop3_session_enter_state(s, POP3_STATE_AUTH_INPUT);
 	if (ir == NULL) {
-		/* RFC 5034 §4: "+ " and a base64 challenge; PLAIN's is
-		   empty, LOGIN's asks "Username:". */
-		if (s->auth->mech == POP3_AUTH_PLAIN)
-			conn_printf(s->conn, "+ \r\n");
-		else
-			conn_printf(s->conn, "+ VXNlcm5hbWU6\r\n");
+		/* RFC 5034 §4: "+ " and a base64 challenge */
+		conn_printf(s->conn, "+ %s\r\n",
+			    auth_exchange_first_challenge(&s->auth->ex));
 		return;
 	}
 	/* "=" is an empty initial response. */
-	if (s->auth->mech == POP3_AUTH_PLAIN)
-		pop3_auth_plain(s, strcmp(ir, "=") == 0 ? "" : ir);
-	else
-		pop3_auth_login(s, strcmp(ir, "=") == 0 ? "" : ir);
+	user = password = NULL;
+	step = auth_exchange_response(&s->auth->ex,
+				      strcmp(ir, "=") == 0 ? "" : ir,
+				      &challenge, &user, &password, &error);
+	pop3_auth_step(s, step, challenge, user, password);
 }
 
 void
 pop3_auth_input(struct pop3_session *s, const char *line, size_t len)
 {
-	if (len == 1 && line[0] == '*') {
+	enum auth_exchange_step step;
+	const char *challenge = NULL, *error;
+	char *user = NULL, *password = NULL;
+
+	step = auth_exchange_input(&s->auth->ex, line, len, &challenge, &user,
+				   &password, &error);
+	pop3_auth_step(s, step, challenge, user, password);
+}
+
+/* Acts on what a response led to; takes `user` and `password`. */
+static void
+pop3_auth_step(struct pop3_session *s, enum auth_exchange_step step,
+	       const char *challenge, char *user, char *password)
+{
+	switch (step) {
+	case AUTH_EXCHANGE_CHALLENGE:
+		conn_printf(s->conn, "+ %s\r\n", challenge);
+		return;
+	case AUTH_EXCHANGE_CANCEL:
 		pop3_auth_abort(s, "Authentication cancelled");
 		return;
-	}
-	if (memchr(line, '\0', len) != NULL) {
+	case AUTH_EXCHANGE_BAD:
 		pop3_auth_abort(s, "Cannot decode the response");
 		return;
+	case AUTH_EXCHANGE_AUTHZID:
+		pop3_auth_free(s);
+		pop3_auth_fail(s, user, "authzid differs");
+		free(user);
+		return;
+	case AUTH_EXCHANGE_DONE:
+		pop3_auth_free(s);
+		pop3_auth_check(s, user, password, s->auth_mech);
+		return;
 	}
-	if (s->auth->mech == POP3_AUTH_PLAIN)
-		pop3_auth_plain(s, line);
-	else
-		pop3_auth_login(s, line);
 }
 
 /* The exchange ends without a check: "-ERR why", back to AUTHORIZATION. */
@@ -226,78 +224,10 @@ pop3_auth_abort(struct pop3_session *s, const char *why)
 {
 	log_info("pop3 id=%" PRIu64 " event=auth mech=%s result=abort "
 		 "reason=\"%s\"",
-		 s->id, pop3_auth_mech_str(s->auth->mech), why);
+		 s->id, auth_sasl_mech_str(s->auth->ex.mech), why);
 	pop3_auth_free(s);
 	pop3_session_enter_state(s, POP3_STATE_AUTHORIZATION);
 	pop3_err(s, false, "%s", why);
-}
-
-/* Decodes a base64 response into text without NUL bytes; -1 if bad. */
-static int
-pop3_auth_decode(const char *b64, char **text_r)
-{
-	unsigned char *data;
-	size_t n;
-
-	if (base64_decode(b64, strlen(b64), &data, &n) < 0)
-		return -1;
-	if (memchr(data, '\0', n) != NULL) {
-		explicit_bzero(data, n);
-		free(data);
-		return -1;
-	}
-	*text_r = (char *)data;
-	return 0;
-}
-
-static void
-pop3_auth_plain(struct pop3_session *s, const char *b64)
-{
-	char *authzid, *authcid, *password;
-	const char *error;
-
-	s->auth_mech = "PLAIN";
-	if (auth_sasl_plain_decode(b64, &authzid, &authcid, &password,
-				   &error) < 0) {
-		pop3_auth_abort(s, "Cannot decode the response");
-		return;
-	}
-	/* We act for nobody else: the authorization identity, when given,
-	   must be the user himself. */
-	if (authzid[0] != '\0' && strcasecmp(authzid, authcid) != 0) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-		free(authzid);
-		pop3_auth_free(s);
-		pop3_auth_fail(s, authcid, "authzid differs");
-		free(authcid);
-		return;
-	}
-	free(authzid);
-	pop3_auth_free(s);
-	pop3_auth_check(s, authcid, password, "PLAIN");
-}
-
-static void
-pop3_auth_login(struct pop3_session *s, const char *b64)
-{
-	char *text;
-
-	if (pop3_auth_decode(b64, &text) < 0) {
-		pop3_auth_abort(s, "Cannot decode the response");
-		return;
-	}
-	if (s->auth->username == NULL) {
-		s->auth->username = text;
-		conn_printf(s->conn, "+ UGFzc3dvcmQ6\r\n"); /* "Password:" */
-		return;
-	}
-	{
-		char *user = xstrdup(s->auth->username);
-
-		pop3_auth_free(s);
-		pop3_auth_check(s, user, text, "LOGIN");
-	}
 }
 
 /* ------------------------------------------------------------ the check */

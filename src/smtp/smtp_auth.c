@@ -19,19 +19,20 @@
 #include <strings.h>
 
 #include "auth/auth.h"
+#include "auth/auth_exchange.h"
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
-/* The exchange in progress. */
+/* The exchange in progress (smtp_session.h names this struct). */
 struct smtp_auth {
-	enum auth_sasl_mech mech;
-	char *username; /* LOGIN, once given */
+	struct auth_exchange ex;
 };
 
-static void smtp_auth_plain(struct smtp_session *s, const char *b64);
-static void smtp_auth_login(struct smtp_session *s, const char *b64);
+static void smtp_auth_step(struct smtp_session *s,
+                           enum auth_exchange_step step, const char *challenge,
+                           char *user, char *password, const char *error);
 static void smtp_auth_abort(struct smtp_session *s, const char *reply);
 static void smtp_auth_check(struct smtp_session *s, char *user,
                             char *password);
@@ -46,10 +47,7 @@ smtp_auth_free(struct smtp_session *s)
 {
 	if (s->auth == NULL)
 		return;
-	if (s->auth->username != NULL) {
-		explicit_bzero(s->auth->username, strlen(s->auth->username));
-		free(s->auth->username);
-	}
+	auth_exchange_clear(&s->auth->ex);
 	free(s->auth);
 	s->auth = NULL;
 }
@@ -58,7 +56,9 @@ void
 smtp_auth_cmd(struct smtp_session *s, const char *args)
 {
 	enum auth_sasl_mech mech;
-	const char *ir;
+	enum auth_exchange_step step;
+	const char *ir, *challenge = NULL, *error = NULL;
+	char *user, *password;
 	int r;
 
 	if (s->kind != SMTP_KIND_SUBMISSION) {
@@ -94,39 +94,63 @@ smtp_auth_cmd(struct smtp_session *s, const char *args)
 		return;
 	}
 	s->auth = xcalloc(1, sizeof(*s->auth));
-	s->auth->mech = mech;
+	auth_exchange_init(&s->auth->ex, mech);
 	s->auth_mech = auth_sasl_mech_str(mech);
 	smtp_session_enter_state(s, SMTP_STATE_AUTH_INPUT);
 	if (ir == NULL) {
 		/* PLAIN: an empty challenge; LOGIN: "Username:". */
 		smtp_reply(s, "334 %s",
-		           mech == AUTH_SASL_PLAIN ? "" : "VXNlcm5hbWU6");
+		           auth_exchange_first_challenge(&s->auth->ex));
 		return;
 	}
 	/* RFC 4954 §4: "=" is an empty initial response. */
 	if (strcmp(ir, "=") == 0)
 		ir = "";
-	if (mech == AUTH_SASL_PLAIN)
-		smtp_auth_plain(s, ir);
-	else
-		smtp_auth_login(s, ir);
+	user = password = NULL;
+	step = auth_exchange_response(&s->auth->ex, ir, &challenge, &user,
+	                              &password, &error);
+	smtp_auth_step(s, step, challenge, user, password, error);
 }
 
 void
 smtp_auth_input(struct smtp_session *s, const char *line, size_t len)
 {
-	if (len == 1 && line[0] == '*') {
+	enum auth_exchange_step step;
+	const char *challenge = NULL, *error = NULL;
+	char *user = NULL, *password = NULL;
+
+	step = auth_exchange_input(&s->auth->ex, line, len, &challenge, &user,
+	                           &password, &error);
+	smtp_auth_step(s, step, challenge, user, password, error);
+}
+
+/* Acts on what a response led to; takes `user` and `password`. */
+static void
+smtp_auth_step(struct smtp_session *s, enum auth_exchange_step step,
+               const char *challenge, char *user, char *password,
+               const char *error)
+{
+	switch (step) {
+	case AUTH_EXCHANGE_CHALLENGE:
+		smtp_reply(s, "334 %s", challenge);
+		return;
+	case AUTH_EXCHANGE_CANCEL:
 		smtp_auth_abort(s, "501 5.0.0 Authentication cancelled");
 		return;
-	}
-	if (memchr(line, '\0', len) != NULL) {
+	case AUTH_EXCHANGE_BAD:
+		log_info("smtp id=%" PRIu64 " event=auth mech=%s "
+		         "result=error reason=\"%s\"",
+		         s->id, s->auth_mech, error);
 		smtp_auth_abort(s, "501 5.5.2 Cannot decode response");
 		return;
+	case AUTH_EXCHANGE_AUTHZID:
+		smtp_auth_fail(s, user, "authzid differs");
+		free(user);
+		return;
+	case AUTH_EXCHANGE_DONE:
+		smtp_auth_check(s, user, password);
+		return;
 	}
-	if (s->auth->mech == AUTH_SASL_PLAIN)
-		smtp_auth_plain(s, line);
-	else
-		smtp_auth_login(s, line);
 }
 
 /* The exchange ends without a check. */
@@ -136,51 +160,6 @@ smtp_auth_abort(struct smtp_session *s, const char *reply)
 	smtp_auth_free(s);
 	smtp_session_enter_idle(s);
 	smtp_reply(s, "%s", reply);
-}
-
-static void
-smtp_auth_plain(struct smtp_session *s, const char *b64)
-{
-	char *authzid, *authcid, *password;
-	const char *error;
-
-	if (auth_sasl_plain_decode(b64, &authzid, &authcid, &password, &error) <
-	    0) {
-		log_info("smtp id=%" PRIu64 " event=auth mech=PLAIN "
-		         "result=error reason=\"%s\"",
-		         s->id, error);
-		smtp_auth_abort(s, "501 5.5.2 Cannot decode response");
-		return;
-	}
-	/* We act for nobody else: the authorization identity must be the
-	   user himself when given. */
-	if (authzid[0] != '\0' && strcasecmp(authzid, authcid) != 0) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-		free(authzid);
-		smtp_auth_fail(s, authcid, "authzid differs");
-		free(authcid);
-		return;
-	}
-	free(authzid);
-	smtp_auth_check(s, authcid, password);
-}
-
-static void
-smtp_auth_login(struct smtp_session *s, const char *b64)
-{
-	char *text;
-
-	if (auth_sasl_login_decode(b64, &text) < 0) {
-		smtp_auth_abort(s, "501 5.5.2 Cannot decode response");
-		return;
-	}
-	if (s->auth->username == NULL) {
-		s->auth->username = text;
-		smtp_reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
-		return;
-	}
-	smtp_auth_check(s, xstrdup(s->auth->username), text);
 }
 
 /* ------------------------------------------------------------ the check */
