@@ -28,7 +28,12 @@
  * refuses to send as it is, is converted to 7 bits (mail_downgrade: the
  * 8-bit parts become quoted-printable or base64) and sent in that form;
  * when it cannot be converted (8-bit header fields...) the 5.6.3 refusal
- * stands, its reason added.
+ * stands, its reason added. A BINARYMIME message for a server without
+ * BINARYMIME and CHUNKING is first made 8BITMIME-valid
+ * (mail_downgrade_binary: binary parts in base64, RFC 3030 §4) and goes
+ * with DATA as BODY=8BITMIME; a server without 8BITMIME refuses that in
+ * turn, and it goes on to 7 bits as above. What cannot be converted (a
+ * binary part signed by multipart/signed...) keeps the 5.6.3 refusal.
  */
 #include "queue/queue_private.h"
 
@@ -68,7 +73,8 @@ struct queue_session {
 	struct queue_job *job;
 	struct smtp_client_txn txn;
 	struct smtp_client_rcpt *rcpts;
-	char *converted; /* the 7-bit form of the job's message, or NULL */
+	char *converted; /* the converted form of the job's message, or
+			    NULL */
 	struct event *idle;
 	uint64_t log_id;
 	char last_error[600];
@@ -631,10 +637,78 @@ session_job_results(struct queue_session *s, struct smtp_client_txn *txn)
 	s->converted = NULL;
 }
 
+/* True if smtp_client_send() refused the transaction for want of a
+   conversion: every recipient 5.6.3, with this body. */
+static bool
+session_refused_for(const struct queue_session *s, enum smtp_client_body body)
+{
+	if (s->txn.body != body || s->txn.rcpt_count == 0)
+		return false;
+	for (size_t k = 0; k < s->txn.rcpt_count; k++)
+		if (strcmp(s->rcpts[k].status, "5.6.3") != 0)
+			return false;
+	return true;
+}
+
+/* Adds "; <what>: <error>" to every recipient's refusal. */
+static void
+session_refusal_reason(struct queue_session *s, const char *what,
+		       const char *error)
+{
+	for (size_t k = 0; k < s->txn.rcpt_count; k++) {
+		struct smtp_client_rcpt *rc = &s->rcpts[k];
+		char *text = xasprintf("%s; %s: %s",
+				       rc->reply != NULL ? rc->reply : "", what,
+				       error);
+		free(rc->reply);
+		rc->reply = text;
+	}
+}
+
+/* smtp_client_send() refused a BINARYMIME message because the server
+   lacks BINARYMIME or CHUNKING (every recipient 5.6.3): make it
+   8BITMIME-valid (RFC 3030 §4, the binary parts in base64) and put the new
+   form in the transaction, as BODY=8BITMIME (sent with DATA). True if
+   there is something to send again; else the refusal stays, with the
+   reason added. */
+static bool
+session_binary(struct queue_session *s, const char *data, size_t len)
+{
+	struct queue_job *job = s->job;
+	char *out = NULL, *error = NULL;
+	size_t olen = 0;
+	int r;
+
+	if (!session_refused_for(s, SMTP_CLIENT_BODY_BINARYMIME))
+		return false;
+	r = mail_downgrade_binary(data, len, NULL, false, &out, &olen,
+				  &error);
+	if (r >= 0) {
+		log_info("relay id=%" PRIu64 " event=binary-convert "
+			 "queue_id=%s size=%zu converted=%zu",
+			 s->log_id, job->entry->env->id, len,
+			 r == 1 ? olen : len);
+		/* r == 0: nothing binary in it, nothing labelled binary */
+		session_fill_txn(s, job, r == 1 ? out : data,
+				 r == 1 ? olen : len);
+		s->txn.body = SMTP_CLIENT_BODY_8BITMIME;
+		free(s->converted);
+		s->converted = out;
+		return true;
+	}
+	log_info("relay id=%" PRIu64 " event=binary-convert-failed "
+		 "queue_id=%s reason=\"%s\"",
+		 s->log_id, job->entry->env->id, error);
+	session_refusal_reason(s, "cannot convert the binary message", error);
+	free(error);
+	return false;
+}
+
 /* smtp_client_send() refused an 8-bit message because the server lacks
    8BITMIME (every recipient 5.6.3): convert it to 7 bits (RFC 6152 §3)
    and put the new form in the transaction. True if there is something to
-   send again; else the refusal stays, with the reason added. */
+   send again; else the refusal stays, with the reason added. `data` may
+   be s->converted (a BINARYMIME message made 8-bit first). */
 static bool
 session_downgrade(struct queue_session *s, const char *data, size_t len)
 {
@@ -643,11 +717,8 @@ session_downgrade(struct queue_session *s, const char *data, size_t len)
 	size_t olen = 0;
 	int r;
 
-	if (s->txn.body != SMTP_CLIENT_BODY_8BITMIME || s->txn.rcpt_count == 0)
+	if (!session_refused_for(s, SMTP_CLIENT_BODY_8BITMIME))
 		return false;
-	for (size_t k = 0; k < s->txn.rcpt_count; k++)
-		if (strcmp(s->rcpts[k].status, "5.6.3") != 0)
-			return false;
 	r = mail_downgrade(data, len, NULL, &out, &olen, &error);
 	if (r == 1) {
 		log_info("relay id=%" PRIu64 " event=downgrade queue_id=%s "
@@ -655,6 +726,8 @@ session_downgrade(struct queue_session *s, const char *data, size_t len)
 			 s->log_id, job->entry->env->id, len, olen);
 		session_fill_txn(s, job, out, olen);
 		s->txn.body = SMTP_CLIENT_BODY_7BIT;
+		/* (data is not used any more) */
+		free(s->converted);
 		s->converted = out;
 		return true;
 	}
@@ -662,14 +735,8 @@ session_downgrade(struct queue_session *s, const char *data, size_t len)
 		 "reason=\"%s\"",
 		 s->log_id, job->entry->env->id,
 		 error != NULL ? error : "nothing to convert");
-	for (size_t k = 0; k < s->txn.rcpt_count && error != NULL; k++) {
-		struct smtp_client_rcpt *rc = &s->rcpts[k];
-		char *text = xasprintf("%s; cannot convert to 7 bits: %s",
-				       rc->reply != NULL ? rc->reply : "",
-				       error);
-		free(rc->reply);
-		rc->reply = text;
-	}
+	if (error != NULL)
+		session_refusal_reason(s, "cannot convert to 7 bits", error);
 	free(error);
 	return false;
 }
@@ -723,13 +790,18 @@ session_next_job(struct queue_session *s)
 			continue;
 		}
 		session_fill_txn(s, s->job, data, len);
+		/* as it is; else BINARYMIME made 8-bit; else 8-bit made
+		   7-bit (either the original or the 8-bit form) */
 		if (smtp_client_send(s->cl, &s->txn) == 0 ||
-		    (session_downgrade(s, data, len) &&
+		    (session_binary(s, data, len) &&
+		     smtp_client_send(s->cl, &s->txn) == 0) ||
+		    (session_downgrade(s, s->txn.data, s->txn.len) &&
 		     smtp_client_send(s->cl, &s->txn) == 0)) {
 			s->in_txn = true;
 			return;
 		}
-		/* refused here (SIZE, 8BITMIME, SMTPUTF8): results are set */
+		/* refused here (SIZE, BINARYMIME, 8BITMIME, SMTPUTF8):
+		   results are set */
 		session_job_results(s, &s->txn);
 	}
 }
