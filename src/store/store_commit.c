@@ -24,7 +24,8 @@
  *      calls each delivery's done(), before anything else.
  * A batch also removes the message files that sessions' expunges left
  * without rows (the garbage table, store_commit_gc()), after its flush:
- * the expunge is durable before its file goes.
+ * the expunge is durable before its file goes. A file goes back into the
+ * account's spare pool when it has one (store_spare_recycle()).
  * So a batch costs one flush however many messages and accounts it holds,
  * and while the thread flushes, the next batch queues up.
  *
@@ -969,6 +970,23 @@ store_commit_notify(struct store *s, struct store_group *g)
 	}
 }
 
+/* The file of an expunged message goes: into the spare pool if the
+   account has one (store_spare.h), else removed. */
+static void
+store_commit_gc_remove(struct store_committer *c, struct store_handle *h,
+		       const char *blob)
+{
+	char *path;
+
+	if (store_spare_recycle(c->spare, h->dir, blob) == 0)
+		return;
+	path = xasprintf("%s/blobs/%s", h->dir, blob);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warnx("store event=unlink-failed path=%s error=\"%s\"",
+			  path, strerror(errno));
+	free(path);
+}
+
 /* Removes the files listed in the garbage tables of the accounts of
    `list` (after a flush: the rows that listed them are durable), and
    checkpoints their WAL. */
@@ -1003,14 +1021,7 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 		if (count > 0 &&
 		    store_sqlite_exec(h->db, "BEGIN IMMEDIATE", &error) == 0) {
 			for (size_t i = 0; i < count; i++) {
-				char *path = xasprintf("%s/blobs/%s", h->dir,
-						       blobs[i]);
-
-				if (unlink(path) < 0 && errno != ENOENT)
-					log_warnx("store event=unlink-failed "
-						  "path=%s error=\"%s\"",
-						  path, strerror(errno));
-				free(path);
+				store_commit_gc_remove(c, h, blobs[i]);
 				sqlite3_reset(h->garbage_del);
 				sqlite3_bind_text(h->garbage_del, 1, blobs[i],
 						  -1, SQLITE_STATIC);

@@ -12,6 +12,12 @@
  * STORE_SPARE_IDLE_MS, so that deliveries to many accounts do not churn
  * pools that nobody uses twice; the files of a slot given up go to a list
  * that the thread removes.
+ *
+ * Recycled files (store_spare_recycle(), on the commit thread after a
+ * flush) are already empty and in spare/; their ids wait in the slot's
+ * `recycled` list, oldest first, and the thread opens one of them, when
+ * there is one, rather than create a file. A slot given up sends them to
+ * the trash with its open files.
  */
 #include "store/store_spare.h"
 
@@ -35,6 +41,8 @@
 /* spare files older than this, in a directory given a slot, are what a
    crash left: removed */
 #define STORE_SPARE_MAX_AGE (60 * 60)
+/* recycled files kept per slot; beyond, expunged files are removed */
+#define STORE_SPARE_RECYCLE_MAX 4096
 
 struct store_spare_file {
 	char id[STORE_BLOB_ID_LEN + 1];
@@ -45,6 +53,9 @@ struct store_spare_dir {
 	char *dir; /* account directory, NULL: a free slot */
 	struct store_spare_file files[STORE_SPARE_FILES];
 	size_t count;
+	/* ids of empty files in spare/, not open yet, oldest first */
+	char (*recycled)[STORE_BLOB_ID_LEN + 1];
+	size_t recycled_count, recycled_alloc;
 	int64_t used; /* ms, CLOCK_MONOTONIC: last store_spare_take() */
 	bool wanted;  /* to fill (cleared when creating fails) */
 	bool ready;   /* spare/ made and cleaned of a crash's files */
@@ -53,7 +64,7 @@ struct store_spare_dir {
 /* A file to close and remove: of a slot given up. */
 struct store_spare_trash {
 	char *path;
-	int fd;
+	int fd; /* -1: a recycled file, not open */
 	struct store_spare_trash *next;
 };
 
@@ -94,16 +105,26 @@ store_spare_new(void)
 
 /* Gives a slot up, under the lock: its files go to the trash. */
 static void
+store_spare_trash_add(struct store_spare *sp, const char *dir, const char *id,
+		      int fd)
+{
+	struct store_spare_trash *t = xcalloc(1, sizeof(*t));
+
+	t->path = xasprintf("%s/spare/%s", dir, id);
+	t->fd = fd;
+	t->next = sp->trash;
+	sp->trash = t;
+}
+
+static void
 store_spare_release(struct store_spare *sp, struct store_spare_dir *d)
 {
-	for (size_t i = 0; i < d->count; i++) {
-		struct store_spare_trash *t = xcalloc(1, sizeof(*t));
-
-		t->path = xasprintf("%s/spare/%s", d->dir, d->files[i].id);
-		t->fd = d->files[i].fd;
-		t->next = sp->trash;
-		sp->trash = t;
-	}
+	for (size_t i = 0; i < d->count; i++)
+		store_spare_trash_add(sp, d->dir, d->files[i].id,
+				      d->files[i].fd);
+	for (size_t i = 0; i < d->recycled_count; i++)
+		store_spare_trash_add(sp, d->dir, d->recycled[i], -1);
+	free(d->recycled);
 	free(d->dir);
 	memset(d, 0, sizeof(*d));
 }
@@ -208,34 +229,58 @@ store_spare_work(struct store_spare *sp)
 {
 	struct store_spare_trash *t = sp->trash;
 	char id[STORE_BLOB_ID_LEN + 1], *dir = NULL, *path;
-	bool prepare = false;
+	bool prepare = false, recycled = false;
 	int fd;
 
 	if (t != NULL) {
 		sp->trash = t->next;
 		pthread_mutex_unlock(&sp->lock);
-		close(t->fd);
+		if (t->fd >= 0)
+			close(t->fd);
 		(void)unlink(t->path);
 		free(t->path);
 		free(t);
 		pthread_mutex_lock(&sp->lock);
 		return true;
 	}
-	for (size_t i = 0; i < STORE_SPARE_DIRS && dir == NULL; i++)
-		if (sp->dirs[i].dir != NULL && sp->dirs[i].wanted &&
-		    sp->dirs[i].count < STORE_SPARE_FILES) {
-			dir = xstrdup(sp->dirs[i].dir);
-			prepare = !sp->dirs[i].ready;
-			sp->dirs[i].ready = true;
+	for (size_t i = 0; i < STORE_SPARE_DIRS && dir == NULL; i++) {
+		struct store_spare_dir *d = &sp->dirs[i];
+
+		if (d->dir != NULL && d->wanted &&
+		    d->count < STORE_SPARE_FILES) {
+			dir = xstrdup(d->dir);
+			prepare = !d->ready;
+			d->ready = true;
+			if (d->recycled_count > 0) {
+				memcpy(id, d->recycled[0], sizeof(id));
+				d->recycled_count--;
+				memmove(&d->recycled[0], &d->recycled[1],
+					d->recycled_count *
+						sizeof(d->recycled[0]));
+				recycled = true;
+			}
 		}
+	}
 	if (dir == NULL)
 		return false;
 	pthread_mutex_unlock(&sp->lock);
 	if (prepare)
 		store_spare_prepare(dir);
-	store_blob_new_id(id);
-	path = xasprintf("%s/spare/%s", dir, id);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = -1;
+	if (recycled) {
+		path = xasprintf("%s/spare/%s", dir, id);
+		/* cut to a byte by store_spare_recycle(): no O_TRUNC, see
+		   there */
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			free(path); /* gone (the directory?): make one */
+	}
+	if (fd < 0) {
+		store_blob_new_id(id);
+		path = xasprintf("%s/spare/%s", dir, id);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0600);
+	}
 	if (fd < 0)
 		log_debug("store event=spare-failed dir=%s error=\"%s\"", dir,
 			  strerror(errno));
@@ -303,7 +348,8 @@ store_spare_free(struct store_spare **spp)
 		struct store_spare_trash *t = sp->trash;
 
 		sp->trash = t->next;
-		close(t->fd);
+		if (t->fd >= 0)
+			close(t->fd);
 		(void)unlink(t->path);
 		free(t->path);
 		free(t);
@@ -312,4 +358,58 @@ store_spare_free(struct store_spare **spp)
 	pthread_cond_destroy(&sp->cond);
 	free(sp);
 	*spp = NULL;
+}
+
+int
+store_spare_recycle(struct store_spare *sp, const char *account_dir,
+		    const char *blob)
+{
+	struct store_spare_dir *d = NULL;
+	char id[STORE_BLOB_ID_LEN + 1], *from, *to;
+	int ret;
+
+	pthread_mutex_lock(&sp->lock);
+	for (size_t i = 0; i < STORE_SPARE_DIRS && d == NULL; i++)
+		if (sp->dirs[i].dir != NULL && sp->dirs[i].ready &&
+		    strcmp(sp->dirs[i].dir, account_dir) == 0)
+			d = &sp->dirs[i];
+	if (d == NULL || d->recycled_count >= STORE_SPARE_RECYCLE_MAX) {
+		pthread_mutex_unlock(&sp->lock);
+		return -1;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	/* outside the lock: the thread may be creating a file meanwhile.
+	   Only this (commit) thread takes and releases slots, so the slot
+	   is still this directory's below. */
+	store_blob_new_id(id);
+	from = xasprintf("%s/blobs/%s", account_dir, blob);
+	to = xasprintf("%s/spare/%s", account_dir, id);
+	/* Cut to one byte, not to zero: ext4 takes a file truncated to zero
+	   and written again for a replaced file, and starts writing it back
+	   at its close (auto_da_alloc), which made each delivery into a
+	   recycled file slower than into a new one. The byte left is the
+	   first of the old metadata line, overwritten by the new one. */
+	ret = rename(from, to);
+	if (ret < 0 && errno == ENOENT) {
+		ret = 0; /* gone already: nothing to recycle */
+		id[0] = '\0';
+	} else if (ret == 0 && truncate(to, 1) < 0) {
+		(void)unlink(to);
+		id[0] = '\0';
+	}
+	free(from);
+	free(to);
+	if (ret < 0 || id[0] == '\0')
+		return ret;
+	pthread_mutex_lock(&sp->lock);
+	if (d->recycled_count == d->recycled_alloc) {
+		d->recycled_alloc = d->recycled_alloc == 0
+					    ? 64
+					    : d->recycled_alloc * 2;
+		d->recycled = xrealloc(d->recycled, d->recycled_alloc *
+							    sizeof(*d->recycled));
+	}
+	memcpy(d->recycled[d->recycled_count++], id, sizeof(id));
+	pthread_mutex_unlock(&sp->lock);
+	return 0;
 }
