@@ -2,7 +2,9 @@
 IMAP APPEND beyond tests/test_imap_msg.py: what an OK promises (the
 message is stored and intact after a kill -9 that follows it, even in the
 middle of a stream of APPENDs), pipelined APPENDs with LITERAL+ (answered
-in order, UIDs in order, a refusal in the middle leaves the others alone),
+in order, UIDs in order, a refusal in the middle leaves the others alone,
+committed together, another command in the middle waiting for those
+before it),
 a LITERAL+ literal over APPENDLIMIT (the synchronising one is in
 test_imap_msg.py), and the store left clean: message
 files made ahead of need (store_spare.c) are gone after a stop, and the
@@ -113,6 +115,43 @@ def test_pipelined_appends_answered_in_order(facteur):
         assert [stored[u] for u in uids] == kept
         seq, it = parse_fetch(c.ok(f"UID FETCH {uids[1]} FLAGS")[-1])
         assert b"\\Seen" in it["FLAGS"]
+
+
+def test_pipelined_appends_committed_together(make_facteur):
+    """APPENDs sent at once are read while the first is being committed
+    and go to the store together: fewer flushes than messages (the store
+    logs each batch). A command other than APPEND in the middle waits for
+    the APPENDs before it, and sees exactly them; those after it come
+    after its answer. More than the 32 that may be in flight at once are
+    all answered, in order."""
+    f = make_facteur(config={"log_level": "debug"})
+    msgs = [make_message(subject=f"together {i}") for i in range(45)]
+    with imap(f) as c:
+        c.ok("CREATE Box")
+        data = b"".join(literal_plus(f"a{i}", "Box", m)
+                        for i, m in enumerate(msgs[:40]))
+        data += b"s1 STATUS Box (MESSAGES)\r\n"
+        data += b"".join(literal_plus(f"b{i}", "Box", m)
+                         for i, m in enumerate(msgs[40:]))
+        c.send(data + b"n1 NOOP\r\n")
+        tags, status = [], None
+        while True:
+            r = c.response()
+            if r.startswith(b"* STATUS"):
+                status = r
+            if r.startswith(b"*"):
+                continue
+            assert b" OK" in r, r
+            tags.append(r.split(b" ", 1)[0])
+            if r.startswith(b"n1 "):
+                break
+        assert tags == ([f"a{i}".encode() for i in range(40)] + [b"s1"] +
+                        [f"b{i}".encode() for i in range(5)] + [b"n1"])
+        assert status is not None and b"(MESSAGES 40)" in status, status
+        assert list(fetch_bodies(c, "Box").values()) == msgs
+    sizes = [int(n) for n in re.findall(
+        r"store event=batch deliveries=(\d+)", f.log())]
+    assert sum(sizes) >= 45 and max(sizes) > 1, sizes
 
 
 def test_literal_plus_over_appendlimit(make_facteur):

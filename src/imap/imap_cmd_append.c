@@ -10,7 +10,10 @@
  * thread, which writes the file, commits the index row and flushes the
  * file system; only then does the result come back (io_thread_post, by
  * connection id) and the OK go out. A client gone meanwhile changes
- * nothing: the message is stored, the result is dropped.
+ * nothing: the message is stored, the result is dropped. Further APPENDs
+ * sent without waiting are read and queued meanwhile
+ * (imap_session_append_begin()): the commit thread takes them together,
+ * one flush for all, and their results come back in order.
  */
 #include "imap/imap_session.h"
 
@@ -34,6 +37,7 @@ struct imap_append {
 	char *mailbox;
 	char *keywords;
 	char *account;
+	char *tag;
 	struct io_thread *thread;
 	uint64_t conn_id;
 	struct imap_session *session; /* valid while the connection is */
@@ -54,6 +58,7 @@ imap_append_free(void *arg)
 	free(ap->mailbox);
 	free(ap->keywords);
 	free(ap->account);
+	free(ap->tag);
 	free(ap);
 }
 
@@ -156,7 +161,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	ap->d.rcpt_count = 1;
 	ap->d.done = imap_append_done;
 	ap->d.ctx = ap;
-	imap_session_wait(s);
+	ap->tag = imap_session_append_begin(s, ap->d.len);
 	store_deliver(s->store, &ap->d);
 }
 
@@ -188,21 +193,24 @@ imap_append_result(struct conn *c, void *arg)
 		log_info("imap id=%" PRIu64 " event=append user=%s "
 			 "mailbox=\"%s\" uid=%" PRIu32 " size=%zu",
 			 s->id, s->user, ap->mailbox, r->uid, ap->d.len);
-		imap_cmd_ok(s, "[APPENDUID %" PRIu32 " %" PRIu32 "] APPEND "
-			       "completed",
-			    r->uidvalidity, r->uid);
+		imap_session_append_end(s, ap->tag, ap->d.len, "OK",
+					"[APPENDUID %" PRIu32 " %" PRIu32
+					"] APPEND completed",
+					r->uidvalidity, r->uid);
 	} else if (r->kind == STORE_ERROR_NONEXISTENT) {
-		imap_cmd_no(s, "[TRYCREATE] No such mailbox");
+		imap_session_append_end(s, ap->tag, ap->d.len, "NO",
+					"[TRYCREATE] No such mailbox");
 	} else if (r->kind == STORE_ERROR_OVERQUOTA) {
-		imap_cmd_no(s, "[OVERQUOTA] Quota exceeded");
+		imap_session_append_end(s, ap->tag, ap->d.len, "NO",
+					"[OVERQUOTA] Quota exceeded");
 	} else {
 		log_warnx("imap id=%" PRIu64 " event=append user=%s "
 			  "mailbox=\"%s\" error=\"%s\"",
 			  s->id, s->user, ap->mailbox, r->error);
-		imap_cmd_no(s, "[UNAVAILABLE] APPEND failed: %s",
-			    r->temporary ? "try again later"
-					 : "message refused");
+		imap_session_append_end(s, ap->tag, ap->d.len, "NO",
+					"[UNAVAILABLE] APPEND failed: %s",
+					r->temporary ? "try again later"
+						     : "message refused");
 	}
 	imap_append_free(ap);
-	imap_session_resume(s);
 }

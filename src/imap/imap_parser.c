@@ -767,6 +767,13 @@ imap_parser_read(struct imap_parser *p, struct evbuffer *in)
 	}
 }
 
+bool
+imap_parser_at_boundary(const struct imap_parser *p)
+{
+	return p->state == S_START || p->state == S_DONE ||
+	       p->state == S_ERRDONE;
+}
+
 void
 imap_parser_continue(struct imap_parser *p)
 {

@@ -149,6 +149,8 @@ void imap_parser_refuse(struct imap_parser *p);
 /* After NEED_CONTINUATION: the announced size. */
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 
+/* True between two commands: nothing of the next one read yet. */
+bool imap_parser_at_boundary(const struct imap_parser *p);
 /* After DONE. */
 const struct imap_command *imap_parser_command(const struct imap_parser *p);
 /* The tag of the command being parsed, or NULL if none was read. */

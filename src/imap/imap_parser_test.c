@@ -428,6 +428,36 @@ test_continuation(void **state)
 	imap_parser_free(&p);
 }
 
+/* imap_parser_at_boundary(): only between two commands, whatever the
+   byte a command stopped on (the session reads pipelined APPENDs on that
+   basis). */
+static void
+test_boundary(void **state)
+{
+	static const char cmd[] = "a1 APPEND x {3+}\r\nabc\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t used;
+
+	(void)state;
+	assert_true(imap_parser_at_boundary(p));
+	for (size_t i = 0; i + 1 < sizeof(cmd) - 1; i++) {
+		assert_int_equal(imap_parser_feed(p, cmd + i, 1, &used),
+				 IMAP_PARSE_NEED_MORE);
+		assert_false(imap_parser_at_boundary(p));
+	}
+	assert_int_equal(imap_parser_feed(p, cmd + sizeof(cmd) - 2, 1, &used),
+			 IMAP_PARSE_DONE);
+	assert_true(imap_parser_at_boundary(p));
+	/* an error in the middle of a line: not before the line's end */
+	assert_int_equal(imap_parser_feed(p, "b (", 3, &used),
+			 IMAP_PARSE_ERROR);
+	assert_false(imap_parser_at_boundary(p));
+	assert_int_equal(imap_parser_feed(p, "zz\r\n", 4, &used),
+			 IMAP_PARSE_NEED_MORE);
+	assert_true(imap_parser_at_boundary(p));
+	imap_parser_free(&p);
+}
+
 static void
 test_evbuffer(void **state)
 {
@@ -650,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_errors_bytewise),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_continuation),
+		cmocka_unit_test(test_boundary),
 		cmocka_unit_test(test_evbuffer),
 		cmocka_unit_test(test_args),
 		cmocka_unit_test(test_searchres_tokens),

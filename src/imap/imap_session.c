@@ -15,12 +15,16 @@
  *    while more than IMAP_OUTPUT_MAX bytes wait to be written, going on from
  *    on_drained, so that a client that does not read holds no more than
  *    that in our memory;
- *  - IDLE reads lines until DONE.
+ *  - IDLE reads lines until DONE;
+ *  - APPEND waits for the store's commit thread; meanwhile further
+ *    APPENDs are read and queued behind it (IMAP_IO_APPEND), so that
+ *    pipelined ones are committed together.
  * Results of asynchronous work come back through io_thread_post() under the
  * connection id, so a result for a session that has gone is dropped.
  */
 #include "imap/imap_session.h"
 
+#include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <inttypes.h>
@@ -52,6 +56,8 @@ static bool imap_session_read_command(struct imap_session *s,
 static bool imap_session_read_line(struct imap_session *s,
 				   struct evbuffer *in);
 static bool imap_session_run_job(struct imap_session *s);
+static bool imap_session_append_next(struct imap_session *s,
+				     struct evbuffer *in);
 static void imap_session_set_timeout(struct imap_session *s);
 static void imap_session_vtagged(struct imap_session *s, const char *tag,
 				 const char *fmt, va_list ap);
@@ -78,6 +84,7 @@ static const char *const imap_state_names[] = {
 static const char *const imap_io_names[] = {
 	[IMAP_IO_COMMAND] = "command", [IMAP_IO_SASL] = "sasl",
 	[IMAP_IO_IDLE] = "idle",       [IMAP_IO_WAIT] = "wait",
+	[IMAP_IO_APPEND] = "append",
 	[IMAP_IO_TLS] = "tls",	       [IMAP_IO_CLOSING] = "closing",
 };
 
@@ -615,6 +622,99 @@ imap_session_resume(struct imap_session *s)
 		conn_resume_read(s->conn);
 }
 
+char *
+imap_session_append_begin(struct imap_session *s, size_t bytes)
+{
+	char *tag = s->cmd.tag;
+
+	s->cmd.tag = NULL;
+	imap_cmd_end(s);
+	s->appends++;
+	s->append_bytes += bytes;
+	if (s->io == IMAP_IO_COMMAND) {
+		imap_session_enter_io(s, IMAP_IO_APPEND);
+		/* No BYE for a timeout while we are the slow side. */
+		conn_set_timeout(s->conn, 0);
+	}
+	return tag;
+}
+
+void
+imap_session_append_end(struct imap_session *s, const char *tag,
+			size_t bytes, const char *status, const char *fmt,
+			...)
+{
+	char *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		log_fatalx("imap: out of memory");
+	va_end(ap);
+	s->appends--;
+	s->append_bytes -= bytes;
+	/* no FETCH, STORE or SEARCH runs meanwhile: EXPUNGEs may go */
+	if (s->mbox != NULL && s->io != IMAP_IO_CLOSING)
+		imap_mbox_sync(s, true);
+	imap_tagged(s, tag, "%s %s", status, text);
+	free(text);
+	if (s->io != IMAP_IO_APPEND)
+		return;
+	if (s->appends == 0)
+		imap_session_resume(s);
+	else if (!s->output_full)
+		conn_resume_read(s->conn); /* paused below, perhaps */
+}
+
+/* Whether the input starts with "<tag> APPEND ": 1 yes, 0 no, -1 not
+   enough bytes to tell. The parser checks the tag properly. */
+static int
+imap_session_next_is_append(struct evbuffer *in)
+{
+	static const char word[] = "APPEND ";
+	char buf[128];
+	ssize_t n = evbuffer_copyout(in, buf, sizeof(buf));
+	ssize_t i = 0;
+
+	while (i < n && buf[i] != ' ') {
+		if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7f)
+			return 0;
+		i++;
+	}
+	if (i == n)
+		return n == (ssize_t)sizeof(buf) ? 0 : -1;
+	if (i == 0)
+		return 0;
+	i++;
+	for (size_t k = 0; word[k] != '\0'; k++, i++) {
+		if (i == n)
+			return -1;
+		if (toupper((unsigned char)buf[i]) != word[k])
+			return 0;
+	}
+	return 1;
+}
+
+/* In IMAP_IO_APPEND, before the parser reads on: true if it may (the
+   command it is in, or an APPEND, within the limits), else false with
+   reading paused (imap_session_append_end() resumes it) or going on for
+   the bytes that tell. */
+static bool
+imap_session_append_next(struct imap_session *s, struct evbuffer *in)
+{
+	int next;
+
+	if (!imap_parser_at_boundary(s->parser))
+		return true;
+	next = s->appends < IMAP_APPEND_PIPELINE &&
+			       s->append_bytes < IMAP_APPEND_PIPELINE_BYTES
+		       ? imap_session_next_is_append(in)
+		       : 0;
+	if (next == 0)
+		conn_pause_read(s->conn);
+	return next == 1;
+}
+
 bool
 imap_session_output_ok(struct imap_session *s)
 {
@@ -770,6 +870,8 @@ imap_session_io(struct conn *c, void *ctx)
 				break;
 			continue;
 		}
+		if (s->io == IMAP_IO_APPEND && !imap_session_append_next(s, in))
+			break;
 		if (!imap_session_read_command(s, in))
 			break;
 	}
@@ -803,7 +905,8 @@ imap_session_timeout(struct conn *c, void *ctx)
 {
 	struct imap_session *s = ctx;
 
-	if (s->io == IMAP_IO_WAIT || s->io == IMAP_IO_CLOSING)
+	if (s->io == IMAP_IO_WAIT || s->io == IMAP_IO_APPEND ||
+	    s->io == IMAP_IO_CLOSING)
 		return;
 	log_info("imap id=%" PRIu64 " event=disconnect reason=timeout "
 		 "state=%s io=%s",
@@ -818,8 +921,9 @@ imap_session_shutdown(struct conn *c, void *ctx)
 {
 	struct imap_session *s = ctx;
 
-	if (s->io == IMAP_IO_WAIT || s->io == IMAP_IO_TLS ||
-	    s->io == IMAP_IO_CLOSING || s->shutdown_sent)
+	if (s->io == IMAP_IO_WAIT || s->io == IMAP_IO_APPEND ||
+	    s->io == IMAP_IO_TLS || s->io == IMAP_IO_CLOSING ||
+	    s->shutdown_sent)
 		return;
 	/* a job (FETCH) may be in the middle of a literal: the BYE comes
 	   when it ends (imap_session_run_job()) */

@@ -56,6 +56,10 @@ struct imap_watch;
 #define IMAP_OUTPUT_MAX (256 * 1024)
 /* Seconds without a command after which the store handle is closed. */
 #define IMAP_ACCT_IDLE_SEC 10
+/* APPENDs in flight at once on one connection (pipelined), and the most
+   bytes of messages they may hold. */
+#define IMAP_APPEND_PIPELINE 32
+#define IMAP_APPEND_PIPELINE_BYTES (16 * 1024 * 1024)
 /* Largest literal before authentication (a LOGIN password). */
 #define IMAP_PREAUTH_MAX_LITERAL 8192
 
@@ -73,6 +77,7 @@ enum imap_io {
 	IMAP_IO_SASL,	 /* an AUTHENTICATE response line */
 	IMAP_IO_IDLE,	 /* IDLE: "DONE" */
 	IMAP_IO_WAIT,	 /* an asynchronous operation: reading paused */
+	IMAP_IO_APPEND,	 /* APPENDs in flight: only more APPENDs are read */
 	IMAP_IO_TLS,	 /* STARTTLS handshake */
 	IMAP_IO_CLOSING, /* the last response is being written */
 };
@@ -120,6 +125,8 @@ struct imap_session {
 	struct imap_watch *watch;   /* change notification (store_watch) */
 	unsigned bad_count;
 	unsigned auth_failures;
+	unsigned appends;    /* APPENDs in flight (IMAP_IO_APPEND) */
+	size_t append_bytes; /* the size of their messages */
 	bool counted : 1; /* in the per-user connection count */
 
 	/* ENABLEd (RFC 5161) */
@@ -189,6 +196,21 @@ void imap_session_wait(struct imap_session *s);
 /* The operation is over: back to reading commands; buffered commands run
    from the event loop. */
 void imap_session_resume(struct imap_session *s);
+/* Pipelined APPENDs (imap_cmd_append.c). An APPEND whose message went
+   to the store gives up the command slot: its tag is returned (the caller
+   frees it) and it is counted in flight. While one is, the session reads
+   only further APPENDs, up to IMAP_APPEND_PIPELINE of them and
+   IMAP_APPEND_PIPELINE_BYTES of messages, so that what a client sends at
+   once (LITERAL+) is committed together, by one flush; any other command
+   waits in the input until the last result. No idle timeout meanwhile. */
+char *imap_session_append_begin(struct imap_session *s, size_t bytes);
+/* The result of one: "<tag> <status> <text>" after the pending mailbox
+   updates, as imap_cmd_ok() does; after the last one the session is back
+   to reading commands. */
+void imap_session_append_end(struct imap_session *s, const char *tag,
+			     size_t bytes, const char *status,
+			     const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* Installs a long output; it runs from the IO loop (also right after the
    handler returns). */
 void imap_session_job(struct imap_session *s, const struct imap_job *job);
