@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "lib/fs.h"
 #include "lib/str.h"
+#include "lib/strbuf.h"
 #include "mail/mail_address.h"
 #include "mail/mail_header.h"
 #include "mail/mail_header_addr.h"
@@ -43,24 +44,6 @@
 #define EX_SOFTWARE 70
 #define EX_IOERR 74
 #define EX_TEMPFAIL 75
-
-struct cli_buf {
-	char *data;
-	size_t len, size;
-};
-
-static void
-buf_add(struct cli_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->size) {
-		while (b->len + n + 1 > b->size)
-			b->size = b->size == 0 ? 8192 : b->size * 2;
-		b->data = xrealloc(b->data, b->size);
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
 
 static int
 cli_err(int status, const char *fmt, ...)
@@ -92,7 +75,7 @@ cli_request(const struct config *cfg, const char *req, const void *extra,
 	struct sockaddr_un sun;
 	char *dir = cli_queue_dir(cfg);
 	char *path = xasprintf("%s/" QUEUE_CONTROL, dir);
-	struct cli_buf reply = {0};
+	struct strbuf reply = {0};
 	int fd, ret = -1;
 
 	free(dir);
@@ -136,7 +119,7 @@ cli_request(const struct config *cfg, const char *req, const void *extra,
 			continue;
 		if (n <= 0)
 			break;
-		buf_add(&reply, chunk, (size_t)n);
+		strbuf_add(&reply, chunk, (size_t)n);
 		if (memchr(reply.data, '\n', reply.len) != NULL ||
 		    reply.len > 4096)
 			break;
@@ -374,7 +357,7 @@ sm_add_rcpt(struct sm_rcpts *r, const char *text)
 
 /* Reads the message: CRLF line ends; a lone "." ends it unless dot_ok. */
 static int
-sm_read(FILE *in, bool dot_ok, size_t max, struct cli_buf *msg)
+sm_read(FILE *in, bool dot_ok, size_t max, struct strbuf *msg)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -388,8 +371,8 @@ sm_read(FILE *in, bool dot_ok, size_t max, struct cli_buf *msg)
 			len--;
 		if (!dot_ok && len == 1 && line[0] == '.')
 			break;
-		buf_add(msg, line, len);
-		buf_add(msg, "\r\n", 2);
+		strbuf_add(msg, line, len);
+		strbuf_add(msg, "\r\n", 2);
 		if (msg->len > max) {
 			free(line);
 			return cli_err(EX_DATAERR,
@@ -441,7 +424,7 @@ queue_cli_sendmail(const struct config *cfg, char **args, int nargs, FILE *in)
 	bool extract = false, dot_ok = false;
 	const char *from_arg = NULL, *fullname = NULL;
 	struct sm_rcpts rcpts = {0};
-	struct cli_buf msg = {0}, out = {0};
+	struct strbuf msg = {0}, out = {0};
 	char from[MAIL_ADDRESS_FORMAT_SIZE] = "";
 	char *req = NULL, *reply = NULL, *error = NULL, *enc;
 	size_t hlen, pos = 0;
@@ -517,7 +500,7 @@ queue_cli_sendmail(const struct config *cfg, char **args, int nargs, FILE *in)
 			  &msg)) != 0)
 		goto out;
 	if (msg.len == 0)
-		buf_add(&msg, "\r\n", 2);
+		strbuf_add(&msg, "\r\n", 2);
 	hlen = mail_header_block_len(msg.data, msg.len);
 	if (extract) {
 		static const char *const fields[] = {"To", "Cc", "Bcc"};
@@ -546,14 +529,14 @@ queue_cli_sendmail(const struct config *cfg, char **args, int nargs, FILE *in)
 					from);
 		else
 			enc = xasprintf("From: <%s>\r\n", from);
-		buf_add(&out, enc, strlen(enc));
+		strbuf_add(&out, enc, strlen(enc));
 		free(enc);
 	}
 	if (!has_date) {
 		char date[64];
 		queue_dsn_date(time(NULL), date, sizeof(date));
 		enc = xasprintf("Date: %s\r\n", date);
-		buf_add(&out, enc, strlen(enc));
+		strbuf_add(&out, enc, strlen(enc));
 		free(enc);
 	}
 	if (!has_msgid) {
@@ -562,27 +545,27 @@ queue_cli_sendmail(const struct config *cfg, char **args, int nargs, FILE *in)
 		enc = xasprintf("Message-ID: <%lld.%06ld.%d@%s>\r\n",
 				(long long)tv.tv_sec, (long)tv.tv_usec,
 				(int)getpid(), cfg->hostname);
-		buf_add(&out, enc, strlen(enc));
+		strbuf_add(&out, enc, strlen(enc));
 		free(enc);
 	}
 	pos = 0;
 	if (!mail_header_next(msg.data, hlen, &pos, &f) || f.offset != 0) {
 		/* no header at all: the text is the body */
-		buf_add(&out, "\r\n", 2);
-		buf_add(&out, msg.data, msg.len);
+		strbuf_add(&out, "\r\n", 2);
+		strbuf_add(&out, msg.data, msg.len);
 	} else {
 		pos = 0;
 		while (mail_header_next(msg.data, hlen, &pos, &f)) {
 			if (extract && mail_header_field_is(&f, "Bcc"))
 				continue;
-			buf_add(&out, msg.data + f.offset, f.length);
+			strbuf_add(&out, msg.data + f.offset, f.length);
 		}
 		/* the empty line and the body follow the last field */
-		buf_add(&out, msg.data + pos, msg.len - pos);
+		strbuf_add(&out, msg.data + pos, msg.len - pos);
 		if (hlen == msg.len &&
 		    (msg.len < 4 ||
 		     memcmp(msg.data + msg.len - 4, "\r\n\r\n", 4) != 0))
-			buf_add(&out, "\r\n", 2);
+			strbuf_add(&out, "\r\n", 2);
 	}
 
 	enc = queue_env_encode(from, false);

@@ -21,19 +21,11 @@
 #include <strings.h>
 
 #include "lib/str.h"
+#include "lib/strbuf.h"
 #include "mail/mail_header.h"
 #include "queue/queue_envelope.h"
 
 #define DSN_ORCPT_MAX 500
-
-struct dsn_out {
-	char *buf;
-	size_t len, size;
-};
-
-static void dsn_add(struct dsn_out *o, const char *s, size_t n);
-static void dsn_printf(struct dsn_out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------ xtext */
 
@@ -180,35 +172,6 @@ queue_dsn_orcpt_make(const char *addr)
 
 /* ------------------------------------------------------------ output */
 
-static void
-dsn_add(struct dsn_out *o, const char *s, size_t n)
-{
-	if (o->len + n + 1 > o->size) {
-		while (o->len + n + 1 > o->size)
-			o->size = o->size == 0 ? 4096 : o->size * 2;
-		o->buf = xrealloc(o->buf, o->size);
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
-
-static void
-dsn_printf(struct dsn_out *o, const char *fmt, ...)
-{
-	char *s;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	dsn_add(o, s, (size_t)n);
-	free(s);
-}
-
 void
 queue_dsn_date(time_t t, char *buf, size_t size)
 {
@@ -232,14 +195,14 @@ has_8bit(const char *s, size_t len)
 /* One line of text, with control characters made harmless, at most `max`
    bytes: remote answers and addresses go into header-like fields. */
 static void
-dsn_add_clean(struct dsn_out *o, const char *s, size_t max)
+dsn_add_clean(struct strbuf *o, const char *s, size_t max)
 {
 	size_t n = 0;
 
 	for (; s[n] != '\0' && n < max; n++) {
 		unsigned char c = (unsigned char)s[n];
 		char ch = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-		dsn_add(o, &ch, 1);
+		strbuf_add(o, &ch, 1);
 	}
 }
 
@@ -255,7 +218,7 @@ dsn_default_status(const char *action)
 
 /* The address type and the address of an ORCPT value, decoded. */
 static void
-dsn_add_orcpt(struct dsn_out *o, const char *orcpt)
+dsn_add_orcpt(struct strbuf *o, const char *orcpt)
 {
 	const char *semi = strchr(orcpt, ';');
 	char *dec;
@@ -265,11 +228,11 @@ dsn_add_orcpt(struct dsn_out *o, const char *orcpt)
 	dec = queue_dsn_xtext_decode(semi + 1);
 	if (dec == NULL)
 		return;
-	dsn_add(o, "Original-Recipient: ", 20);
-	dsn_add(o, orcpt, (size_t)(semi - orcpt));
-	dsn_add(o, "; ", 2);
+	strbuf_add(o, "Original-Recipient: ", 20);
+	strbuf_add(o, orcpt, (size_t)(semi - orcpt));
+	strbuf_add(o, "; ", 2);
 	dsn_add_clean(o, dec, 900);
-	dsn_add(o, "\r\n", 2);
+	strbuf_add(o, "\r\n", 2);
 	free(dec);
 }
 
@@ -298,12 +261,12 @@ dsn_subject(const struct queue_dsn *d)
 }
 
 static void
-dsn_human(struct dsn_out *o, const struct queue_dsn *d)
+dsn_human(struct strbuf *o, const struct queue_dsn *d)
 {
 	char until[64];
 
-	dsn_printf(o, "This is the mail system at host %s.\r\n\r\n",
-		   d->reporting_mta);
+	strbuf_printf(o, "This is the mail system at host %s.\r\n\r\n",
+	              d->reporting_mta);
 	if (strcmp(dsn_subject(d), "Undelivered Mail Returned to Sender") ==
 	    0)
 		dsn_add_clean(o,
@@ -323,15 +286,15 @@ dsn_human(struct dsn_out *o, const struct queue_dsn *d)
 			      "Here is the delivery status of your message "
 			      "for the recipients below.",
 			      1000);
-	dsn_add(o, "\r\n\r\n", 4);
+	strbuf_add(o, "\r\n\r\n", 4);
 	queue_dsn_date(d->retry_until, until, sizeof(until));
 	for (size_t i = 0; i < d->rcpt_count; i++) {
 		const struct queue_dsn_rcpt *r = &d->rcpts[i];
-		dsn_add(o, "<", 1);
+		strbuf_add(o, "<", 1);
 		dsn_add_clean(o, r->addr, 300);
-		dsn_add(o, ">: ", 3);
+		strbuf_add(o, ">: ", 3);
 		if (strcmp(r->action, "relayed") == 0) {
-			dsn_add(o, "relayed to ", 11);
+			strbuf_add(o, "relayed to ", 11);
 			dsn_add_clean(o, r->remote != NULL ? r->remote
 							   : "another server",
 				      300);
@@ -343,75 +306,76 @@ dsn_human(struct dsn_out *o, const struct queue_dsn *d)
 			dsn_add_clean(o, "delivered to the mailbox", 100);
 		} else {
 			if (r->remote != NULL && r->diag != NULL) {
-				dsn_add(o, "host ", 5);
+				strbuf_add(o, "host ", 5);
 				dsn_add_clean(o, r->remote, 300);
-				dsn_add(o, " said: ", 7);
+				strbuf_add(o, " said: ", 7);
 			}
 			dsn_add_clean(o,
 				      r->diag != NULL ? r->diag
 						      : "no reason given",
 				      900);
 			if (strcmp(r->action, "delayed") == 0) {
-				dsn_add(o, " (will be retried until ", 24);
+				strbuf_add(o, " (will be retried until ", 24);
 				dsn_add_clean(o, until, 64);
-				dsn_add(o, ")", 1);
+				strbuf_add(o, ")", 1);
 			}
 		}
-		dsn_add(o, "\r\n\r\n", 4);
+		strbuf_add(o, "\r\n\r\n", 4);
 	}
 }
 
 static void
-dsn_status(struct dsn_out *o, const struct queue_dsn *d)
+dsn_status(struct strbuf *o, const struct queue_dsn *d)
 {
 	char date[64];
 
-	dsn_printf(o, "Reporting-MTA: dns; %s\r\n", d->reporting_mta);
+	strbuf_printf(o, "Reporting-MTA: dns; %s\r\n", d->reporting_mta);
 	if (d->queue_id != NULL)
-		dsn_printf(o, "X-Facteur-Queue-ID: %s\r\n", d->queue_id);
+		strbuf_printf(o, "X-Facteur-Queue-ID: %s\r\n", d->queue_id);
 	if (d->envid != NULL) {
 		char *dec = queue_dsn_xtext_decode(d->envid);
 		if (dec != NULL) {
-			dsn_add(o, "Original-Envelope-Id: ", 22);
+			strbuf_add(o, "Original-Envelope-Id: ", 22);
 			dsn_add_clean(o, dec, 200);
-			dsn_add(o, "\r\n", 2);
+			strbuf_add(o, "\r\n", 2);
 			free(dec);
 		}
 	}
 	queue_dsn_date(d->arrival, date, sizeof(date));
-	dsn_printf(o, "Arrival-Date: %s\r\n", date);
+	strbuf_printf(o, "Arrival-Date: %s\r\n", date);
 	for (size_t i = 0; i < d->rcpt_count; i++) {
 		const struct queue_dsn_rcpt *r = &d->rcpts[i];
 		bool utf8 = has_8bit(r->addr, strlen(r->addr));
 
-		dsn_add(o, "\r\n", 2);
+		strbuf_add(o, "\r\n", 2);
 		if (r->orcpt != NULL)
 			dsn_add_orcpt(o, r->orcpt);
-		dsn_printf(o, "Final-Recipient: %s; ",
-			   utf8 ? "utf-8" : "rfc822");
+		strbuf_printf(o, "Final-Recipient: %s; ",
+		              utf8 ? "utf-8" : "rfc822");
 		dsn_add_clean(o, r->addr, 300);
-		dsn_printf(o, "\r\nAction: %s\r\nStatus: %s\r\n", r->action,
-			   r->status != NULL ? r->status
-					     : dsn_default_status(r->action));
+		strbuf_printf(o, "\r\nAction: %s\r\nStatus: %s\r\n", r->action,
+		              r->status != NULL
+		                      ? r->status
+		                      : dsn_default_status(r->action));
 		if (r->remote != NULL) {
 			/* "mx.x[1.2.3.4]": the name is what RFC 3464 wants */
 			size_t n = strcspn(r->remote, "[");
-			dsn_add(o, "Remote-MTA: dns; ", 17);
-			dsn_add(o, r->remote, n > 300 ? 300 : n);
-			dsn_add(o, "\r\n", 2);
+			strbuf_add(o, "Remote-MTA: dns; ", 17);
+			strbuf_add(o, r->remote, n > 300 ? 300 : n);
+			strbuf_add(o, "\r\n", 2);
 		}
 		if (r->diag != NULL) {
-			dsn_add(o, "Diagnostic-Code: smtp; ", 23);
+			strbuf_add(o, "Diagnostic-Code: smtp; ", 23);
 			dsn_add_clean(o, r->diag, 900);
-			dsn_add(o, "\r\n", 2);
+			strbuf_add(o, "\r\n", 2);
 		}
 		if (r->last_attempt != 0) {
 			queue_dsn_date(r->last_attempt, date, sizeof(date));
-			dsn_printf(o, "Last-Attempt-Date: %s\r\n", date);
+			strbuf_printf(o, "Last-Attempt-Date: %s\r\n", date);
 		}
 		if (strcmp(r->action, "delayed") == 0 && d->retry_until != 0) {
 			queue_dsn_date(d->retry_until, date, sizeof(date));
-			dsn_printf(o, "Will-Retry-Until: %s\r\n", date);
+			strbuf_printf(o, "Will-Retry-Until: %s\r\n", date);
 		}
 	}
 }
@@ -419,7 +383,7 @@ dsn_status(struct dsn_out *o, const struct queue_dsn *d)
 char *
 queue_dsn_build(const struct queue_dsn *d, size_t *len_r, bool *eightbit_r)
 {
-	struct dsn_out o = {0};
+	struct strbuf o = {0};
 	char date[64], boundary[96];
 	size_t hdr_len = mail_header_block_len(d->msg, d->msg_len);
 	const char *ret_data = d->msg;
@@ -445,60 +409,62 @@ queue_dsn_build(const struct queue_dsn *d, size_t *len_r, bool *eightbit_r)
 	part_8bit = has_8bit(ret_data, ret_len);
 
 	queue_dsn_date(d->date, date, sizeof(date));
-	dsn_printf(&o, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
-		   d->reporting_mta);
-	dsn_add(&o, "To: <", 5);
+	strbuf_printf(&o, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+	              d->reporting_mta);
+	strbuf_add(&o, "To: <", 5);
 	dsn_add_clean(&o, d->to, 300);
-	dsn_add(&o, ">\r\n", 3);
-	dsn_printf(&o, "Subject: %s\r\n", dsn_subject(d));
-	dsn_printf(&o, "Date: %s\r\n", date);
-	dsn_printf(&o, "Message-ID: <%s.%lld.dsn@%s>\r\n",
-		   d->queue_id != NULL ? d->queue_id : "report",
-		   (long long)d->date, d->reporting_mta);
-	dsn_printf(&o, "Auto-Submitted: auto-replied\r\n"
-		       "MIME-Version: 1.0\r\n");
-	dsn_printf(&o,
-		   "Content-Type: multipart/report; "
-		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
-		   boundary);
+	strbuf_add(&o, ">\r\n", 3);
+	strbuf_printf(&o, "Subject: %s\r\n", dsn_subject(d));
+	strbuf_printf(&o, "Date: %s\r\n", date);
+	strbuf_printf(&o, "Message-ID: <%s.%lld.dsn@%s>\r\n",
+	              d->queue_id != NULL ? d->queue_id : "report",
+	              (long long)d->date, d->reporting_mta);
+	strbuf_printf(&o, "Auto-Submitted: auto-replied\r\n"
+	                  "MIME-Version: 1.0\r\n");
+	strbuf_printf(
+	        &o,
+	        "Content-Type: multipart/report; "
+	        "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
+	        boundary);
 	dsn_add_clean(&o, "This is a MIME-encapsulated message.", 100);
-	dsn_add(&o, "\r\n\r\n", 4);
+	strbuf_add(&o, "\r\n\r\n", 4);
 
-	dsn_printf(&o, "--%s\r\n", boundary);
-	dsn_printf(&o,
-		   "Content-Description: Notification\r\n"
-		   "Content-Type: text/plain; charset=utf-8\r\n"
-		   "Content-Transfer-Encoding: %s\r\n\r\n",
-		   eightbit ? "8bit" : "7bit");
+	strbuf_printf(&o, "--%s\r\n", boundary);
+	strbuf_printf(&o,
+	              "Content-Description: Notification\r\n"
+	              "Content-Type: text/plain; charset=utf-8\r\n"
+	              "Content-Transfer-Encoding: %s\r\n\r\n",
+	              eightbit ? "8bit" : "7bit");
 	dsn_human(&o, d);
 
-	dsn_printf(&o, "--%s\r\n", boundary);
-	dsn_printf(&o, "Content-Description: Delivery report\r\n"
-		       "Content-Type: message/%sdelivery-status\r\n\r\n",
-		   eightbit ? "global-" : "");
+	strbuf_printf(&o, "--%s\r\n", boundary);
+	strbuf_printf(&o,
+	              "Content-Description: Delivery report\r\n"
+	              "Content-Type: message/%sdelivery-status\r\n\r\n",
+	              eightbit ? "global-" : "");
 	dsn_status(&o, d);
-	dsn_add(&o, "\r\n", 2);
+	strbuf_add(&o, "\r\n", 2);
 
 	if (ret_len > 0) {
-		dsn_printf(&o, "--%s\r\n", boundary);
-		dsn_printf(&o,
-			   "Content-Description: %s\r\n"
-			   "Content-Type: %s\r\n%s\r\n",
-			   d->full ? "Undelivered Message"
-				   : "Undelivered Message Headers",
-			   d->full ? "message/rfc822" : "text/rfc822-headers",
-			   part_8bit ? "Content-Transfer-Encoding: 8bit\r\n"
-				     : "");
-		dsn_add(&o, ret_data, ret_len);
+		strbuf_printf(&o, "--%s\r\n", boundary);
+		strbuf_printf(
+		        &o,
+		        "Content-Description: %s\r\n"
+		        "Content-Type: %s\r\n%s\r\n",
+		        d->full ? "Undelivered Message"
+		                : "Undelivered Message Headers",
+		        d->full ? "message/rfc822" : "text/rfc822-headers",
+		        part_8bit ? "Content-Transfer-Encoding: 8bit\r\n" : "");
+		strbuf_add(&o, ret_data, ret_len);
 		if (ret_len < 2 || ret_data[ret_len - 2] != '\r' ||
 		    ret_data[ret_len - 1] != '\n')
-			dsn_add(&o, "\r\n", 2);
+			strbuf_add(&o, "\r\n", 2);
 		/* The header block ends with its empty line already; the
 		   part ends before the CRLF of the boundary line. */
-		dsn_add(&o, "\r\n", 2);
+		strbuf_add(&o, "\r\n", 2);
 	}
-	dsn_printf(&o, "--%s--\r\n", boundary);
+	strbuf_printf(&o, "--%s--\r\n", boundary);
 	*len_r = o.len;
 	*eightbit_r = eightbit || part_8bit;
-	return o.buf;
+	return o.data;
 }

@@ -16,15 +16,11 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "lib/strbuf.h"
 
 #define QUEUE_ENV_MAGIC "facteur-queue 1"
 
 /* A growing output string. */
-struct env_out {
-	char *buf;
-	size_t len, size;
-};
-
 /* Parser state: which keys were seen. */
 enum env_key {
 	K_ID,
@@ -48,10 +44,7 @@ static const char *const env_key_names[K_COUNT] = {
 	[K_ORIGIN] = "origin",     [K_FROM] = "from",
 };
 
-static void out_add(struct env_out *o, const char *s, size_t n);
-static void out_printf(struct env_out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void out_value(struct env_out *o, const char *s, bool eq);
+static void out_value(struct strbuf *o, const char *s, bool eq);
 static int env_parse_u64(const char *s, size_t len, uint64_t *r);
 static int env_parse_notify(const char *s, size_t len, unsigned *r);
 static int env_parse_line(struct queue_env *env, const char *line,
@@ -285,40 +278,11 @@ bad:
 /* ------------------------------------------------------------ writing */
 
 static void
-out_add(struct env_out *o, const char *s, size_t n)
-{
-	if (o->len + n + 1 > o->size) {
-		while (o->len + n + 1 > o->size)
-			o->size = o->size == 0 ? 1024 : o->size * 2;
-		o->buf = xrealloc(o->buf, o->size);
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
-
-static void
-out_printf(struct env_out *o, const char *fmt, ...)
-{
-	char *s;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	out_add(o, s, (size_t)n);
-	free(s);
-}
-
-static void
-out_value(struct env_out *o, const char *s, bool eq)
+out_value(struct strbuf *o, const char *s, bool eq)
 {
 	char *e = queue_env_encode(s, eq);
 
-	out_add(o, e, strlen(e));
+	strbuf_add(o, e, strlen(e));
 	free(e);
 }
 
@@ -356,7 +320,7 @@ queue_notify_format(unsigned notify, char *buf, size_t size)
 char *
 queue_env_format(const struct queue_env *env, size_t *len_r)
 {
-	struct env_out o = {0};
+	struct strbuf o = {0};
 	char notify[32];
 	const char *ret = env->ret == QUEUE_RET_FULL	? "full"
 			  : env->ret == QUEUE_RET_HDRS	? "hdrs"
@@ -370,22 +334,22 @@ queue_env_format(const struct queue_env *env, size_t *len_r)
 	if (flags[strlen(flags) - 1] == ',')
 		flags[strlen(flags) - 1] = '\0';
 
-	out_printf(&o, QUEUE_ENV_MAGIC "\n");
-	out_printf(&o, "id %s\n", env->id);
-	out_printf(&o, "created %lld\n", (long long)env->created);
-	out_printf(&o, "next %lld\n", (long long)env->next);
-	out_printf(&o, "attempts %u\n", env->attempts);
-	out_printf(&o, "flags %s\n", flags);
-	out_printf(&o, "body %s\n", queue_body_str(env->body));
-	out_printf(&o, "ret %s\n", ret);
-	out_add(&o, "envid ", 6);
+	strbuf_printf(&o, QUEUE_ENV_MAGIC "\n");
+	strbuf_printf(&o, "id %s\n", env->id);
+	strbuf_printf(&o, "created %lld\n", (long long)env->created);
+	strbuf_printf(&o, "next %lld\n", (long long)env->next);
+	strbuf_printf(&o, "attempts %u\n", env->attempts);
+	strbuf_printf(&o, "flags %s\n", flags);
+	strbuf_printf(&o, "body %s\n", queue_body_str(env->body));
+	strbuf_printf(&o, "ret %s\n", ret);
+	strbuf_add(&o, "envid ", 6);
 	out_value(&o, env->envid, false);
-	out_printf(&o, "\nsize %" PRIu64 "\n", env->size);
-	out_add(&o, "origin ", 7);
+	strbuf_printf(&o, "\nsize %" PRIu64 "\n", env->size);
+	strbuf_add(&o, "origin ", 7);
 	out_value(&o, env->origin, false);
-	out_add(&o, "\nfrom ", 6);
+	strbuf_add(&o, "\nfrom ", 6);
 	out_value(&o, env->from, false);
-	out_add(&o, "\n", 1);
+	strbuf_add(&o, "\n", 1);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 		char rflags[64];
@@ -399,24 +363,25 @@ queue_env_format(const struct queue_env *env, size_t *len_r)
 		else
 			rflags[strlen(rflags) - 1] = '\0';
 		queue_notify_format(r->notify, notify, sizeof(notify));
-		out_add(&o, "rcpt ", 5);
+		strbuf_add(&o, "rcpt ", 5);
 		out_value(&o, r->addr, false);
-		out_printf(&o, " state=%s notify=%s flags=%s attempts=%u "
-			       "last=%lld orcpt=",
-			   queue_rcpt_state_str(r->state), notify, rflags,
-			   r->attempts, (long long)r->last);
+		strbuf_printf(&o,
+		              " state=%s notify=%s flags=%s attempts=%u "
+		              "last=%lld orcpt=",
+		              queue_rcpt_state_str(r->state), notify, rflags,
+		              r->attempts, (long long)r->last);
 		out_value(&o, r->orcpt, true);
-		out_add(&o, " status=", 8);
+		strbuf_add(&o, " status=", 8);
 		out_value(&o, r->status, true);
-		out_add(&o, " remote=", 8);
+		strbuf_add(&o, " remote=", 8);
 		out_value(&o, r->remote, true);
-		out_add(&o, " diag=", 6);
+		strbuf_add(&o, " diag=", 6);
 		out_value(&o, r->diag, true);
-		out_add(&o, "\n", 1);
+		strbuf_add(&o, "\n", 1);
 	}
-	out_add(&o, "end\n", 4);
+	strbuf_add(&o, "end\n", 4);
 	*len_r = o.len;
-	return o.buf;
+	return o.data;
 }
 
 /* ------------------------------------------------------------ parsing */
