@@ -13,8 +13,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-/* Makes room for n more bytes and the NUL. */
-static void
+void
 strbuf_reserve(struct strbuf *b, size_t n)
 {
 	if (n > SIZE_MAX / 2 - b->len)
@@ -43,6 +42,16 @@ void
 strbuf_add_str(struct strbuf *b, const char *s)
 {
 	strbuf_add(b, s, strlen(s));
+}
+
+char *
+strbuf_take(struct strbuf *b)
+{
+	char *data = b->data;
+
+	b->data = NULL;
+	b->len = b->size = 0;
+	return data;
 }
 
 void

@@ -1,5 +1,6 @@
 /* Unit tests for strbuf: appends across the growth steps, NULs inside,
-   printf that fits and printf that makes the buffer grow. */
+   printf that fits and printf that makes the buffer grow, take and
+   reserve. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,12 +64,38 @@ test_printf(void **state)
 	free(b.data);
 }
 
+static void
+test_take_and_reserve(void **state)
+{
+	struct strbuf b = {0};
+	char *data;
+
+	(void)state;
+	assert_null(strbuf_take(&b)); /* nothing appended: nothing to take */
+	strbuf_reserve(&b, 10);
+	assert_non_null(b.data);
+	assert_true(b.size >= 11);
+	memcpy(b.data, "written", 7); /* by the caller, in place */
+	b.len = 7;
+	strbuf_add_str(&b, "!");
+	data = strbuf_take(&b);
+	assert_string_equal(data, "written!");
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.size, 0);
+	free(data);
+	strbuf_add_str(&b, "again"); /* reusable after take */
+	assert_string_equal(b.data, "again");
+	free(b.data);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add),
 		cmocka_unit_test(test_printf),
+		cmocka_unit_test(test_take_and_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

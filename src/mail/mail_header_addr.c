@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "lib/strbuf.h"
 
 enum tok_type {
 	TOK_END,
@@ -37,34 +38,6 @@ struct parser {
 	size_t count, max;
 };
 
-/* A growing string. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static char *
-sb_take(struct sbuf *b)
-{
-	char *p = b->p;
-
-	b->p = NULL;
-	b->len = b->cap = 0;
-	return p;
-}
-
 static bool
 is_atext(unsigned char c)
 {
@@ -79,11 +52,11 @@ is_atext(unsigned char c)
 static void
 read_comment(struct parser *p)
 {
-	struct sbuf b = {NULL, 0, 0};
+	struct strbuf b = {0};
 	int depth = 1;
 	bool space = false;
 
-	sb_add(&b, "", 0);
+	strbuf_add(&b, "", 0);
 	while (p->pos < p->len && depth > 0) {
 		char c = p->s[p->pos++];
 
@@ -102,12 +75,12 @@ read_comment(struct parser *p)
 		if (c == '\0')
 			continue;
 		if (space)
-			sb_add(&b, " ", 1);
+			strbuf_add(&b, " ", 1);
 		space = false;
-		sb_add(&b, &c, 1);
+		strbuf_add(&b, &c, 1);
 	}
 	free(p->comment);
-	p->comment = sb_take(&b);
+	p->comment = strbuf_take(&b);
 }
 
 static void
@@ -187,7 +160,7 @@ is_special(const struct parser *p, const struct tok *t, char c)
 /* Appends the text of a token: quoted strings without quotes and with
    backslash quoting resolved; line ends and NULs dropped. */
 static void
-add_token_text(struct sbuf *b, const struct parser *p, const struct tok *t)
+add_token_text(struct strbuf *b, const struct parser *p, const struct tok *t)
 {
 	const char *s = p->s + t->start;
 	size_t n = t->len, i;
@@ -200,18 +173,18 @@ add_token_text(struct sbuf *b, const struct parser *p, const struct tok *t)
 				i++;
 			if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
 				continue;
-			sb_add(b, s + i, 1);
+			strbuf_add(b, s + i, 1);
 		}
 		return;
 	}
-	sb_add(b, s, n);
+	strbuf_add(b, s, n);
 }
 
 /* Reads a phrase (words and dots) up to the next other special. Builds the
    display form (blanks between words kept as one space) and the local-part
    form (no blanks). Returns the number of tokens read. */
 static size_t
-read_phrase(struct parser *p, struct sbuf *display, struct sbuf *local)
+read_phrase(struct parser *p, struct strbuf *display, struct strbuf *local)
 {
 	struct tok t;
 	size_t n = 0;
@@ -223,7 +196,7 @@ read_phrase(struct parser *p, struct sbuf *display, struct sbuf *local)
 			return n;
 		next_token(p, &t);
 		if (n > 0 && t.ws_before)
-			sb_add(display, " ", 1);
+			strbuf_add(display, " ", 1);
 		add_token_text(display, p, &t);
 		add_token_text(local, p, &t);
 		n++;
@@ -233,11 +206,11 @@ read_phrase(struct parser *p, struct sbuf *display, struct sbuf *local)
 /* Reads a domain: atoms, dots and domain literals, CFWS between them
    ignored (obs-domain). */
 static void
-read_domain(struct parser *p, struct sbuf *b)
+read_domain(struct parser *p, struct strbuf *b)
 {
 	struct tok t;
 
-	sb_add(b, "", 0);
+	strbuf_add(b, "", 0);
 	for (;;) {
 		peek_token(p, &t);
 		if (t.type != TOK_ATOM && t.type != TOK_DLIT &&
@@ -265,23 +238,23 @@ new_addr(struct parser *p, struct mail_header_addr ***tail,
 }
 
 static char *
-take_nonempty(struct sbuf *b)
+take_nonempty(struct strbuf *b)
 {
 	if (b->len == 0) {
-		free(b->p);
-		b->p = NULL;
-		b->cap = 0;
+		free(b->data);
+		b->data = NULL;
+		b->size = 0;
 		return NULL;
 	}
-	return sb_take(b);
+	return strbuf_take(b);
 }
 
 /* Reads "<[route:]local[@domain]>" (just past '<'). */
 static void
 read_angle(struct parser *p, struct mail_header_addr *a)
 {
-	struct sbuf route = {NULL, 0, 0}, local = {NULL, 0, 0},
-		    display = {NULL, 0, 0}, domain = {NULL, 0, 0};
+	struct strbuf route = {0}, local = {0},
+		    display = {0}, domain = {0};
 	struct tok t;
 
 	peek_token(p, &t);
@@ -291,11 +264,11 @@ read_angle(struct parser *p, struct mail_header_addr *a)
 			peek_token(p, &t);
 			if (is_special(p, &t, '@')) {
 				next_token(p, &t);
-				sb_add(&route, "@", 1);
+				strbuf_add(&route, "@", 1);
 				read_domain(p, &route);
 			} else if (is_special(p, &t, ',')) {
 				next_token(p, &t);
-				sb_add(&route, ",", 1);
+				strbuf_add(&route, ",", 1);
 			} else {
 				break;
 			}
@@ -305,7 +278,7 @@ read_angle(struct parser *p, struct mail_header_addr *a)
 			next_token(p, &t);
 	}
 	read_phrase(p, &display, &local);
-	free(display.p);
+	free(display.data);
 	peek_token(p, &t);
 	if (is_special(p, &t, '@')) {
 		next_token(p, &t);
@@ -331,8 +304,8 @@ static void
 read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 	     bool in_group)
 {
-	struct sbuf display = {NULL, 0, 0}, local = {NULL, 0, 0},
-		    domain = {NULL, 0, 0};
+	struct strbuf display = {0}, local = {0},
+		    domain = {0};
 	struct mail_header_addr *a = NULL;
 	struct tok t;
 	size_t words;
@@ -346,7 +319,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		next_token(p, &t);
 		a = new_addr(p, tail, MAIL_HEADER_ADDR_GROUP_START);
 		if (a != NULL)
-			a->mailbox = xstrdup(display.p != NULL ? display.p
+			a->mailbox = xstrdup(display.data != NULL ? display.data
 							       : "");
 		for (;;) {
 			peek_token(p, &t);
@@ -374,7 +347,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		}
 		read_angle(p, a);
 		if (words > 0)
-			a->name = sb_take(&display);
+			a->name = strbuf_take(&display);
 	} else if (is_special(p, &t, '@')) {
 		next_token(p, &t);
 		read_domain(p, &domain);
@@ -393,7 +366,7 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 			p->pos = p->len;
 			goto out;
 		}
-		a->mailbox = sb_take(&display);
+		a->mailbox = strbuf_take(&display);
 	}
 	/* skip junk up to the next separator (trailing comments are read) */
 	for (;;) {
@@ -409,9 +382,9 @@ read_mailbox(struct parser *p, struct mail_header_addr ***tail,
 		p->comment = NULL;
 	}
 out:
-	free(display.p);
-	free(local.p);
-	free(domain.p);
+	free(display.data);
+	free(local.data);
+	free(domain.data);
 }
 
 struct mail_header_addr *

@@ -15,6 +15,7 @@
 
 #include "lib/base64.h"
 #include "lib/str.h"
+#include "lib/strbuf.h"
 #include "lib/utf8.h"
 
 /* RFC 2047 §2 says 75 octets; broken mailers write longer ones. The bound
@@ -241,43 +242,27 @@ encoded_word(const char *s, size_t len, size_t pos, char **bytes_r,
 	return true;
 }
 
-struct outbuf {
-	char *p;
-	size_t len, cap;
-};
-
 static void
-out_reserve(struct outbuf *b, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-}
-
-static void
-out_plain(struct outbuf *b, const char *s, size_t n)
+out_plain(struct strbuf *b, const char *s, size_t n)
 {
 	bool clean = true;
 
-	out_reserve(b, n * 2);
-	b->len += copy_utf8_or_latin1(b->p + b->len, s, n, false, &clean);
+	strbuf_reserve(b, n * 2);
+	b->len += copy_utf8_or_latin1(b->data + b->len, s, n, false, &clean);
 }
 
 /* Converts the bytes of adjacent encoded words gathered so far. */
 static void
-flush_words(struct outbuf *b, struct outbuf *pending, char **charset)
+flush_words(struct strbuf *b, struct strbuf *pending, char **charset)
 {
 	char *text;
 	size_t n;
 
 	if (*charset == NULL)
 		return;
-	(void)mail_header_decode_charset(*charset, pending->p, pending->len,
-					 &text, &n);
-	out_reserve(b, n);
-	memcpy(b->p + b->len, text, n);
-	b->len += n;
+	(void)mail_header_decode_charset(*charset, pending->data,
+					 pending->len, &text, &n);
+	strbuf_add(b, text, n);
 	free(text);
 	free(*charset);
 	*charset = NULL;
@@ -287,12 +272,12 @@ flush_words(struct outbuf *b, struct outbuf *pending, char **charset)
 char *
 mail_header_decode_words(const char *value, size_t len, size_t *len_r)
 {
-	struct outbuf b = {NULL, 0, 0}, pending = {NULL, 0, 0};
+	struct strbuf b = {0}, pending = {0};
 	size_t i = 0, plain = 0, end, j, n;
 	bool blanks;
 	char *bytes, *charset, *pending_charset = NULL;
 
-	out_reserve(&b, len);
+	strbuf_reserve(&b, len);
 	while (i < len) {
 		if (value[i] != '=' || i + 1 >= len || value[i + 1] != '?' ||
 		    !encoded_word(value, len, i, &bytes, &n, &charset, &end)) {
@@ -315,17 +300,15 @@ mail_header_decode_words(const char *value, size_t len, size_t *len_r)
 			pending_charset = charset;
 		else
 			free(charset);
-		out_reserve(&pending, n);
-		memcpy(pending.p + pending.len, bytes, n);
-		pending.len += n;
+		strbuf_add(&pending, bytes, n);
 		free(bytes);
 		i = plain = end;
 	}
 	flush_words(&b, &pending, &pending_charset);
 	out_plain(&b, value + plain, len - plain);
-	free(pending.p);
-	b.p[b.len] = '\0';
+	free(pending.data);
+	b.data[b.len] = '\0';
 	if (len_r != NULL)
 		*len_r = b.len;
-	return b.p;
+	return b.data;
 }

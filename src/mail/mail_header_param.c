@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "lib/str.h"
+#include "lib/strbuf.h"
 #include "mail/mail_header_decode.h"
 
 #define MAX_SECTION 999
@@ -195,54 +196,25 @@ split_2231(const char *name, size_t *base_len_r, int *section_r,
 	return true;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
 static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-pct_decode(struct sbuf *b, const char *s)
+pct_decode(struct strbuf *b, const char *s)
 {
 	int h, l;
 	char c;
 
 	for (; *s != '\0'; s++) {
 		c = *s;
-		if (c == '%' && (h = hexval(s[1])) >= 0 &&
-		    (l = hexval(s[2])) >= 0) {
+		if (c == '%' && (h = str_hex_value(s[1])) >= 0 &&
+		    (l = str_hex_value(s[2])) >= 0) {
 			c = (char)(h * 16 + l);
 			s += 2;
 		}
-		sb_add(b, &c, 1);
+		strbuf_add(b, &c, 1);
 	}
 }
 
 static void
-pct_encode(struct sbuf *b, const char *s, size_t n)
+pct_encode(struct strbuf *b, const char *s, size_t n)
 {
 	char hex[4];
 	size_t i;
@@ -252,10 +224,10 @@ pct_encode(struct sbuf *b, const char *s, size_t n)
 
 		if (is_token_char(c) && c < 0x80 && c != '*' && c != '\'' &&
 		    c != '%') {
-			sb_add(b, s + i, 1);
+			strbuf_add(b, s + i, 1);
 		} else {
 			snprintf(hex, sizeof(hex), "%%%02X", c);
-			sb_add(b, hex, 3);
+			strbuf_add(b, hex, 3);
 		}
 	}
 }
@@ -266,14 +238,14 @@ static void
 build_2231(struct raw_param *raw, size_t n, const char *base,
 	   size_t base_len, bool *used, struct mail_header_param *out)
 {
-	struct sbuf bytes = {NULL, 0, 0}, enc = {NULL, 0, 0};
+	struct strbuf bytes = {0}, enc = {0};
 	const char *v, *q1, *q2;
 	int want = 0, section;
 	bool extended, any_ext = false, found, first = true;
 	size_t i, blen;
 	char *conv;
 
-	sb_add(&bytes, "", 0);
+	strbuf_add(&bytes, "", 0);
 	out->name = xstrndup(base, base_len);
 	for (;;) {
 		found = false;
@@ -299,20 +271,20 @@ build_2231(struct raw_param *raw, size_t n, const char *base,
 					out->language = xstrndup(
 						q1 + 1, (size_t)(q2 - q1 - 1));
 					v = q2 + 1;
-					sb_add(&enc, raw[i].value,
+					strbuf_add(&enc, raw[i].value,
 					       (size_t)(v - raw[i].value));
 				} else {
-					sb_add(&enc, "''", 2);
+					strbuf_add(&enc, "''", 2);
 				}
 			} else if (first) {
-				sb_add(&enc, "''", 2);
+				strbuf_add(&enc, "''", 2);
 			}
 			if (extended) {
 				any_ext = true;
 				pct_decode(&bytes, v);
-				sb_add(&enc, v, strlen(v));
+				strbuf_add(&enc, v, strlen(v));
 			} else {
-				sb_add(&bytes, v, strlen(v));
+				strbuf_add(&bytes, v, strlen(v));
 				pct_encode(&enc, v, strlen(v));
 			}
 			first = false;
@@ -323,15 +295,15 @@ build_2231(struct raw_param *raw, size_t n, const char *base,
 		want++;
 	}
 	if (any_ext) {
-		(void)mail_header_decode_charset(out->charset, bytes.p,
+		(void)mail_header_decode_charset(out->charset, bytes.data,
 						 bytes.len, &conv, NULL);
 		out->value = conv;
-		out->encoded = enc.p;
-		free(bytes.p);
+		out->encoded = enc.data;
+		free(bytes.data);
 	} else {
 		/* continuations without encoding: plain text */
-		out->value = bytes.p;
-		free(enc.p);
+		out->value = bytes.data;
+		free(enc.data);
 		free(out->charset);
 		free(out->language);
 		out->charset = out->language = NULL;
