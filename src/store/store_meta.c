@@ -214,7 +214,8 @@ store_meta_html(struct store_text *t, const char *in, size_t len)
 				       (hex ? isxdigit((unsigned char)in[j])
 				            : isdigit((unsigned char)in[j]))) {
 					cp = cp * (hex ? 16 : 10) +
-					     (unsigned long)str_hex_value(in[j]);
+					     (unsigned long)str_hex_value(
+					             in[j]);
 					j++;
 				}
 				if (j < len && in[j] == ';' && cp > 0 &&
