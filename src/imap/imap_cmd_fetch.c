@@ -23,10 +23,13 @@
  * Sections with a part number need the MIME structure, and the cached
  * BODYSTRUCTURE has no offsets: the file is mapped (page cache, no copy),
  * parsed and unmapped, and the part is then streamed like a body (its
- * HEADER.FIELDS read alone). BINARY, which decodes, reads the whole
- * message into memory. Everything is sent with CRLF line ends (a message
- * APPENDed with bare LFs gets its CRs), literal lengths and partials
- * counting the bytes sent.
+ * HEADER.FIELDS read alone). BINARY finds its part the same way and
+ * decodes it from the file as it is sent (imap_binary.h): the part is
+ * decoded once to count its bytes (BINARY.SIZE, the literal's length),
+ * then again chunk by chunk into the output, so that no part sits in
+ * memory either. Everything is sent with CRLF line ends (a message
+ * APPENDed with bare LFs gets its CRs; BINARY decodes that form, as it
+ * always did), literal lengths and partials counting the bytes sent.
  */
 #include "imap/imap_session.h"
 
@@ -37,6 +40,7 @@
 #include <time.h>
 
 #include "imap/imap_arg.h"
+#include "imap/imap_binary.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
@@ -58,10 +62,8 @@ struct imap_fetch_msg {
 	char *header;		     /* the header block, CRLF */
 	size_t header_len;
 	uint64_t text_offset; /* where the body starts in the file */
-	char *data;	      /* the whole message, CRLF (BINARY) */
-	size_t len;
-	/* the MIME tree: of `data` when it is loaded, else of the file's
-	   bytes (parts are then streamed from the file) */
+	/* the MIME tree of the file's bytes (parts are streamed from the
+	   file) */
 	struct mail_mime_part *mime;
 };
 
@@ -74,7 +76,9 @@ struct imap_fetch_cur {
 	struct imap_str out; /* text not written yet */
 	bool first, flags_done, modseq_done, seen_now;
 	bool streaming; /* a literal is being sent from the file */
+	bool binary;	/* ... through `bcursor`, decoded (BINARY) */
 	struct store_stream_cursor cursor;
+	struct imap_binary_cursor bcursor;
 };
 
 struct imap_fetch_job {
@@ -284,7 +288,6 @@ imap_fetch_msg_free(struct imap_fetch_msg *fm)
 		store_message_meta_free(&fm->meta);
 	store_stream_close(&fm->stream);
 	free(fm->header);
-	free(fm->data);
 	mail_mime_free(&fm->mime);
 	memset(fm, 0, sizeof(*fm));
 }
@@ -310,7 +313,7 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 {
 	char *error = NULL;
 	bool need_meta = false, need_part1 = false, need_header = false;
-	bool need_mime = false, need_all = false, single;
+	bool need_mime = false, single;
 	const char *mapped;
 	size_t i;
 	int r;
@@ -352,10 +355,7 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 			need_header = true;
 			break;
 		case IMAP_SOURCE_PARTS:
-			if (it->type == IMAP_FETCH_SECTION)
-				need_mime = true;
-			else
-				need_all = true;
+			need_mime = true;
 			break;
 		}
 	}
@@ -372,14 +372,7 @@ imap_fetch_load(struct imap_session *s, const struct imap_fetch_spec *spec,
 		fm->text_offset = fm->header_len;
 		imap_fetch_crlf(&fm->header, &fm->header_len);
 	}
-	if (need_all) {
-		r = store_stream_read_all(fm->stream, &fm->data, &fm->len,
-					  &error);
-		if (r < 0)
-			goto fail;
-		imap_fetch_crlf(&fm->data, &fm->len);
-		fm->mime = mail_mime_parse(fm->data, fm->len, NULL);
-	} else if (need_mime) {
+	if (need_mime) {
 		r = store_stream_map(fm->stream, &mapped, &error);
 		if (r < 0)
 			goto fail;
@@ -403,11 +396,9 @@ fail:
 /* Writes out what `out` holds, then `len` bytes of data as a literal. */
 static void
 imap_fetch_write_literal(struct imap_session *s, struct imap_str *out,
-			 const char *data, size_t len, bool binary)
+			 const char *data, size_t len)
 {
-	bool nul = binary && memchr(data, '\0', len) != NULL;
-
-	imap_str_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+	imap_str_printf(out, "{%zu}\r\n", len);
 	imap_write(s, out->p, out->len);
 	out->len = 0;
 	out->p[0] = '\0';
@@ -456,9 +447,15 @@ imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_cur *cur)
 	ssize_t n;
 
 	while (imap_session_output_ok(s)) {
-		n = store_stream_cursor_next(&cur->cursor, &data, &error);
+		if (cur->binary)
+			n = imap_binary_cursor_next(&cur->bcursor, &data,
+						    &error);
+		else
+			n = store_stream_cursor_next(&cur->cursor, &data,
+						     &error);
 		if (n == 0) {
 			cur->streaming = false;
+			cur->binary = false;
 			return 1;
 		}
 		if (n < 0) {
@@ -495,7 +492,7 @@ imap_fetch_part(struct imap_session *s, struct imap_fetch_cur *cur,
 		return 0;
 	}
 	if (r == 2) {
-		imap_fetch_write_literal(s, &cur->out, "", 0, false);
+		imap_fetch_write_literal(s, &cur->out, "", 0);
 		return 0;
 	}
 	if (it->section.kind != IMAP_SECTION_HEADER_FIELDS &&
@@ -524,10 +521,77 @@ imap_fetch_part(struct imap_session *s, struct imap_fetch_cur *cur,
 	hsec.part = (char *)"";
 	(void)imap_fetch_section_get(&hsec, hdr, len, NULL, &data, &n,
 				     &owned);
-	imap_fetch_write_literal(s, &cur->out, data, n, false);
+	imap_fetch_write_literal(s, &cur->out, data, n);
 	if (owned)
 		free((char *)data);
 	free(hdr);
+	return 0;
+}
+
+/* BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516): the part's
+   content decoded, from the file. BINARY[] is the whole message as it is.
+   A part with an encoding we do not know, or a multipart (which has no
+   content of its own to decode), gives NIL and the command ends with
+   NO [UNKNOWN-CTE]. -1 on a read error (nothing written). */
+static int
+imap_fetch_binary(struct imap_session *s, struct imap_fetch_job *job,
+		  const struct imap_fetch_item *it)
+{
+	const struct imap_fetch_section *sec = &it->section;
+	struct imap_fetch_cur *cur = &job->cur;
+	struct imap_fetch_msg *fm = &cur->fm;
+	const struct mail_mime_part *part;
+	enum imap_cte cte = IMAP_CTE_IDENTITY;
+	struct imap_binary_measure ms;
+	uint64_t from = 0, to = store_stream_size(fm->stream);
+	uint64_t skip = 0, max = UINT64_MAX;
+	char *error = NULL;
+
+	imap_str_printf(&cur->out, "%s ", it->name);
+	if (sec->part[0] != '\0') {
+		part = fm->mime != NULL ? mail_mime_section(fm->mime, sec->part)
+					: NULL;
+		if (part == NULL) {
+			imap_str_append_cstr(&cur->out, "NIL");
+			return 0;
+		}
+		if ((part->flags & MAIL_MIME_MULTIPART) ||
+		    imap_cte_from_name(part->encoding, &cte) < 0) {
+			job->unknown_cte = true;
+			imap_str_append_cstr(&cur->out, "NIL");
+			return 0;
+		}
+		from = part->body_offset;
+		to = part->body_offset + part->body_len;
+	}
+	if (it->type == IMAP_FETCH_BINARY && sec->partial) {
+		skip = sec->offset;
+		max = sec->length;
+	}
+	if (imap_binary_measure(fm->stream, from, to, cte, skip, max, &ms,
+				&error) < 0) {
+		log_warnx("imap id=%" PRIu64 " event=fetch seq=%" PRIu32
+			  " error=\"%s\"",
+			  s->id, cur->seq, error);
+		free(error);
+		return -1;
+	}
+	if (it->type == IMAP_FETCH_BINARY_SIZE) {
+		imap_str_printf(&cur->out, "%" PRIu64, ms.total);
+		return 0;
+	}
+	/* RFC 3516 §4.2: literal8 when the data holds a NUL */
+	imap_str_printf(&cur->out, "%s{%" PRIu64 "}\r\n", ms.nul ? "~" : "",
+			ms.len);
+	imap_write(s, cur->out.p, cur->out.len);
+	cur->out.len = 0;
+	cur->out.p[0] = '\0';
+	if (ms.len == 0)
+		return 0;
+	imap_binary_cursor_init(&cur->bcursor, fm->stream, from, to, cte,
+				skip, ms.len);
+	cur->binary = true;
+	cur->streaming = true;
 	return 0;
 }
 
@@ -556,6 +620,7 @@ imap_fetch_begin(struct imap_session *s, struct imap_fetch_job *job,
 	cur->flags_done = false;
 	cur->modseq_done = false;
 	cur->streaming = false;
+	cur->binary = false;
 	cur->seen_now = imap_seqset_contains(&job->seen_now, seq);
 	cur->out.len = 0;
 	imap_str_printf(&cur->out, "* %" PRIu32 " FETCH (", seq);
@@ -578,7 +643,7 @@ imap_fetch_item(struct imap_session *s, struct imap_fetch_job *job,
 	struct imap_str *out = &cur->out;
 	enum imap_fetch_source src;
 	const char *data;
-	char date[40], *bin;
+	char date[40];
 	size_t len;
 	bool owned;
 	int r;
@@ -635,43 +700,22 @@ imap_fetch_item(struct imap_session *s, struct imap_fetch_job *job,
 			return imap_fetch_stream_start(
 				s, cur, it, fm->text_offset,
 				store_stream_size(fm->stream));
-		if (src == IMAP_SOURCE_PARTS && fm->data == NULL)
+		if (src == IMAP_SOURCE_PARTS)
 			return imap_fetch_part(s, cur, it);
-		if (src == IMAP_SOURCE_HEADER)
-			r = imap_fetch_section_get(&it->section, fm->header,
-						   fm->header_len, NULL, &data,
-						   &len, &owned);
-		else
-			r = imap_fetch_section_get(&it->section, fm->data,
-						   fm->len, fm->mime, &data,
-						   &len, &owned);
+		r = imap_fetch_section_get(&it->section, fm->header,
+					   fm->header_len, NULL, &data, &len,
+					   &owned);
 		if (r == 0) {
 			imap_str_append_cstr(out, "NIL");
 			break;
 		}
-		imap_fetch_write_literal(s, out, data, len, false);
+		imap_fetch_write_literal(s, out, data, len);
 		if (owned)
 			free((char *)data);
 		break;
 	case IMAP_FETCH_BINARY:
 	case IMAP_FETCH_BINARY_SIZE:
-		r = imap_fetch_binary_get(&it->section, fm->data, fm->len,
-					  fm->mime, &bin, &len);
-		if (r < 0) {
-			job->unknown_cte = true;
-			r = 0;
-		}
-		imap_str_printf(out, "%s ", it->name);
-		if (r == 0) {
-			imap_str_append_cstr(out, "NIL");
-			break;
-		}
-		if (it->type == IMAP_FETCH_BINARY_SIZE)
-			imap_str_printf(out, "%zu", len);
-		else
-			imap_fetch_write_literal(s, out, bin, len, true);
-		free(bin);
-		break;
+		return imap_fetch_binary(s, job, it);
 	}
 	return 0;
 }

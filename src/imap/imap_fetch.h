@@ -26,7 +26,9 @@
  * What a section needs from the message file (imap_fetch_section_source())
  * lets FETCH read as little as it can: the whole message and its body are
  * streamed from the file (store_stream.h), header sections read the header
- * block only, and the rest (parts, MIME, BINARY) the whole message.
+ * block only, and the rest (parts, MIME, BINARY) the MIME structure of
+ * the file, the part then streamed (BINARY decoded as it goes,
+ * imap_binary.h).
  *
  * Pure: no I/O, no global state.
  */
@@ -123,7 +125,7 @@ enum imap_fetch_source {
 	IMAP_SOURCE_HEADER,  /* [HEADER], [HEADER.FIELDS...], RFC822.HEADER:
 				the header block only */
 	IMAP_SOURCE_PARTS,   /* anything with a part number, BINARY: the
-				message in memory with its MIME tree */
+				MIME tree of the file, then a range of it */
 };
 
 /* The source of `item` (a SECTION, BINARY or BINARY.SIZE item).
@@ -146,10 +148,12 @@ int imap_fetch_section_range(const struct imap_fetch_section *section,
    ("((" at its start): [1] of anything else is its body. */
 bool imap_fetch_is_multipart(const char *bodystructure);
 
-/* BINARY: the content of part `section->part` with its transfer encoding
-   (base64, quoted-printable) undone. Returns 1 and malloc'd bytes, 0 if no
-   such part, -1 if the encoding is unknown (RFC 3516: NO
-   [UNKNOWN-CTE]). Partial ranges are applied. */
+/* BINARY in memory: the content of part `section->part` with its
+   transfer encoding (base64, quoted-printable) undone. Returns 1 and
+   malloc'd bytes, 0 if no such part, -1 if the encoding is unknown
+   (RFC 3516: NO [UNKNOWN-CTE]). Partial ranges are applied. FETCH sends
+   BINARY from the file instead (imap_binary.h), with the same
+   decoding. */
 int imap_fetch_binary_get(const struct imap_fetch_section *section,
 			  const char *msg, size_t len,
 			  const struct mail_mime_part *root, char **data_r,
