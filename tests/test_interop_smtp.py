@@ -255,7 +255,7 @@ def test_swaks_auth_refused_before_tls(srv, tmp_path):
              "--auth-password", PASSWORDS[ALICE],
              "--from", ALICE, "--to", to], tmp_path=tmp_path, check=False)
     assert r.returncode != 0
-    out = r.stdout.decode(errors="replace")
+    out = (r.stdout + r.stderr).decode(errors="replace")
     assert "<-  250-STARTTLS" in out
     assert not re.search(r"<-  250[- ]AUTH", out)
     assert "*** Host did not advertise authentication" in out
