@@ -101,6 +101,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +109,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -158,6 +160,7 @@ struct store_handle {
 	int64_t fts_since; /* ms: pending since, or since the last slice */
 	dev_t dev;	   /* of index.db when opened: a rebuild replaces */
 	ino_t ino;	   /* the file (store_rebuild.c) */
+	int lock_fd;	   /* index.lock (store_commit_lock()), or -1 */
 };
 
 /* The commit thread's own state. */
@@ -274,6 +277,8 @@ store_handle_free(struct store_handle **hp)
 	sqlite3_finalize(h->garbage_list);
 	sqlite3_finalize(h->garbage_del);
 	sqlite3_close(h->db);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	free(h->account);
 	free(h->dir);
 	free(h);
@@ -437,6 +442,7 @@ store_handle_get(struct store_committer *c, const char *account,
 		 "DELETE FROM messages WHERE id = ?1"},
 	};
 	struct store_handle *h;
+	char *lock;
 	size_t i;
 
 	for (i = 0; i < c->cache_count; i++) {
@@ -459,6 +465,7 @@ store_handle_get(struct store_committer *c, const char *account,
 	h->account = xstrdup(account);
 	h->dir = store_index_account_dir(c->s, account);
 	h->user_id = user_id;
+	h->lock_fd = -1;
 	/* before opening: a rebuild that replaces index.db in between is
 	   then seen at the next batch, never missed */
 	store_handle_stat(h, &h->dev, &h->ino);
@@ -480,6 +487,9 @@ store_handle_get(struct store_committer *c, const char *account,
 		}
 	}
 	sqlite3_wal_hook(h->db, store_handle_wal_hook, h);
+	lock = xasprintf("%s/" STORE_INDEX_LOCK, h->dir);
+	h->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(lock);
 	store_handle_clean_tmp(h);
 	/* never a handle that this batch uses: its groups point to them */
 	store_handle_trim(c, STORE_INDEX_CACHE_MAX - 1, c->batch_start);
@@ -771,13 +781,52 @@ store_commit_write(struct store_committer *c, struct store_group *g,
 	return ret;
 }
 
+/* Takes the account's STORE_INDEX_LOCK, shared, for steps 2 and 3: a
+   rebuild (store_rebuild.c) holds it exclusively from before it lists the
+   files until its new index.db is in place, so that no copy goes into the
+   index it sets aside. A handle that the rebuild made stale before the
+   lock was taken is opened anew. 0; 1 while a rebuild runs; -1 on error
+   (error_r). */
+static int
+store_commit_lock(struct store_committer *c, struct store_group *g,
+		  int64_t user_id, char **error_r)
+{
+	for (int attempt = 0;; attempt++) {
+		if (g->h->lock_fd < 0) {
+			*error_r = xasprintf("%s/%s: cannot open", g->h->dir,
+					     STORE_INDEX_LOCK);
+			return -1;
+		}
+		if (flock(g->h->lock_fd, LOCK_SH | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK)
+				return 1;
+			*error_r = xasprintf("%s/%s: %s", g->h->dir,
+					     STORE_INDEX_LOCK, strerror(errno));
+			return -1;
+		}
+		if (!store_handle_replaced(g->h))
+			return 0;
+		/* rebuilt since store_handle_get() looked */
+		(void)flock(g->h->lock_fd, LOCK_UN);
+		store_handle_drop(c, g->h);
+		g->h = NULL;
+		if (attempt > 0)
+			return 1; /* rebuilt again meanwhile */
+		g->h = store_handle_get(c, g->account, user_id, error_r);
+		if (g->h == NULL)
+			return -1;
+	}
+}
+
+static void store_commit_group_locked(struct store_committer *c,
+				      struct store_group *g);
+
 /* Steps 1 to 3 for the copies of one account. */
 static void
 store_commit_group(struct store_committer *c, struct store_group *g)
 {
-	char *error = NULL, *mailbox = NULL;
+	char *error = NULL;
 	int64_t user_id = 0;
-	bool full;
 	int ret;
 
 	ret = g->account == NULL
@@ -798,15 +847,33 @@ store_commit_group(struct store_committer *c, struct store_group *g)
 		return;
 	}
 	g->h = store_handle_get(c, g->account, user_id, &error);
-	if (g->h == NULL) {
-		log_warnx("store event=index-failed account=%s error=\"%s\"",
-			  g->account, error);
+	ret = g->h == NULL ? -1 : store_commit_lock(c, g, user_id, &error);
+	if (ret != 0) {
+		if (ret < 0)
+			log_warnx("store event=index-failed account=%s "
+				  "error=\"%s\"",
+				  g->account, error);
 		for (size_t i = 0; i < g->count; i++)
 			store_copy_fail(g->copies[i], true, STORE_ERROR_TEMP,
-					"index: %s", error);
+					"index: %s",
+					ret > 0 ? "being rebuilt" : error);
 		free(error);
 		return;
 	}
+	store_commit_group_locked(c, g);
+	/* a handle dropped on an index error released it by closing */
+	if (g->h != NULL)
+		(void)flock(g->h->lock_fd, LOCK_UN);
+}
+
+/* Steps 2 and 3, the index lock held. */
+static void
+store_commit_group_locked(struct store_committer *c, struct store_group *g)
+{
+	char *error = NULL, *mailbox = NULL;
+	bool full;
+	int ret;
+
 	/* step 2: the files */
 	for (size_t i = 0; i < g->count; i++) {
 		struct store_copy *copy = g->copies[i];

@@ -43,6 +43,9 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* per-account index.db handles kept open by the commit thread */
 #define STORE_INDEX_CACHE_MAX 64
+/* In an account directory: held shared by the commit thread while it
+   writes into the index, exclusively by a rebuild (store_rebuild.c). */
+#define STORE_INDEX_LOCK "index.lock"
 /* WAL pages past which sessions ask the commit thread for a checkpoint
    (SQLite's own automatic checkpoint is at 1000) */
 #define STORE_WAL_PAGES 1000

@@ -31,6 +31,11 @@
  *
  * An flock(2) on mail/<account>/rebuild.lock keeps two repairs or
  * rebuilds of one account (server threads, the CLI) from running at once.
+ * A rebuild also holds STORE_INDEX_LOCK exclusively, from before it lists
+ * the files until the new index.db is in place; the commit thread holds it
+ * shared while it writes a batch (store_commit.c). So a delivery is in the
+ * old index before the rebuild lists its file, or goes into the new one,
+ * refused for a retry meanwhile; never into the index being set aside.
  * store_rebuild_if_broken() remembers, per process, which accounts passed
  * PRAGMA quick_check, which reads the whole file.
  *
@@ -60,7 +65,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-/* See rb_rebuild_locked(). */
+/* See rb_rebuild_index(). */
 #define STORE_REBUILD_UIDVALIDITY_MARGIN 1000
 
 enum rb_state {
@@ -118,7 +123,7 @@ static int rb_scan_dir(const char *dir, struct rb_scan *sc, char **error_r);
 static void rb_scan_free(struct rb_scan *sc);
 static int rb_classify(const char *dir, bool quick, enum rb_state *state_r,
                        char **why_r, char **error_r);
-static int rb_lock(const char *dir, char **error_r);
+static int rb_lock(const char *dir, const char *name, char **error_r);
 static void rb_unlock(int fd);
 static bool rb_is_checked(const char *dir);
 static void rb_set_checked(const char *dir);
@@ -140,6 +145,9 @@ static int rb_expunge_row(sqlite3 *db, struct rb_boxes *bs, const char *account,
 static int rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir,
                     const char *account, const struct rb_file *f, bool create,
                     bool *done_r, char **error_r);
+static int rb_rebuild_index(struct store *s, const char *account,
+                            const char *dir, const char *reason,
+                            struct store_repair_report *r, char **error_r);
 static int rb_rebuild_locked(struct store *s, const char *account,
                              const char *dir, const char *reason,
                              struct store_repair_report *r, char **error_r);
@@ -445,9 +453,9 @@ rb_classify(const char *dir, bool quick, enum rb_state *state_r, char **why_r,
 }
 
 static int
-rb_lock(const char *dir, char **error_r)
+rb_lock(const char *dir, const char *name, char **error_r)
 {
-	char *path = xasprintf("%s/rebuild.lock", dir);
+	char *path = xasprintf("%s/%s", dir, name);
 	const char *e;
 	int fd;
 
@@ -921,10 +929,25 @@ rb_old_uidvalidity(const char *path)
 	return uv;
 }
 
+/* The rebuild, STORE_INDEX_LOCK held (see the top of this file). */
 static int
 rb_rebuild_locked(struct store *s, const char *account, const char *dir,
                   const char *reason, struct store_repair_report *r,
                   char **error_r)
+{
+	int fd = rb_lock(dir, STORE_INDEX_LOCK, error_r), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = rb_rebuild_index(s, account, dir, reason, r, error_r);
+	rb_unlock(fd);
+	return ret;
+}
+
+static int
+rb_rebuild_index(struct store *s, const char *account, const char *dir,
+                 const char *reason, struct store_repair_report *r,
+                 char **error_r)
 {
 	char *tmp_base = xasprintf("%s/rebuild.tmp", dir);
 	struct store tmp_store = {.mail_dir = tmp_base};
@@ -1353,7 +1376,7 @@ store_repair(struct store *s, const char *account, unsigned int flags,
 		return -1;
 	}
 	dir = store_index_account_dir(s, norm);
-	if (!dry_run && (fd = rb_lock(dir, error_r)) < 0) {
+	if (!dry_run && (fd = rb_lock(dir, "rebuild.lock", error_r)) < 0) {
 		ret = -1;
 		goto out;
 	}
@@ -1417,7 +1440,7 @@ store_rebuild_if_broken(struct store *s, const char *account, bool force,
 		free(dir);
 		return 0;
 	}
-	fd = rb_lock(dir, error_r);
+	fd = rb_lock(dir, "rebuild.lock", error_r);
 	if (fd < 0) {
 		free(dir);
 		return -1;
