@@ -44,8 +44,8 @@ struct dg {
 	size_t nl_len;
 	struct dg_buf out;
 	char *error;
-	bool binary;	 /* BINARYMIME to 8BITMIME, not 8-bit to 7-bit */
-	bool changed;	 /* binary mode: something was rewritten */
+	bool binary;     /* BINARYMIME to 8BITMIME, not 8-bit to 7-bit */
+	bool changed;    /* binary mode: something was rewritten */
 	unsigned frozen; /* binary mode: inside a signed part */
 };
 
@@ -440,9 +440,10 @@ dg_leaf_bin(struct dg *g, const struct mail_mime_part *part,
 		if (g->frozen == 0 && enc != NULL &&
 		    strcasecmp(enc, "binary") == 0) {
 			edit_drop(edit, "Content-Transfer-Encoding");
-			edit_add(edit, (flags & MAIL_DOWNGRADE_8BIT)
-			                       ? "Content-Transfer-Encoding: 8bit"
-			                       : "Content-Transfer-Encoding: 7bit");
+			edit_add(edit,
+			         (flags & MAIL_DOWNGRADE_8BIT)
+			                 ? "Content-Transfer-Encoding: 8bit"
+			                 : "Content-Transfer-Encoding: 7bit");
 			g->changed = true;
 		}
 		if (dg_header(g, part, edit) < 0)
@@ -465,8 +466,9 @@ dg_leaf_bin(struct dg *g, const struct mail_mime_part *part,
 	}
 	if ((part->flags & MAIL_MIME_DEFAULT_TYPE) &&
 	    dg_header_is_multipart(g, part)) {
-		dg_fail(g, "%s in a multipart part that cannot be parsed (no "
-		           "boundary, or past the MIME limits)",
+		dg_fail(g,
+		        "%s in a multipart part that cannot be parsed (no "
+		        "boundary, or past the MIME limits)",
 		        dg_binary_what(flags));
 		return -1;
 	}
@@ -492,12 +494,14 @@ dg_leaf_bin(struct dg *g, const struct mail_mime_part *part,
 	      mail_mime_is(part->parent, "multipart", "digest"))) {
 		edit_drop(edit, "Content-Type");
 		if (memchr(body, '\0', blen) != NULL)
-			edit_add(edit, "Content-Type: application/octet-stream");
+			edit_add(edit,
+			         "Content-Type: application/octet-stream");
 		else if (!mail_downgrade_needed(body, blen))
 			edit_add(edit,
 			         "Content-Type: text/plain; charset=us-ascii");
 		else if (dg_valid_utf8((const unsigned char *)body, blen))
-			edit_add(edit, "Content-Type: text/plain; charset=utf-8");
+			edit_add(edit,
+			         "Content-Type: text/plain; charset=utf-8");
 		else
 			edit_add(edit, "Content-Type: text/plain; "
 			               "charset=unknown-8bit");
@@ -551,8 +555,7 @@ dg_part(struct dg *g, const struct mail_mime_part *part, bool is_message)
 	if (dg_header(g, part, &edit) < 0)
 		return -1;
 	pos = part->body_offset;
-	signed_first =
-	        g->binary && mail_mime_is(part, "multipart", "signed");
+	signed_first = g->binary && mail_mime_is(part, "multipart", "signed");
 	for (c = part->children; c != NULL; c = c->next) {
 		if (c->hdr_offset < pos)
 			break; /* never, by mail_mime's invariants */
@@ -848,8 +851,8 @@ dg_b64_encode(struct dg *g, const char *s, size_t n)
 		}
 		blen = strlen(b64);
 		for (size_t j = 0; j < blen; j += DG_B64_LINE) {
-			size_t m = blen - j < DG_B64_LINE ? blen - j
-			                                  : DG_B64_LINE;
+			size_t m =
+			        blen - j < DG_B64_LINE ? blen - j : DG_B64_LINE;
 
 			if (i > 0 || j > 0)
 				dg_put(&g->out, g->nl, g->nl_len);

@@ -106,8 +106,8 @@ char *mail_downgrade_qp_decode(const char *s, size_t len, size_t *len_r);
 #define MAIL_DOWNGRADE_LONG 0x08u    /* a line over 998 octets */
 #define MAIL_DOWNGRADE_8BIT 0x10u    /* a byte above 127 */
 #define MAIL_DOWNGRADE_BINARY                                                  \
-	(MAIL_DOWNGRADE_NUL | MAIL_DOWNGRADE_BARE_CR | MAIL_DOWNGRADE_BARE_LF | \
-	 MAIL_DOWNGRADE_LONG)
+	(MAIL_DOWNGRADE_NUL | MAIL_DOWNGRADE_BARE_CR |                         \
+	 MAIL_DOWNGRADE_BARE_LF | MAIL_DOWNGRADE_LONG)
 #define MAIL_DOWNGRADE_LINE_MAX 998
 
 /* A scan over bytes given in pieces, in constant memory: the length of

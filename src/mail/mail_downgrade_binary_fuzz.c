@@ -62,10 +62,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((r < 0) != (error != NULL) || (r == 1) != (out != NULL))
 			abort();
 		if (r == 1) {
-			struct mail_mime_part *a = mail_mime_parse(msg, size,
-			                                           &ml);
-			struct mail_mime_part *b = mail_mime_parse(out, len,
-			                                           &ml);
+			struct mail_mime_part *a =
+			        mail_mime_parse(msg, size, &ml);
+			struct mail_mime_part *b =
+			        mail_mime_parse(out, len, &ml);
 
 			if (mail_downgrade_binary_needed(out, len) ||
 			    (seven && mail_downgrade_needed(out, len)) ||

@@ -33,8 +33,8 @@ convert(const char *msg, size_t len, bool seven, int want, size_t *len_r)
 	                              &error);
 
 	if (r != want)
-		fail_msg("mail_downgrade_binary returned %d (%s), wanted %d",
-		         r, error != NULL ? error : "", want);
+		fail_msg("mail_downgrade_binary returned %d (%s), wanted %d", r,
+		         error != NULL ? error : "", want);
 	if (r < 0) {
 		assert_non_null(error);
 		assert_null(out);
@@ -224,8 +224,7 @@ test_scan(void **state)
 
 /* ------------------------------------------------------------ parts */
 
-#define HEAD                                                                   \
-	"From: a@b.c\r\nTo: d@e.f\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+#define HEAD "From: a@b.c\r\nTo: d@e.f\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
 
 static const char NUL_MSG[] =
         HEAD "Content-Type: multipart/mixed; boundary=\"zz\"\r\n"
@@ -267,8 +266,8 @@ test_nul_part(void **state)
 	/* the 8-bit text part and the rest: byte for byte */
 	assert_non_null(strstr(out, "Content-Transfer-Encoding: 8bit\r\n"
 	                            "\r\nd\xc3\xa9j\xc3\xa0 vu\r\n--zz\r\n"));
-	assert_memory_equal(out, NUL_MSG, strstr(NUL_MSG, "--zz\r\n") -
-	                                          NUL_MSG);
+	assert_memory_equal(out, NUL_MSG,
+	                    strstr(NUL_MSG, "--zz\r\n") - NUL_MSG);
 	assert_true(olen > 10 &&
 	            memcmp(out + olen - 10, "epilogue\r\n", 10) == 0);
 	free(out);
@@ -279,15 +278,15 @@ test_bare_cr_lf_long(void **state)
 {
 	char msg[4096], *out;
 	size_t n, olen;
-	static const char *bodies[] = {"one\rtwo\r\n", "one\ntwo\r\n",
-	                               NULL};
+	static const char *bodies[] = {"one\rtwo\r\n", "one\ntwo\r\n", NULL};
 
 	(void)state;
 	for (size_t b = 0; b < 3; b++) {
 		n = (size_t)snprintf(msg, sizeof(msg),
-		                     HEAD "Content-Type: text/plain\r\n"
-		                          "Content-Transfer-Encoding: binary\r\n"
-		                          "\r\n");
+		                     HEAD
+		                     "Content-Type: text/plain\r\n"
+		                     "Content-Transfer-Encoding: binary\r\n"
+		                     "\r\n");
 		if (bodies[b] != NULL) {
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s",
 			                      bodies[b]);
@@ -299,9 +298,10 @@ test_bare_cr_lf_long(void **state)
 			n += 7;
 		}
 		out = check_both(msg, n, &olen);
-		assert_true(contains(out, olen, "Content-Type: text/plain\r\n"
-		                                "Content-Transfer-Encoding: "
-		                                "base64\r\n\r\n"));
+		assert_true(contains(out, olen,
+		                     "Content-Type: text/plain\r\n"
+		                     "Content-Transfer-Encoding: "
+		                     "base64\r\n\r\n"));
 		free(out);
 	}
 	/* a long line that is 7-bit goes in 7 bits as base64 too */
@@ -389,7 +389,8 @@ static void
 test_no_mime(void **state)
 {
 	static const char nul[] = "From: a@b.c\r\nSubject: raw\r\n\r\n"
-	                          "\x7f" "ELF\x02\x01\x00\x00\r\nmore\r\n";
+	                          "\x7f"
+	                          "ELF\x02\x01\x00\x00\r\nmore\r\n";
 	char msg[3000], *out;
 	size_t n, olen;
 
@@ -409,9 +410,10 @@ test_no_mime(void **state)
 	memcpy(msg + n, "\r\n", 2);
 	n += 2;
 	out = check_both(msg, n, &olen);
-	assert_non_null(strstr(out, "MIME-Version: 1.0\r\n"
-	                            "Content-Type: text/plain; charset=utf-8\r\n"
-	                            "Content-Transfer-Encoding: base64\r\n"));
+	assert_non_null(strstr(out,
+	                       "MIME-Version: 1.0\r\n"
+	                       "Content-Type: text/plain; charset=utf-8\r\n"
+	                       "Content-Transfer-Encoding: base64\r\n"));
 	free(out);
 	msg[20] = 'x'; /* no longer UTF-8 */
 	out = convert(msg, n, false, 1, &olen);
@@ -426,9 +428,10 @@ test_nothing_or_label_only(void **state)
 	static const char label[] = HEAD "Content-Type: text/plain\r\n"
 	                                 "Content-Transfer-Encoding: Binary\r\n"
 	                                 "\r\n\xc3\xa9t\xc3\xa9\r\n";
-	static const char label7[] = HEAD "Content-Type: text/plain\r\n"
-	                                  "Content-Transfer-Encoding: binary\r\n"
-	                                  "\r\nascii\r\n";
+	static const char label7[] =
+	        HEAD "Content-Type: text/plain\r\n"
+	             "Content-Transfer-Encoding: binary\r\n"
+	             "\r\nascii\r\n";
 	char *out;
 	size_t olen;
 
@@ -458,7 +461,8 @@ test_signed(void **state)
 	             "--s\r\n"
 	             "Content-Type: application/octet-stream\r\n"
 	             "\r\n"
-	             "signed\x00" "bytes\r\n"
+	             "signed\x00"
+	             "bytes\r\n"
 	             "--s\r\n"
 	             "Content-Type: application/pgp-signature\r\n"
 	             "\r\n"
@@ -591,9 +595,9 @@ test_refusals(void **state)
 	lim.max_parts = 100;
 	lim.max_output = 0;
 	err = NULL;
-	assert_int_equal(mail_downgrade_binary(msg, n, &lim, false, &out,
-	                                       &olen, &err),
-	                 -1);
+	assert_int_equal(
+	        mail_downgrade_binary(msg, n, &lim, false, &out, &olen, &err),
+	        -1);
 	assert_null(out);
 	assert_string_equal(err, "a bare CR in a part past the MIME limits");
 	free(err);
@@ -604,9 +608,9 @@ test_refusals(void **state)
 	memset(msg + n, 0, 400);
 	n += 400;
 	err = NULL;
-	assert_int_equal(mail_downgrade_binary(msg, n, &lim, true, &out,
-	                                       &olen, &err),
-	                 -1);
+	assert_int_equal(
+	        mail_downgrade_binary(msg, n, &lim, true, &out, &olen, &err),
+	        -1);
 	assert_non_null(strstr(err, "would exceed 200 bytes"));
 	free(err);
 }
