@@ -1,0 +1,392 @@
+"""
+IMAP with real clients from Debian against a running facteur: curl
+(imap:// with STARTTLS and imaps://: LIST, SELECT and FETCH by UID through
+the URL, sections and partial fetches, SEARCH, APPEND with -T, EXAMINE,
+UIDVALIDITY in the URL), mbsync from isync (a two-way sync of an account
+with a local Maildir: new messages both ways, flags changed on both sides,
+deletions expunged, folders created on either side, a 1.4 MB message) and
+fetchmail over IMAP (STARTTLS and imaps, keep and delete). Each result is
+checked on both sides: imaplib on the server, the files on the client.
+"""
+import getpass
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE
+from interop_util import (crlf, deliver, imap_login, imap_mailboxes,
+                          imap_messages, interop_server, need, new_user,
+                          run, trace_split)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    yield from interop_server(tmp_path_factory)
+
+
+def sample(n, to, extra=b""):
+    return (f"From: {ALICE}\r\nTo: {to}\r\nSubject: imap message {n}\r\n"
+            f"Message-ID: <imap{n}@example.test>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=b1\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain\r\n\r\n"
+            f"text part of {n}\r\n"
+            "--b1\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n"
+            "--b1--\r\n").encode() + extra
+
+
+# ------------------------------------------------------------------ curl
+
+def curl_imap(srv, tmp_path, user, pw, path="", *, tls="starttls",
+              args=(), check=True):
+    if tls == "starttls":
+        url = f"imap://127.0.0.1:{srv.ports['imap']}/{path}"
+        extra = ["--ssl-reqd"]
+    else:
+        url = f"imaps://127.0.0.1:{srv.ports['imaps']}/{path}"
+        extra = []
+    return run(["curl", "-q", "-sS", "--cacert", srv.cert, *extra,
+                "-u", f"{user}:{pw}", *args, url], tmp_path=tmp_path,
+               check=check)
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_curl_imap_fetch(srv, tmp_path, tls):
+    """curl lists the mailboxes, fetches messages by UID (whole, a header
+    field, a MIME part, a partial range) byte for byte, and searches; the
+    whole-message fetch (BODY[]) sets \\Seen, the others do not matter."""
+    need("curl")
+    user, pw = new_user(srv)
+    msgs = [sample(1, user), sample(2, user)]
+    for m in msgs:
+        deliver(srv, user, m)
+    listing = curl_imap(srv, tmp_path, user, pw, tls=tls).stdout.decode()
+    names = re.findall(r'^\* LIST \(([^)]*)\) "/" (\S+)\r$', listing,
+                       re.M)
+    assert ("\\HasNoChildren", "INBOX") in names
+    assert ("\\HasNoChildren \\Sent", "Sent") in names
+    stored = imap_messages(srv, user, pw)
+    assert sorted(stored) == [1, 2]
+    for uid in (1, 2):
+        whole = curl_imap(srv, tmp_path, user, pw, f"INBOX;UID={uid}",
+                          tls=tls).stdout
+        assert whole == stored[uid][1]
+        assert trace_split(whole)[1] == msgs[uid - 1]
+    subj = curl_imap(srv, tmp_path, user, pw,
+                     "INBOX;UID=2;SECTION=HEADER.FIELDS%20(SUBJECT)",
+                     tls=tls).stdout
+    assert subj == b"Subject: imap message 2\r\n\r\n"
+    part = curl_imap(srv, tmp_path, user, pw, "INBOX;UID=2;SECTION=2",
+                     tls=tls).stdout
+    assert part == b"AAECAwQF"
+    text = curl_imap(srv, tmp_path, user, pw,
+                     "INBOX;UID=1;SECTION=1;PARTIAL=5.4", tls=tls).stdout
+    assert text == b"part"
+    found = curl_imap(srv, tmp_path, user, pw, "INBOX?SUBJECT%20%22message%202%22",
+                      tls=tls).stdout
+    assert found == b"* SEARCH 2\r\n"
+    found = curl_imap(srv, tmp_path, user, pw, "INBOX", tls=tls,
+                      args=["-X", "SEARCH SEEN"]).stdout
+    assert found == b"* SEARCH 1 2\r\n"
+    after = imap_messages(srv, user, pw)
+    assert after[1][0] == after[2][0] == {"\\Seen"}
+
+
+def test_curl_imap_append_and_commands(srv, tmp_path):
+    """curl -T appends a file (a synchronizing literal or LITERAL+) to a
+    mailbox that imaplib then reads back; -X runs EXAMINE, STATUS and
+    FETCH FLAGS; a stale UIDVALIDITY in the URL is refused by curl itself
+    from SELECT's answer."""
+    need("curl")
+    user, pw = new_user(srv)
+    data = sample(7, user, b"\xc3\xa9\r\n")
+    (tmp_path / "m.eml").write_bytes(data)
+    curl_imap(srv, tmp_path, user, pw, "Drafts", tls="implicit",
+              args=["-T", tmp_path / "m.eml"])
+    stored = imap_messages(srv, user, pw, "Drafts")
+    assert [m for _, m in stored.values()] == [data]
+    # curl appends with (\Seen).
+    assert stored[1][0] == {"\\Seen"}
+    out = curl_imap(srv, tmp_path, user, pw, "", tls="implicit",
+                    args=["-X", "STATUS Drafts (MESSAGES UIDNEXT UNSEEN)"]
+                    ).stdout
+    assert out == b"* STATUS Drafts (MESSAGES 1 UIDNEXT 2 UNSEEN 0)\r\n"
+    out = curl_imap(srv, tmp_path, user, pw, "Drafts", tls="implicit",
+                    args=["-X", "EXAMINE Drafts"]).stdout.decode()
+    assert "* 1 EXISTS\r\n" in out and "[UIDNEXT 2]" in out
+    uidvalidity = re.search(r"\[UIDVALIDITY (\d+)\]", out).group(1)
+    got = curl_imap(srv, tmp_path, user, pw,
+                    f"Drafts;UIDVALIDITY={uidvalidity};UID=1",
+                    tls="implicit").stdout
+    assert got == data
+    out = curl_imap(srv, tmp_path, user, pw, "Drafts", tls="implicit",
+                    args=["-X", "FETCH 1 FLAGS"]).stdout
+    assert out == b"* 1 FETCH (FLAGS (\\Seen))\r\n"
+    r = curl_imap(srv, tmp_path, user, pw,
+                  f"Drafts;UIDVALIDITY={int(uidvalidity) + 1};UID=1",
+                  tls="implicit", check=False)
+    assert r.returncode == 78 and b"UIDVALIDITY" in r.stderr
+    r = curl_imap(srv, tmp_path, user, pw, "Drafts;UID=9", tls="implicit",
+                  check=False)
+    assert r.returncode == 78, r
+
+
+def test_curl_imap_login_refused(srv, tmp_path):
+    """A wrong password is a login failure for curl (exit 67), over
+    STARTTLS; without TLS curl --ssl-reqd refuses to go on and facteur's
+    LOGINDISABLED is never tested by it."""
+    need("curl")
+    user, pw = new_user(srv)
+    r = curl_imap(srv, tmp_path, user, "wrong", check=False)
+    assert r.returncode == 67, r.stderr
+
+
+# ------------------------------------------------------------------ mbsync
+
+def mbsync_rc(srv, tmp_path, user, pw, *, tls):
+    maildir = tmp_path / "Mail"
+    maildir.mkdir(exist_ok=True)
+    rc = tmp_path / "mbsyncrc"
+    port = srv.ports["imap" if tls == "starttls" else "imaps"]
+    rc.write_text(
+        "IMAPAccount facteur\n"
+        "Host 127.0.0.1\n"
+        f"Port {port}\n"
+        f"User {user}\n"
+        f"Pass {pw}\n"
+        f"SSLType {'STARTTLS' if tls == 'starttls' else 'IMAPS'}\n"
+        f"CertificateFile {srv.cert}\n"
+        "SystemCertificates no\n\n"
+        "IMAPStore remote\nAccount facteur\n\n"
+        "MaildirStore local\n"
+        f"Path {maildir}/\n"
+        f"Inbox {maildir}/INBOX\n"
+        "SubFolders Verbatim\n\n"
+        "Channel sync\n"
+        "Far :remote:\nNear :local:\n"
+        "Patterns *\n"
+        "Create Both\nExpunge Both\nRemove None\n"
+        "SyncState *\nSync All\n")
+    rc.chmod(0o600)
+    return rc, maildir
+
+
+def mbsync(rc, tmp_path):
+    r = run(["mbsync", "-c", rc, "-D", "sync"], tmp_path=tmp_path,
+            check=False, timeout=60)
+    log = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, log[-6000:]
+    assert "Error" not in log and "Warning" not in log, log[-6000:]
+    return log
+
+
+def maildir(folder):
+    """{file name without its flags: (flags str, bytes)} of a Maildir
+    folder (new/ and cur/)."""
+    out = {}
+    for sub in ("new", "cur"):
+        d = folder / sub
+        if not d.exists():
+            continue
+        for p in d.iterdir():
+            base, _, flags = p.name.partition(":2,")
+            out[base] = (flags, p.read_bytes())
+    return out
+
+
+def untuid(data):
+    """A message without the X-TUID field mbsync adds to each copy it
+    makes (its way to find the copy again after a crash), CRLF."""
+    return re.sub(rb"X-TUID: \S+\r\n", b"", crlf(data))
+
+
+def by_subject(messages):
+    return {re.search(rb"^Subject: (.*?)\r?$", m, re.M).group(1).decode():
+            x for x, m in messages}
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_mbsync_two_way(srv, tmp_path, tls):
+    """A full two-way sync with mbsync: the first run copies the account
+    into the Maildir; then changes on both sides (a flag set locally and
+    one on the server, a message deleted on each side, a message new on
+    each side, a folder with a subfolder and a 1.4 MB message created
+    locally) all meet after the second run, and a third run changes
+    nothing."""
+    need("mbsync")
+    user, pw = new_user(srv)
+    msgs = [sample(n, user) for n in (1, 2, 3)]
+    for m in msgs:
+        deliver(srv, user, m)
+    rc, md = mbsync_rc(srv, tmp_path, user, pw, tls=tls)
+    log = mbsync(rc, tmp_path)
+    assert (">>> 1 STARTTLS" in log) == (tls == "starttls")
+    local = maildir(md / "INBOX")
+    assert sorted(untuid(m) for _, m in local.values()) == \
+        sorted(m for _, m in imap_messages(srv, user, pw).values())
+    assert {p.name for p in md.iterdir() if p.is_dir()} >= \
+        {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"}
+
+    # Local changes: flag 1 \Flagged, delete 2 (mbsync: set \Deleted and
+    # expunge on the server), a new local message, a new folder tree.
+    files = {re.search(rb"^Subject: (.*?)\r?$", m, re.M).group(1).decode():
+             base for base, (_, m) in local.items()}
+    inbox = md / "INBOX"
+    for p in list((inbox / "cur").iterdir()) + \
+            list((inbox / "new").iterdir()):
+        base = p.name.partition(":2,")[0]
+        if base == files["imap message 1"]:
+            flags = p.name.partition(":2,")[2]
+            p.rename(inbox / "cur" / (base + ":2," + "".join(
+                sorted(set(flags) | {"F", "S"}))))
+        elif base == files["imap message 2"]:
+            p.unlink()
+    (inbox / "new" / "100.local").write_bytes(
+        b"From: alice@example.test\nSubject: written locally\n\n"
+        b"local body\n")
+    for sub in ("Projects", "Projects/2026"):
+        for d in ("cur", "new", "tmp"):
+            (md / sub / d).mkdir(parents=True)
+    big = b"From: alice@example.test\nSubject: big local\n\n" + b"".join(
+        b"line %06d " % i + b"y" * 60 + b"\n" for i in range(20000))
+    (md / "Projects/2026/cur/200.local:2,DF").write_bytes(big)
+
+    # Server changes: flag 3 \Answered, a new message delivered, and one
+    # appended with \Flagged.
+    m = imap_login(srv, user, pw)
+    try:
+        m.select("INBOX")
+        assert m.uid("STORE", "3", "+FLAGS", "(\\Answered)")[0] == "OK"
+        deliver(srv, user, sample(4, user))
+        assert m.append("INBOX", "(\\Flagged)", None,
+                        sample(5, user))[0] == "OK"
+    finally:
+        m.logout()
+
+    log = mbsync(rc, tmp_path)
+    assert 'CREATE "Projects"' in log and 'CREATE "Projects/2026"' in log
+
+    server = imap_messages(srv, user, pw)
+    subj = by_subject((fl, m) for fl, m in server.values())
+    assert set(subj) == {"imap message 1", "imap message 3",
+                         "written locally", "imap message 4",
+                         "imap message 5"}
+    assert subj["imap message 1"] == {"\\Seen", "\\Flagged"}
+    assert "\\Answered" in subj["imap message 3"]
+    bodies = {untuid(trace_split(m)[1]) for _, m in server.values()}
+    assert crlf(b"From: alice@example.test\nSubject: written locally\n\n"
+                b"local body\n") in bodies
+    local = maildir(inbox)
+    lsubj = by_subject((fl, m) for fl, m in local.values())
+    assert set(lsubj) == set(subj)
+    assert "R" in lsubj["imap message 3"]
+    assert "F" in lsubj["imap message 5"]
+    assert sorted(untuid(m) for _, m in local.values()) == \
+        sorted(untuid(m) for _, m in server.values())
+
+    names = imap_mailboxes(srv, user, pw)
+    assert "Projects" in names and "Projects/2026" in names
+    far = imap_messages(srv, user, pw, "Projects/2026")
+    assert len(far) == 1
+    (flags, data), = far.values()
+    assert flags == {"\\Draft", "\\Flagged"}
+    assert untuid(data) == crlf(big)
+
+    # Now the server deletes one and flags another; the Maildir follows.
+    m = imap_login(srv, user, pw)
+    try:
+        m.select("INBOX")
+        uid4 = [u for u, (_, d) in server.items()
+                if b"imap message 4" in d][0]
+        uid5 = [u for u, (_, d) in server.items()
+                if b"imap message 5" in d][0]
+        m.uid("STORE", str(uid4), "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.uid("STORE", str(uid5), "+FLAGS", "(\\Seen)")
+    finally:
+        m.logout()
+    mbsync(rc, tmp_path)
+    lsubj = by_subject((fl, m) for fl, m in maildir(inbox).values())
+    assert set(lsubj) == set(subj) - {"imap message 4"}
+    assert set(lsubj["imap message 5"]) >= {"F", "S"}
+    # A last run with nothing to do changes nothing on either side.
+    before = (maildir(inbox), imap_messages(srv, user, pw))
+    log = mbsync(rc, tmp_path)
+    assert not re.search(r">>> \d+ (APPEND|UID STORE|CREATE|EXPUNGE)",
+                         log), log
+    assert (maildir(inbox), imap_messages(srv, user, pw)) == before
+
+
+# ------------------------------------------------------------------ fetchmail
+
+def fetchmail_imap(srv, tmp_path, user, pw, *, tls, keep, out):
+    out.mkdir(exist_ok=True)
+    before = set(out.iterdir())
+    port = srv.ports["imaps" if tls == "implicit" else "imap"]
+    tls_opts = ("ssl " if tls == "implicit" else "sslproto tls1.2+ ") + \
+        f"sslcertck sslcertfile {srv.cert} sslcertpath {tmp_path}"
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        "set no syslog\n"
+        f"poll 127.0.0.1 service {port} protocol imap timeout 20\n"
+        f'  user "{user}" there with password "{pw}"'
+        f' is "{getpass.getuser()}" here\n'
+        f"  {tls_opts}\n"
+        f"  {'keep' if keep else 'nokeep'}\n"
+        f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
+    rc.chmod(0o600)
+    r = run(["fetchmail", "-f", rc, "-v", "--nodetach", "--nosyslog",
+             "--idfile", tmp_path / "fetchids",
+             "--pidfile", tmp_path / "fetchmail.pid"],
+            tmp_path=tmp_path, check=False,
+            env={"FETCHMAILHOME": str(tmp_path)})
+    assert r.returncode in (0, 1), (r.returncode, r.stdout, r.stderr)
+    new = sorted(set(out.iterdir()) - before,
+                 key=lambda p: p.stat().st_mtime_ns)
+    return r, [p.read_bytes() for p in new]
+
+
+def fetched_body(data):
+    assert b"\nReceived: from 127.0.0.1 [127.0.0.1]\n" in data or \
+        data.startswith(b"Received: from 127.0.0.1 [127.0.0.1]\n"), \
+        data[:300]
+    return trace_split(crlf(data))[1]
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_fetchmail_imap(srv, tmp_path, tls):
+    """fetchmail over IMAP with keep: the unseen messages reach the MDA
+    intact and become \\Seen, so a second run fetches nothing; a new one
+    is fetched alone. Then without keep: everything fetched is expunged."""
+    need("fetchmail")
+    user, pw = new_user(srv)
+    # 70 KB in lines of 78 (fetchmail 6.4 garbles a single line longer
+    # than its 8 KB buffer: RFC 5322 lines are at most 998).
+    msgs = [sample(1, user), sample(2, user, (b"x" * 76 + b"\r\n") * 1000)]
+    for m in msgs:
+        deliver(srv, user, m)
+    out = tmp_path / "out"
+    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=True,
+                            out=out)
+    log = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, log
+    if tls == "starttls":
+        assert re.search(r"IMAP> A\d+ STARTTLS", log), log
+        assert "upgrade to TLS succeeded" in log
+    assert [fetched_body(g) for g in got] == msgs
+    stored = imap_messages(srv, user, pw)
+    assert [fl for fl, _ in stored.values()] == [{"\\Seen"}] * 2
+    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=True,
+                            out=out)
+    assert r.returncode == 1 and got == []
+    msgs.append(sample(3, user))
+    deliver(srv, user, msgs[-1])
+    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=False,
+                            out=out)
+    log = (r.stdout + r.stderr).decode(errors="replace")
+    assert [fetched_body(g) for g in got] == msgs[2:]
+    assert "EXPUNGE" in log
+    left = imap_messages(srv, user, pw)
+    assert [trace_split(m)[1] for _, m in left.values()] == msgs[:2]
