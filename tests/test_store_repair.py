@@ -452,3 +452,43 @@ def test_deliveries_during_rebuilds_at_login_all_land(facteur):
     assert sorted(b[b.index(b"From: "):] for b in got) == \
         sorted([first] + acked)
     assert f.log().count("event=index-rebuilt") >= 4
+
+
+def test_sessions_open_during_a_rebuild_follow_it(facteur):
+    """A rebuild at one session's login sets the old index aside; sessions
+    opened before it do not go on with that file: one with a mailbox
+    selected is told BYE at its next command (the mailbox has a new
+    UIDVALIDITY), one without a mailbox sees the new index, and a POP3
+    session's deletions are refused at QUIT ([SYS/TEMP]) rather than
+    made in the file set aside."""
+    f = facteur
+    deliver(f, [make_message(subject="one")])
+    selected = imap_login(f)
+    assert selected.select("INBOX")[0] == "OK"
+    authed = imap_login(f)
+    assert authed.status("INBOX", "(MESSAGES)")[0] == "OK"
+    pop = poplib.POP3_SSL("127.0.0.1", f.ports["pop3s"],
+                          context=client_tls_context(), timeout=T(20))
+    pop.user(ALICE)
+    pop.pass_(PASSWORDS[ALICE])
+    assert pop.dele(1).startswith(b"+OK")
+
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        p = acct_dir(f) / name
+        if p.exists():
+            p.unlink()
+    imap_login(f).logout()  # this login rebuilds
+    with f.smtp() as c:
+        c.ehlo()
+        expect_queued(send_message(c, "sender@remote.test", ALICE,
+                                   make_message(subject="two")))
+
+    typ, data = authed.status("INBOX", "(MESSAGES)")
+    assert typ == "OK" and b"(MESSAGES 2)" in data[0], data
+    authed.logout()
+    with pytest.raises(imaplib.IMAP4.abort, match="rebuilt"):
+        selected.noop()
+    with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
+        pop.quit()
+    assert [b[b.index(b"Subject: "):b.index(b"Subject: ") + 12]
+            for _, b in imap_messages(f)] == [b"Subject: one", b"Subject: two"]

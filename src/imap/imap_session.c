@@ -463,6 +463,20 @@ imap_session_acct_open(struct imap_session *s)
 
 	int r;
 
+	if (s->acct != NULL && store_account_replaced(s->acct)) {
+		/* rebuilt at another session's login: the old file is set
+		   aside, and a selected mailbox has a new UIDVALIDITY */
+		store_account_close(&s->acct);
+		if (s->mbox != NULL) {
+			log_info("imap id=%" PRIu64 " event=sync "
+				 "mailbox=\"%s\" result=index-rebuilt",
+				 s->id, s->mbox->name);
+			imap_session_bye(s, "index rebuilt",
+					 "Mailbox index was rebuilt, have to "
+					 "disconnect");
+			return -1;
+		}
+	}
 	if (s->acct == NULL &&
 	    store_account_open(s->store, s->user, &s->acct, &error) < 0) {
 		log_warnx("imap id=%" PRIu64 " event=store-open user=%s "

@@ -255,6 +255,13 @@ pop3_maildrop_update(struct pop3_maildrop *md, bool mark_seen,
 	int r;
 
 	*expunged_r = 0;
+	/* the maildrop's index was set aside by a rebuild (at an IMAP or
+	   POP3 login) since the session opened it: changes made there
+	   would be lost, and its UIDs mean nothing in the new one */
+	if (store_account_replaced(md->account)) {
+		*error_r = xstrdup("the index was rebuilt during the session");
+		return -1;
+	}
 	/* \Seen first: if it fails, nothing has changed yet. */
 	n = mark_seen ? pop3_maildrop_ranges(md, POP3_MARK_RETRIEVED,
 					     POP3_MARK_DELETED, &ranges)

@@ -291,6 +291,11 @@ int store_account_open(struct store *s, const char *account,
 		       struct store_account **a_r, char **error_r);
 /* Closes the handle (releasing its POP3 lock); accepts NULL. */
 void store_account_close(struct store_account **a);
+/* True if the account's index.db is no longer the file the handle opened:
+   a rebuild (at another session's login) set it aside. What the handle
+   writes would be lost and what it reads is old: close it and open
+   another; a mailbox selected through it has a new UIDVALIDITY. */
+bool store_account_replaced(const struct store_account *a);
 /* The account's normalised (lower-case) address. */
 const char *store_account_name(const struct store_account *a);
 /* The kind of the last failure of a call on this handle. */

@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "store/store.h"
@@ -267,6 +268,8 @@ struct store_account {
 	sqlite3_stmt *stmts[STORE_ASTMT_COUNT];
 	enum store_error error;
 	bool pop3_locked;
+	dev_t dev; /* of index.db when opened (store_account_replaced()) */
+	ino_t ino;
 };
 
 /* A mailbox as a session call finds it. */
