@@ -35,9 +35,12 @@ static int store_accounts_step_done(sqlite3_stmt *st, sqlite3 *db,
 static int store_accounts_count(struct store *s, enum store_stmt id,
 				const char *arg, int64_t *count_r,
 				char **error_r);
-static int store_accounts_list(struct store *s, sqlite3_stmt *st,
-			       bool two_columns, char ***list_r,
-			       char **error_r);
+static int store_accounts_list(struct store *s, enum store_stmt id,
+			       const char *key, bool two_columns,
+			       char ***list_r, char **error_r);
+static int store_accounts_lookup(struct store *s, enum store_stmt id,
+				 const char *key, int64_t *value_r,
+				 char **error_r);
 static int store_accounts_exists(struct store *s, enum store_stmt id,
 				 const char *key, char **error_r);
 static int store_accounts_begin(struct store *s, sqlite3 **db_r,
@@ -90,32 +93,11 @@ store_accounts_step_done(sqlite3_stmt *st, sqlite3 *db, const char *what,
 	return 0;
 }
 
+/* 1/0/-1: does the statement return a row for `key`? With a row and
+   value_r not NULL, its first column goes to *value_r. */
 static int
-store_accounts_count(struct store *s, enum store_stmt id, const char *arg,
-		     int64_t *count_r, char **error_r)
-{
-	sqlite3_stmt *st = store_sqlite_stmt(s, id, error_r);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		store_sqlite_fail(sqlite3_db_handle(st), "accounts.db",
-				  error_r);
-		sqlite3_reset(st);
-		return -1;
-	}
-	*count_r = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
-}
-
-/* 1/0/-1: does the statement return a row for `key`? */
-static int
-store_accounts_exists(struct store *s, enum store_stmt id, const char *key,
-		      char **error_r)
+store_accounts_lookup(struct store *s, enum store_stmt id, const char *key,
+		      int64_t *value_r, char **error_r)
 {
 	sqlite3_stmt *st = store_sqlite_stmt(s, id, error_r);
 	int rc;
@@ -124,6 +106,8 @@ store_accounts_exists(struct store *s, enum store_stmt id, const char *key,
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && value_r != NULL)
+		*value_r = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -132,15 +116,42 @@ store_accounts_exists(struct store *s, enum store_stmt id, const char *key,
 	return store_sqlite_fail(sqlite3_db_handle(st), "accounts.db", error_r);
 }
 
-/* Collects the rows of a bound statement into a NULL-terminated list of
-   "column0" or "column0 column1" strings. */
 static int
-store_accounts_list(struct store *s, sqlite3_stmt *st, bool two_columns,
-		    char ***list_r, char **error_r)
+store_accounts_exists(struct store *s, enum store_stmt id, const char *key,
+		      char **error_r)
 {
+	return store_accounts_lookup(s, id, key, NULL, error_r);
+}
+
+/* A COUNT(*) statement, which always returns one row. */
+static int
+store_accounts_count(struct store *s, enum store_stmt id, const char *arg,
+		     int64_t *count_r, char **error_r)
+{
+	int ret = store_accounts_lookup(s, id, arg, count_r, error_r);
+
+	if (ret == 0)
+		*error_r = xstrdup("accounts.db: no row from a count");
+	return ret == 1 ? 0 : -1;
+}
+
+/* Runs statement `id` (with `key` bound to its parameter, if not NULL)
+   and collects its rows into a NULL-terminated list of "column0" or
+   "column0 column1" strings. */
+static int
+store_accounts_list(struct store *s, enum store_stmt id, const char *key,
+		    bool two_columns, char ***list_r, char **error_r)
+{
+	sqlite3_stmt *st = store_sqlite_stmt(s, id, error_r);
 	size_t count = 0, alloc = 8;
-	char **list = xcalloc(alloc, sizeof(*list));
+	char **list;
 	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (key != NULL)
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	list = xcalloc(alloc, sizeof(*list));
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
@@ -265,12 +276,8 @@ store_domain_exists(struct store *s, const char *domain, char **error_r)
 int
 store_domain_list(struct store *s, char ***list_r, char **error_r)
 {
-	sqlite3_stmt *st = store_sqlite_stmt(s, STORE_STMT_DOMAIN_LIST,
-					     error_r);
-
-	if (st == NULL)
-		return -1;
-	return store_accounts_list(s, st, false, list_r, error_r);
+	return store_accounts_list(s, STORE_STMT_DOMAIN_LIST, NULL, false,
+				   list_r, error_r);
 }
 
 /* ------------------------------------------------------------ users */
@@ -500,37 +507,20 @@ int
 store_accounts_user_id(struct store *s, const char *account, int64_t *id_r,
 		       char **error_r)
 {
-	sqlite3_stmt *st = store_sqlite_stmt(s, STORE_STMT_USER_ID, error_r);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, account, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*id_r = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return store_sqlite_fail(sqlite3_db_handle(st), "accounts.db", error_r);
+	return store_accounts_lookup(s, STORE_STMT_USER_ID, account, id_r,
+				     error_r);
 }
 
 int
 store_user_list(struct store *s, const char *domain, char ***list_r,
 		char **error_r)
 {
-	sqlite3_stmt *st;
 	char *name;
 	int ret;
 
-	if (domain == NULL) {
-		st = store_sqlite_stmt(s, STORE_STMT_USER_LIST, error_r);
-		if (st == NULL)
-			return -1;
-		return store_accounts_list(s, st, false, list_r, error_r);
-	}
+	if (domain == NULL)
+		return store_accounts_list(s, STORE_STMT_USER_LIST, NULL, false,
+					   list_r, error_r);
 	name = store_accounts_lower(domain);
 	ret = store_accounts_exists(s, STORE_STMT_DOMAIN_EXISTS, name, error_r);
 	if (ret == 0)
@@ -539,14 +529,10 @@ store_user_list(struct store *s, const char *domain, char ***list_r,
 		free(name);
 		return -1;
 	}
-	st = store_sqlite_stmt(s, STORE_STMT_USER_LIST_DOMAIN, error_r);
-	if (st == NULL) {
-		free(name);
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	ret = store_accounts_list(s, STORE_STMT_USER_LIST_DOMAIN, name, false,
+				  list_r, error_r);
 	free(name);
-	return store_accounts_list(s, st, false, list_r, error_r);
+	return ret;
 }
 
 /* ------------------------------------------------------------ aliases */
@@ -646,12 +632,8 @@ store_alias_del(struct store *s, const char *source, const char *target,
 int
 store_alias_list(struct store *s, char ***list_r, char **error_r)
 {
-	sqlite3_stmt *st = store_sqlite_stmt(s, STORE_STMT_ALIAS_LIST,
-					     error_r);
-
-	if (st == NULL)
-		return -1;
-	return store_accounts_list(s, st, true, list_r, error_r);
+	return store_accounts_list(s, STORE_STMT_ALIAS_LIST, NULL, true, list_r,
+				   error_r);
 }
 
 int
@@ -659,16 +641,12 @@ store_alias_targets(struct store *s, const char *source, char ***targets_r,
 		    char **error_r)
 {
 	char *src = store_accounts_lower(source), **list;
-	sqlite3_stmt *st = store_sqlite_stmt(s, STORE_STMT_ALIAS_TARGETS,
-					     error_r);
+	int ret;
 
-	if (st == NULL) {
-		free(src);
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, src, -1, SQLITE_TRANSIENT);
+	ret = store_accounts_list(s, STORE_STMT_ALIAS_TARGETS, src, false,
+				  &list, error_r);
 	free(src);
-	if (store_accounts_list(s, st, false, &list, error_r) < 0)
+	if (ret < 0)
 		return -1;
 	if (list[0] == NULL) {
 		store_list_free(&list);
