@@ -80,6 +80,8 @@ struct queue_write_wait {
 
 static void *queue_thread_main(void *arg);
 static void queue_post_cb(evutil_socket_t fd, short what, void *arg);
+static struct queue_post_item *queue_post_take(struct queue *q);
+static void queue_post_discard(struct queue_post_item *items);
 static void queue_stop_cb(evutil_socket_t fd, short what, void *arg);
 static void queue_gate_cb(evutil_socket_t fd, short what, void *arg);
 static void queue_sched_cb(evutil_socket_t fd, short what, void *arg);
@@ -215,7 +217,6 @@ void
 queue_stop(struct queue **qp)
 {
 	struct queue *q = *qp;
-	struct queue_post_item *items;
 
 	if (q == NULL)
 		return;
@@ -232,31 +233,12 @@ queue_stop(struct queue **qp)
 	}
 	pthread_mutex_lock(&q->post_lock);
 	q->post_closed = true;
-	items = q->post_head;
-	q->post_head = NULL;
-	q->post_tail = &q->post_head;
 	pthread_mutex_unlock(&q->post_lock);
-	while (items != NULL) {
-		struct queue_post_item *next = items->next;
-		if (items->free_arg != NULL)
-			items->free_arg(items->arg);
-		free(items);
-		items = next;
-	}
+	queue_post_discard(queue_post_take(q));
 	/* What the commit thread still holds is written; its results find
 	   post_closed and are dropped. */
 	queue_commit_stop(q);
-	pthread_mutex_lock(&q->post_lock);
-	items = q->post_head;
-	q->post_head = NULL;
-	pthread_mutex_unlock(&q->post_lock);
-	while (items != NULL) {
-		struct queue_post_item *next = items->next;
-		if (items->free_arg != NULL)
-			items->free_arg(items->arg);
-		free(items);
-		items = next;
-	}
+	queue_post_discard(queue_post_take(q));
 	while (q->entries != NULL) {
 		struct queue_entry *e = q->entries;
 		queue_entry_unlink(q, e);
@@ -391,10 +373,10 @@ queue_post(struct queue *q, void (*fn)(struct queue *q, void *arg), void *arg,
 	event_active(q->ev_post, EV_TIMEOUT, 0);
 }
 
-static void
-queue_post_cb(evutil_socket_t fd, short what, void *arg)
+/* Takes every item posted so far, in order, leaving the list empty. */
+static struct queue_post_item *
+queue_post_take(struct queue *q)
 {
-	struct queue *q = arg;
 	struct queue_post_item *items;
 
 	pthread_mutex_lock(&q->post_lock);
@@ -402,6 +384,29 @@ queue_post_cb(evutil_socket_t fd, short what, void *arg)
 	q->post_head = NULL;
 	q->post_tail = &q->post_head;
 	pthread_mutex_unlock(&q->post_lock);
+	return items;
+}
+
+/* Frees items without running them (their arguments with free_arg). */
+static void
+queue_post_discard(struct queue_post_item *items)
+{
+	while (items != NULL) {
+		struct queue_post_item *next = items->next;
+
+		if (items->free_arg != NULL)
+			items->free_arg(items->arg);
+		free(items);
+		items = next;
+	}
+}
+
+static void
+queue_post_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	struct queue_post_item *items = queue_post_take(q);
+
 	while (items != NULL) {
 		struct queue_post_item *next = items->next;
 		/* while draining, results still come in and are recorded */
@@ -483,6 +488,20 @@ queue_manager_find(struct queue *q, const char *id)
 	return NULL;
 }
 
+/* The entry `id` if it is there and not deleted; else NULL with the
+   reason in *error_r. */
+static struct queue_entry *
+queue_manager_find_live(struct queue *q, const char *id, char **error_r)
+{
+	struct queue_entry *e = queue_manager_find(q, id);
+
+	if (e == NULL || e->deleted) {
+		*error_r = xasprintf("no message %s in the queue", id);
+		return NULL;
+	}
+	return e;
+}
+
 const char *
 queue_manager_data(struct queue *q, struct queue_entry *e, size_t *len_r,
 		   char **error_r)
@@ -536,17 +555,28 @@ queue_wait_new(struct queue *q, queue_done_fn *done, void *ctx)
 	return w;
 }
 
-static void
-queue_write_env(struct queue *q, struct queue_entry *e, queue_done_fn *done,
-		void *ctx)
+/* A new write of `type` for the commit thread, whose end calls done(ctx)
+   (if not NULL) on the queue thread. */
+static struct queue_op *
+queue_write_op(struct queue *q, enum queue_op_type type, queue_done_fn *done,
+	       void *ctx)
 {
 	struct queue_op *op = xcalloc(1, sizeof(*op));
 
 	op->q = q;
-	op->type = QUEUE_OP_UPDATE;
-	op->env = queue_env_dup(e->env);
+	op->type = type;
 	op->done = queue_write_done;
 	op->ctx = queue_wait_new(q, done, ctx);
+	return op;
+}
+
+static void
+queue_write_env(struct queue *q, struct queue_entry *e, queue_done_fn *done,
+		void *ctx)
+{
+	struct queue_op *op = queue_write_op(q, QUEUE_OP_UPDATE, done, ctx);
+
+	op->env = queue_env_dup(e->env);
 	queue_commit(q, op);
 }
 
@@ -554,13 +584,9 @@ static void
 queue_write_remove(struct queue *q, const char *id, queue_done_fn *done,
 		   void *ctx)
 {
-	struct queue_op *op = xcalloc(1, sizeof(*op));
+	struct queue_op *op = queue_write_op(q, QUEUE_OP_REMOVE, done, ctx);
 
-	op->q = q;
-	op->type = QUEUE_OP_REMOVE;
 	snprintf(op->id, sizeof(op->id), "%s", id);
-	op->done = queue_write_done;
-	op->ctx = queue_wait_new(q, done, ctx);
 	queue_commit(q, op);
 }
 
@@ -1206,12 +1232,10 @@ int
 queue_manager_hold(struct queue *q, const char *id, bool hold,
 		   queue_done_fn *done, void *ctx, char **error_r)
 {
-	struct queue_entry *e = queue_manager_find(q, id);
+	struct queue_entry *e = queue_manager_find_live(q, id, error_r);
 
-	if (e == NULL || e->deleted) {
-		*error_r = xasprintf("no message %s in the queue", id);
+	if (e == NULL)
 		return -1;
-	}
 	e->env->held = hold;
 	if (!hold)
 		e->env->next = 0;
@@ -1226,12 +1250,10 @@ int
 queue_manager_delete(struct queue *q, const char *id, queue_done_fn *done,
 		     void *ctx, char **error_r)
 {
-	struct queue_entry *e = queue_manager_find(q, id);
+	struct queue_entry *e = queue_manager_find_live(q, id, error_r);
 
-	if (e == NULL || e->deleted) {
-		*error_r = xasprintf("no message %s in the queue", id);
+	if (e == NULL)
 		return -1;
-	}
 	log_info("queue id=%s event=deleted from=<%s> active=%s", id,
 		 e->env->from, e->active ? "yes" : "no");
 	queue_write_remove(q, id, done, ctx);
