@@ -9,12 +9,13 @@ fetchmail over IMAP (STARTTLS and imaps, keep and delete). Each result is
 checked on both sides: imaplib on the server, the files on the client.
 """
 import getpass
+import os
 import re
-from pathlib import Path
+import subprocess
 
 import pytest
 
-from conftest import ALICE
+from conftest import ALICE, T, wait_until
 from interop_util import (crlf, deliver, imap_login, imap_mailboxes,
                           imap_messages, interop_server, need, new_user,
                           run, trace_split)
@@ -390,3 +391,107 @@ def test_fetchmail_imap(srv, tmp_path, tls):
     assert "EXPUNGE" in log
     left = imap_messages(srv, user, pw)
     assert [trace_split(m)[1] for _, m in left.values()] == msgs[:2]
+
+
+def test_mbsync_arrival_date_and_deleted_flag(srv, tmp_path):
+    """mbsync with CopyArrivalDate appends with the file's date (APPEND
+    with a date-time: INTERNALDATE keeps it); with Expunge None a message
+    trashed locally (T) is only marked \\Deleted on the server, and one
+    marked \\Deleted on the server becomes T locally; nothing is lost."""
+    need("mbsync")
+    user, pw = new_user(srv)
+    deliver(srv, user, sample(1, user))
+    deliver(srv, user, sample(2, user))
+    rc, md = mbsync_rc(srv, tmp_path, user, pw, tls="implicit")
+    rc.write_text(rc.read_text().replace(
+        "Expunge Both\n", "Expunge None\nCopyArrivalDate yes\n"))
+    mbsync(rc, tmp_path)
+    inbox = md / "INBOX"
+    local = maildir(inbox)
+    assert len(local) == 2
+    one = [b for b, (_, m) in local.items() if b"imap message 1" in m][0]
+    for p in list((inbox / "new").iterdir()) + \
+            list((inbox / "cur").iterdir()):
+        if p.name.startswith(one):
+            p.rename(inbox / "cur" / (one + ":2,ST"))
+    old = inbox / "cur" / "300.local:2,S"
+    old.write_bytes(b"From: alice@example.test\nSubject: old one\n\nold\n")
+    os.utime(old, (1577934245, 1577934245))  # 2020-01-02 03:04:05 UTC
+    m = imap_login(srv, user, pw)
+    try:
+        m.select("INBOX")
+        assert m.uid("STORE", "2", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    finally:
+        m.logout()
+    log = mbsync(rc, tmp_path)
+    assert re.search(r'>>> \d+ APPEND "INBOX" \(\\Seen\) '
+                     r'"02-Jan-2020 03:04:05 \+0000"', log), log
+    server = imap_messages(srv, user, pw)
+    subj = by_subject((fl, m) for fl, m in server.values())
+    assert subj == {"imap message 1": {"\\Seen", "\\Deleted"},
+                    "imap message 2": {"\\Deleted"},
+                    "old one": {"\\Seen"}}
+    lsubj = by_subject((fl, m) for fl, m in maildir(inbox).values())
+    assert lsubj == {"imap message 1": "ST", "imap message 2": "T",
+                     "old one": "S"}
+    m = imap_login(srv, user, pw)
+    try:
+        m.select("INBOX", readonly=True)
+        uid = [u for u, (_, d) in server.items() if b"old one" in d][0]
+        typ, data = m.uid("FETCH", str(uid), "(INTERNALDATE)")
+        assert b'INTERNALDATE "02-Jan-2020 03:04:05 +0000"' in data[0]
+    finally:
+        m.logout()
+
+
+def test_fetchmail_imap_idle(srv, tmp_path):
+    """fetchmail in IDLE mode (keep idle): after its first poll it sits in
+    IDLE; a message delivered over SMTP then wakes it (EXISTS during IDLE),
+    it sends DONE and fetches the new message at once."""
+    need("fetchmail")
+    user, pw = new_user(srv)
+    deliver(srv, user, sample(1, user))
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        "set no syslog\n"
+        f"poll 127.0.0.1 service {srv.ports['imap']} protocol imap "
+        "timeout 20\n"
+        f'  user "{user}" there with password "{pw}"'
+        f' is "{getpass.getuser()}" here\n'
+        f"  sslproto tls1.2+ sslcertck sslcertfile {srv.cert} "
+        f"sslcertpath {tmp_path}\n"
+        "  keep idle\n"
+        f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
+    rc.chmod(0o600)
+    env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
+    logf = open(tmp_path / "fetchmail.log", "wb")
+    proc = subprocess.Popen(
+        ["fetchmail", "-f", str(rc), "-v", "--nodetach", "--nosyslog",
+         "--idfile", str(tmp_path / "fetchids"),
+         "--pidfile", str(tmp_path / "fetchmail.pid")],
+        stdout=logf, stderr=subprocess.STDOUT, env=env,
+        stdin=subprocess.DEVNULL)
+    try:
+        def log():
+            return (tmp_path / "fetchmail.log").read_text(errors="replace")
+        wait_until(lambda: re.search(r"IMAP> A\d+ IDLE", log()), T(20),
+                   "fetchmail in IDLE")
+        assert len(list(out.iterdir())) == 1
+        deliver(srv, user, sample(2, user))
+        wait_until(lambda: len(list(out.iterdir())) == 2, T(20),
+                   "the second message fetched after IDLE")
+        text = log()
+        idle_at = text.index(re.search(r"IMAP> A\d+ IDLE", text).group(0))
+        assert re.search(r"IMAP< \* 2 EXISTS", text[idle_at:]), text
+        assert "IMAP> DONE" in text[idle_at:]
+        bodies = sorted((p.read_bytes() for p in out.iterdir()),
+                        key=lambda b: b"imap message 2" in b)
+        assert fetched_body(bodies[1]) == sample(2, user)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=T(20))
+        logf.close()
+    stored = imap_messages(srv, user, pw)
+    assert [fl for fl, _ in stored.values()] == [{"\\Seen"}] * 2
