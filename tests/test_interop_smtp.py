@@ -311,3 +311,54 @@ def test_openssl_tls_versions(srv, tmp_path, service):
     err = r.stderr.decode(errors="replace")
     assert "alert protocol version" in err or "no protocols available" \
         in err, err
+
+
+def test_generated_certificate_verifies(make_facteur, tmp_path):
+    """The certificate facteur makes for itself (tls_self_signed, no
+    certificate given) is one that clients can pin: curl (--cacert, the
+    name mx.example.test resolved to 127.0.0.1 with --resolve) submits
+    over 465 and reads over imaps and pop3s, msmtp (tls_trust_file,
+    tls_host_override) over STARTTLS, both checking the name."""
+    need("curl", "msmtp")
+    f = make_facteur(own_cert=True)
+    cert = f.data_dir / "tls" / "cert.pem"
+    assert cert.exists()
+    data = message(ALICE, ALICE, "generated-cert")
+    (tmp_path / "m.eml").write_bytes(data)
+    host = HOSTNAME
+    resolve = [a for s in ("submissions", "imaps", "pop3s")
+               for a in ("--resolve", f"{host}:{f.ports[s]}:127.0.0.1")]
+    run(["curl", "-q", "-sS", "--cacert", cert, *resolve,
+         "--url", f"smtps://{host}:{f.ports['submissions']}/client.test",
+         "--mail-from", ALICE, "--mail-rcpt", ALICE,
+         "-u", f"{ALICE}:{PASSWORDS[ALICE]}", "-T", tmp_path / "m.eml"],
+        tmp_path=tmp_path)
+    got = run(["curl", "-q", "-sS", "--cacert", cert, *resolve,
+               "-u", f"{ALICE}:{PASSWORDS[ALICE]}",
+               f"imaps://{host}:{f.ports['imaps']}/INBOX;UID=1"],
+              tmp_path=tmp_path).stdout
+    assert trace_split(got)[1] == data
+    got = run(["curl", "-q", "-sS", "--cacert", cert, *resolve,
+               "-u", f"{ALICE}:{PASSWORDS[ALICE]}",
+               f"pop3s://{host}:{f.ports['pop3s']}/1"],
+              tmp_path=tmp_path).stdout
+    assert trace_split(got)[1] == data
+    # The wrong name is refused: the check is real.
+    r = run(["curl", "-q", "-sS", "--cacert", cert,
+             "--resolve", f"other.test:{f.ports['imaps']}:127.0.0.1",
+             "-u", f"{ALICE}:{PASSWORDS[ALICE]}",
+             f"imaps://other.test:{f.ports['imaps']}/"],
+            tmp_path=tmp_path, check=False)
+    assert r.returncode == 60, r.stderr
+    rc = tmp_path / "msmtprc"
+    rc.write_text(
+        f"account test\nhost 127.0.0.1\nport {f.ports['submission']}\n"
+        f"from {ALICE}\nauth plain\nuser {ALICE}\n"
+        f"password {PASSWORDS[ALICE]}\ntls on\ntls_starttls on\n"
+        f"tls_trust_file {cert}\ntls_host_override {host}\n"
+        "set_date_header off\nset_msgid_header off\n")
+    rc.chmod(0o600)
+    run(["msmtp", "-C", rc, "-a", "test", ALICE], input=data,
+        tmp_path=tmp_path)
+    stored = imap_messages(f, ALICE, PASSWORDS[ALICE])
+    assert [trace_split(m)[1] for _, m in stored.values()] == [data, data]
