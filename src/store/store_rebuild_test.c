@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/str.h"
 #include "store/store_private.h"
 #include "store/store_rebuild.h"
@@ -46,16 +46,6 @@ static const char msg_b[] = "From: Bob <bob@example.test>\r\n"
                             "caf\xc3\xa9 searchable words\r\n";
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
@@ -77,8 +67,11 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	const char *why = NULL;
+
 	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (fs_remove_tree(f->dir, &why) < 0)
+		fail_msg("teardown: %s", why);
 	free(f);
 	return 0;
 }

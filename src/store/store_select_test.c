@@ -12,35 +12,25 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lib/str.h"
 #include "store/store.h"
 #include "store/store_private.h"
 #include "store/store_select.h"
+#include "store/store_testfix.h"
 
 #define ALICE "alice@example.test"
 #define BOTH (STORE_SELECT_CLAIM_RECENT | STORE_SELECT_FIRST_UNSEEN)
 
 struct fixture {
-	char dir[64];
-	struct store *s;
-	struct store_account *a, *b; /* two sessions of alice */
+	struct store_fixture *fx; /* the store, alice's first session */
+	struct store *s;          /* fx->s */
+	struct store_account *a;  /* fx->a */
+	struct store_account *b;  /* a second session of alice */
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 static void
 must(int ret, char *error)
@@ -55,13 +45,10 @@ setup(void **state)
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	char *error = NULL;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/facteur-select-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (store_open(f->dir, &f->s, &error) < 0 ||
-	    store_domain_add(f->s, "example.test", &error) < 0 ||
-	    store_user_add(f->s, ALICE, "h", &error) < 0 ||
-	    store_account_open(f->s, ALICE, &f->a, &error) < 0 ||
-	    store_account_open(f->s, ALICE, &f->b, &error) < 0)
+	f->fx = store_fixture_new(ALICE);
+	f->s = f->fx->s;
+	f->a = f->fx->a;
+	if (store_account_open(f->s, ALICE, &f->b, &error) < 0)
 		fail_msg("setup: %s", error);
 	*state = f;
 	return 0;
@@ -72,10 +59,8 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	store_account_close(&f->a);
 	store_account_close(&f->b);
-	store_close(&f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	store_fixture_free(&f->fx);
 	free(f);
 	return 0;
 }

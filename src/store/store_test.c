@@ -11,7 +11,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/str.h"
 #include "store/store.h"
 
@@ -29,22 +29,6 @@ struct fixture {
 	char dir[64];
 	struct store *s;
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void
-rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* How many entries (not . or ..) a directory holds; -1 if it is missing. */
 static int
@@ -140,9 +124,12 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	const char *why = NULL;
+
 	store_close(&f->s);
 	assert_null(f->s);
-	rm_tree(f->dir);
+	if (fs_remove_tree(f->dir, &why) < 0)
+		fail_msg("teardown: %s", why);
 	free(f);
 	return 0;
 }
