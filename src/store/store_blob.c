@@ -32,6 +32,7 @@
  * (store_rebuild.c).
  */
 #include "store/store_private.h"
+#include "store/store_reading.h"
 #include "store/store_rebuild.h"
 
 #include <errno.h>
@@ -206,7 +207,7 @@ store_blob_read(const char *path, const char *id, uint64_t offset,
 	ssize_t n = 0;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = store_reading_open(AT_FDCWD, path);
 	if (fd < 0) {
 		*error_r = xasprintf("open %s: %s", path, strerror(errno));
 		return errno == ENOENT ? 0 : -1;
@@ -222,13 +223,13 @@ store_blob_read(const char *path, const char *id, uint64_t offset,
 				     "index",
 				     path);
 		free(expect);
-		close(fd);
+		store_reading_close(fd);
 		return 0;
 	}
 	free(expect);
 	if (size > SIZE_MAX - 1) {
 		*error_r = xasprintf("message %s too large", path);
-		close(fd);
+		store_reading_close(fd);
 		return -1;
 	}
 	data = xmalloc((size_t)size + 1);
@@ -241,7 +242,7 @@ store_blob_read(const char *path, const char *id, uint64_t offset,
 			break;
 		got += (size_t)n;
 	}
-	close(fd);
+	store_reading_close(fd);
 	if (got != size) {
 		*error_r = xasprintf("read %s: %s", path,
 				     n < 0 ? strerror(errno) : "short file");

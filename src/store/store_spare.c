@@ -20,6 +20,7 @@
  * the trash with its open files.
  */
 #include "store/store_spare.h"
+#include "store/store_reading.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -388,11 +389,14 @@ store_spare_recycle(struct store_spare *sp, const char *account_dir,
 	   and written again for a replaced file, and starts writing it back
 	   at its close (auto_da_alloc), which made each delivery into a
 	   recycled file slower than into a new one. The byte left is the
-	   first of the old metadata line, overwritten by the new one. */
-	ret = rename(from, to);
+	   first of the old metadata line, overwritten by the new one. A file
+	   open for reading is left to be removed (store_reading.h). */
+	ret = store_reading_rename_unread(from, to);
 	if (ret < 0 && errno == ENOENT) {
 		ret = 0; /* gone already: nothing to recycle */
 		id[0] = '\0';
+	} else if (ret == 1) {
+		ret = -1; /* a FETCH or RETR is reading it: removed instead */
 	} else if (ret == 0 && truncate(to, 1) < 0) {
 		(void)unlink(to);
 		id[0] = '\0';

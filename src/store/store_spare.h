@@ -48,8 +48,9 @@ int store_spare_take(struct store_spare *sp, const char *account_dir,
    (its row deleted, the deletion durable): renamed into spare/ under a
    new id and emptied, for the pool to hand out. 0 when recycled, or when
    the file was gone already; -1 when it was left in place (the directory
-   has no pool, or enough recycled files already, or the file system
-   refused): the caller removes it. */
+   has no pool, or enough recycled files already, or a reader of this
+   process has it open (store_reading.h), or the file system refused): the
+   caller removes it. */
 int store_spare_recycle(struct store_spare *sp, const char *account_dir,
 			const char *blob);
 

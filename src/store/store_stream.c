@@ -32,6 +32,7 @@
 
 #include "lib/str.h"
 #include "store/store_private.h"
+#include "store/store_reading.h"
 
 #define STORE_STREAM_MAGIC "facteur-blob 1 id="
 /* Longest metadata line accepted (store_blob.c writes far less). */
@@ -146,9 +147,7 @@ store_stream_open_path(int dir_fd, const char *path, const char *blob,
 	int fd;
 
 	*st_r = NULL;
-	do {
-		fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
-	} while (fd < 0 && errno == EINTR);
+	fd = store_reading_open(dir_fd, path);
 	if (fd < 0) {
 		int err = errno;
 
@@ -234,7 +233,7 @@ store_stream_close(struct store_stream **stp)
 	    store_stream_tbuf->serial == st->serial)
 		store_stream_tbuf->serial = 0;
 	store_stream_unmap(st);
-	close(st->fd);
+	store_reading_close(st->fd);
 	free(st->path);
 	free(st);
 	*stp = NULL;
