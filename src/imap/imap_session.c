@@ -39,6 +39,7 @@
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_server.h"
+#include "core/core_session.h"
 #include "core/core_thread.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -158,10 +159,7 @@ imap_session_start(struct conn *c, const struct service *svc)
 	conn_set_max_input(c, max_input);
 	imap_session_set_timeout(s);
 
-	log_info("imap id=%" PRIu64 " event=connect service=%s ip=%s port=%d "
-		 "tls=%s",
-		 s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
-		 conn_is_tls(c) ? "yes" : "no");
+	core_session_log_connect(c, "imap", svc);
 	if (server_stopping(s->server)) {
 		s->shutdown_sent = true;
 		imap_session_bye(s, "shutdown", "Server shutting down");
@@ -365,10 +363,7 @@ imap_session_close(struct imap_session *s, const char *reason)
 bool
 imap_session_auth_allowed(const struct imap_session *s)
 {
-	if (conn_is_tls(s->conn))
-		return true;
-	return s->config->auth_plaintext_loopback &&
-	       conn_peer_is_loopback(s->conn);
+	return core_session_auth_allowed(s->conn, s->config);
 }
 
 /* The watch's context: what the notifier (any thread) needs to reach

@@ -34,6 +34,7 @@
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_server.h"
+#include "core/core_session.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "pop3/pop3_maildrop.h"
@@ -110,10 +111,7 @@ pop3_session_start(struct conn *c, const struct service *svc)
 	conn_set_max_input(c, POP3_MAX_INPUT);
 	conn_set_timeout(c, (int)s->config->pop3_timeout);
 
-	log_info("pop3 id=%" PRIu64 " event=connect service=%s ip=%s port=%d "
-		 "tls=%s",
-		 s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
-		 conn_is_tls(c) ? "yes" : "no");
+	core_session_log_connect(c, "pop3", svc);
 	if (server_stopping(s->server)) {
 		pop3_err(s, false,
 			 "[SYS/TEMP] Server shutting down, try later");
@@ -256,10 +254,7 @@ pop3_session_tls_available(const struct pop3_session *s)
 bool
 pop3_session_auth_allowed(const struct pop3_session *s)
 {
-	if (conn_is_tls(s->conn))
-		return true;
-	return s->config->auth_plaintext_loopback &&
-	       conn_peer_is_loopback(s->conn);
+	return core_session_auth_allowed(s->conn, s->config);
 }
 
 /* ------------------------------------------------------------ waiting */

@@ -26,6 +26,7 @@
 #include "auth/auth_check.h"
 #include "core/core_conn.h"
 #include "core/core_server.h"
+#include "core/core_session.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -108,10 +109,7 @@ smtp_session_start(struct conn *c, const struct service *svc,
 	conn_set_max_input(c, max_input);
 	smtp_session_set_timeout(s);
 
-	log_info("smtp id=%" PRIu64 " event=connect service=%s ip=%s port=%d "
-	         "tls=%s",
-	         s->id, svc->name, conn_peer_addr(c), conn_peer_port(c),
-	         conn_is_tls(c) ? "yes" : "no");
+	core_session_log_connect(c, "smtp", svc);
 	if (server_stopping(s->server)) {
 		s->shutdown_sent = true;
 		smtp_reply(s, "421 4.3.2 %s Shutting down, try later",
@@ -240,10 +238,7 @@ smtp_session_auth_allowed(const struct smtp_session *s)
 {
 	if (s->kind != SMTP_KIND_SUBMISSION)
 		return false;
-	if (conn_is_tls(s->conn))
-		return true;
-	return s->config->auth_plaintext_loopback &&
-	       conn_peer_is_loopback(s->conn);
+	return core_session_auth_allowed(s->conn, s->config);
 }
 
 bool
