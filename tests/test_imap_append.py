@@ -30,7 +30,7 @@ import pytest
 from conftest import (ALICE, PASSWORDS, T, expect_queued, make_message,
                       send_message, store_problems, wait_until)
 from clients import client_tls_context
-from test_imap_util import imap, parse_fetch
+from test_imap_util import INDEX_QUOTA_BEFORE_V6, imap, parse_fetch
 
 APPENDUID = re.compile(rb"^(\S+) OK \[APPENDUID (\d+) (\d+)\]")
 
@@ -435,7 +435,8 @@ def test_index_upgraded_from_version_4(facteur):
     f.stop()
     db = sqlite3.connect(str(index_path(f)))
     db.executescript(
-        "ALTER TABLE mailbox_messages DROP COLUMN internal_zone;"
+        "ALTER TABLE mailbox_messages DROP COLUMN internal_zone;" +
+        INDEX_QUOTA_BEFORE_V6 +
         "PRAGMA user_version = 4;")
     db.close()
     f.start()
@@ -455,7 +456,7 @@ def test_index_upgraded_from_version_4(facteur):
     m.logout()
     db = sqlite3.connect(f"file:{index_path(f)}?mode=ro", uri=True)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
     finally:
         db.close()
     assert "event=index-upgraded" in f.log()

@@ -5,9 +5,10 @@ SEARCH MODSEQ, VANISHED, SELECT QRESYNC), QUOTA (RFC 9208) with the limit
 enforced on APPEND and COPY.
 """
 import re
+import sqlite3
 
 from conftest import ALICE, make_message
-from test_imap_util import imap, parse_fetch
+from test_imap_util import INDEX_QUOTA_BEFORE_V6, imap, parse_fetch
 
 
 def append(c, mbox="INBOX", subject="x", size=0):
@@ -133,6 +134,44 @@ def test_quota(make_facteur):
     st, tagged, _ = c.status("COPY 1:* INBOX")
     assert st == "NO" and b"[OVERQUOTA]" in tagged, tagged
     c.close()
+
+
+def test_quota_after_upgrade_to_version_6(make_facteur):
+    """An index of version 5 kept the quota in a row; version 6 sums the
+    mailboxes instead: the upgrade drops the row, and GETQUOTA gives the
+    same usage before and after, then follows APPEND and EXPUNGE."""
+    f = make_facteur(config={"quota_storage": "1M"})
+    c = imap(f)
+    for size in (3000, 5000, 9000):
+        append(c, size=size)
+    c.ok("CREATE Other")
+    append(c, mbox="Other", size=7000)
+    before = c.ok('GETQUOTA ""')
+    c.close()
+    f.stop()
+    db_path = f.data_dir / "mail" / ALICE / "index.db"
+    db = sqlite3.connect(str(db_path))
+    db.executescript(INDEX_QUOTA_BEFORE_V6 + "PRAGMA user_version = 5;")
+    db.close()
+    f.start()
+    c = imap(f)
+    assert c.ok('GETQUOTA ""') == before
+    used = int(re.search(rb"STORAGE (\d+)", before[0]).group(1))
+    append(c, size=20000)
+    c.ok("SELECT Other")
+    c.ok("STORE 1 +FLAGS (\\Deleted)")
+    c.ok("EXPUNGE")
+    after = int(re.search(rb"STORAGE (\d+)",
+                          c.ok('GETQUOTA ""')[0]).group(1))
+    assert after - used in (12, 13, 14), (used, after)
+    c.close()
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE "
+                          "name = 'quota'").fetchone()[0] == 0
+    finally:
+        db.close()
 
 
 def test_no_quota(facteur):

@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from conftest import ALICE
-from test_imap_util import imap
+from test_imap_util import INDEX_QUOTA_BEFORE_V6, imap
 
 
 def append(c, mbox="INBOX", subject="x", flags=""):
@@ -214,7 +214,8 @@ def test_index_upgraded_from_version_3(facteur):
         "DROP INDEX mailbox_messages_unseen;"
         "DROP INDEX mailbox_messages_keywords;"
         "ALTER TABLE mailboxes DROP COLUMN recent_uid;"
-        "ALTER TABLE mailbox_messages DROP COLUMN internal_zone;"
+        "ALTER TABLE mailbox_messages DROP COLUMN internal_zone;" +
+        INDEX_QUOTA_BEFORE_V6 +
         "PRAGMA user_version = 3;")
     db.close()
     facteur.restart()
@@ -227,7 +228,7 @@ def test_index_upgraded_from_version_3(facteur):
         assert d.ok("SEARCH RECENT") == [b"* SEARCH 5"]
     db = sqlite3.connect(str(index_db(facteur)))
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
         names = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"mailbox_messages_unseen",

@@ -108,6 +108,16 @@ class IMAPConn(LineConn):
         self._wrap()
 
 
+# What an index of a version before 6 had and 6 dropped (the quota row,
+# kept by triggers): put back by tests that make an older index out of a
+# current one, so that the upgrade finds what it would.
+INDEX_QUOTA_BEFORE_V6 = (
+    "CREATE TABLE quota (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " storage INTEGER NOT NULL, messages INTEGER NOT NULL);"
+    "INSERT INTO quota SELECT 1, coalesce(sum(size), 0), count(*)"
+    " FROM mailbox_messages;")
+
+
 def imap(f, user=ALICE, *, tls=True, login=True, service=None):
     """A logged-in session on facteur `f`: over 993 by default."""
     service = service or ("imaps" if tls else "imap")

@@ -75,7 +75,8 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "internal_zone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         [STORE_ASTMT_SET_UIDNEXT] = "UPDATE mailboxes SET uidnext = ?2, "
                                     "highestmodseq = ?3 WHERE id = ?1",
-        [STORE_ASTMT_QUOTA] = "SELECT storage, messages FROM quota",
+        [STORE_ASTMT_QUOTA] = "SELECT coalesce(sum(size), 0), "
+                              "coalesce(sum(messages), 0) FROM mailboxes",
         [STORE_ASTMT_MESSAGE_FILE] =
                 "SELECT blob, header_offset, size FROM messages WHERE id = ?1",
         [STORE_ASTMT_MESSAGE_META] =

@@ -52,7 +52,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 5
+#define STORE_INDEX_VERSION 6
 
 /* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
    new database after these, and on an old one by the upgrade). */
@@ -109,6 +109,7 @@ static const char store_index_schema[] =
  *   expunged         tombstones (mailbox_id, uid, modseq) for QRESYNC
  *   subscriptions    subscribed names, which need not exist
  *   quota            one row: bytes and messages of every mailbox row
+ *                    (dropped in version 6)
  *   garbage          message files whose last row is gone, removed by the
  *                    commit thread after its next flush
  *   fts              FTS5 (trigram) over decoded headers and body text;
@@ -315,12 +316,47 @@ static const char store_index_v5[] =
 	"ALTER TABLE mailbox_messages ADD COLUMN internal_zone INTEGER NOT NULL"
 	" DEFAULT 0;";
 
+/*
+ * Version 6: no quota row. The quota (RFC 9208 STORAGE and MESSAGE) is the
+ * sum of the mailboxes' counters (messages, size), which the triggers keep
+ * anyway; the row cost every delivery and expunge one more page written to
+ * the WAL and flushed, for nothing a sum over a few mailbox rows does not
+ * give.
+ */
+static const char store_index_v6[] =
+	"DROP TRIGGER mailbox_messages_insert;"
+	"CREATE TRIGGER mailbox_messages_insert AFTER INSERT ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET messages = messages + 1,"
+	"  unseen = unseen + ((NEW.flags & 1) = 0),"
+	"  deleted = deleted + ((NEW.flags & 8) <> 0),"
+	"  size = size + NEW.size WHERE id = NEW.mailbox_id;"
+	" END;"
+	"DROP TRIGGER mailbox_messages_delete;"
+	"CREATE TRIGGER mailbox_messages_delete AFTER DELETE ON"
+	" mailbox_messages BEGIN"
+	" UPDATE mailboxes SET messages = messages - 1,"
+	"  unseen = unseen - ((OLD.flags & 1) = 0),"
+	"  deleted = deleted - ((OLD.flags & 8) <> 0),"
+	"  size = size - OLD.size WHERE id = OLD.mailbox_id;"
+	" INSERT OR IGNORE INTO garbage SELECT blob FROM messages"
+	"  WHERE id = OLD.message_id AND NOT EXISTS (SELECT 1 FROM"
+	"  mailbox_messages WHERE message_id = OLD.message_id);"
+	" INSERT INTO fts (fts, rowid, headers, body, subject, from_, to_,"
+	"  cc, bcc) SELECT 'delete', message_id, headers, body, subject,"
+	"  from_, to_, cc, bcc FROM fts_text WHERE message_id ="
+	"  OLD.message_id AND indexed <> 0 AND NOT EXISTS (SELECT 1 FROM"
+	"  mailbox_messages WHERE message_id = OLD.message_id);"
+	" DELETE FROM messages WHERE id = OLD.message_id AND NOT EXISTS"
+	"  (SELECT 1 FROM mailbox_messages WHERE message_id ="
+	"  OLD.message_id);"
+	" END;"
+	"DROP TABLE quota;";
+
 /* The steps from each version to the next: steps[v - 1] takes v to v+1. */
 static const char *const store_index_steps[] = {
-	store_index_v2,
-	store_index_v3,
-	store_index_v4,
-	store_index_v5,
+	store_index_v2, store_index_v3, store_index_v4,
+	store_index_v5, store_index_v6,
 };
 
 static const struct {
@@ -461,12 +497,13 @@ store_index_schema_init(sqlite3 *db, bool create, const char *account,
 		return store_sqlite_exec(db, "COMMIT", error_r);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
 		 STORE_INDEX_VERSION);
-	if (store_sqlite_exec(db, store_index_schema, error_r) < 0 ||
-	    store_sqlite_exec(db, store_index_v2, error_r) < 0 ||
-	    store_sqlite_exec(db, store_index_v3, error_r) < 0 ||
-	    store_sqlite_exec(db, store_index_v4, error_r) < 0 ||
-	    store_sqlite_exec(db, store_index_v5, error_r) < 0 ||
-	    store_sqlite_exec(db, sql, error_r) < 0)
+	if (store_sqlite_exec(db, store_index_schema, error_r) < 0)
+		goto fail;
+	for (size_t i = 0;
+	     i < sizeof(store_index_steps) / sizeof(*store_index_steps); i++)
+		if (store_sqlite_exec(db, store_index_steps[i], error_r) < 0)
+			goto fail;
+	if (store_sqlite_exec(db, sql, error_r) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO mailboxes (name, uidvalidity, "
