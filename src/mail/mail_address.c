@@ -93,6 +93,23 @@ utf8_at(const char *p)
 	return mail_address_utf8_len(u, avail);
 }
 
+/* Length of the non-ASCII character at p in a local part, or 0 with the
+   reason in *error_r: not allowed without SMTPUTF8, or not UTF-8. */
+static size_t
+local_utf8_at(const char *p, bool utf8, const char **error_r)
+{
+	size_t n;
+
+	if (!utf8) {
+		*error_r = "non-ASCII local part without SMTPUTF8";
+		return 0;
+	}
+	n = utf8_at(p);
+	if (n == 0)
+		*error_r = "invalid UTF-8 in local part";
+	return n;
+}
+
 /* Dot-string = Atom *("." Atom); returns the end or NULL. */
 static const char *
 scan_dot_string(const char *p, bool utf8, const char **error_r)
@@ -112,16 +129,9 @@ scan_dot_string(const char *p, bool utf8, const char **error_r)
 			atom_empty = true;
 			p++;
 		} else if ((unsigned char)*p >= 0x80) {
-			if (!utf8) {
-				*error_r = "non-ASCII local part without "
-					   "SMTPUTF8";
+			n = local_utf8_at(p, utf8, error_r);
+			if (n == 0)
 				return NULL;
-			}
-			n = utf8_at(p);
-			if (n == 0) {
-				*error_r = "invalid UTF-8 in local part";
-				return NULL;
-			}
 			atom_empty = false;
 			p += n;
 		} else {
@@ -191,16 +201,9 @@ parse_local(const char *p, bool utf8, struct mail_address *addr,
 			plain[len++] = (char)c;
 			p++;
 		} else if (c >= 0x80) {
-			if (!utf8) {
-				*error_r = "non-ASCII local part without "
-					   "SMTPUTF8";
+			n = local_utf8_at(p, utf8, error_r);
+			if (n == 0)
 				return NULL;
-			}
-			n = utf8_at(p);
-			if (n == 0) {
-				*error_r = "invalid UTF-8 in local part";
-				return NULL;
-			}
 			memcpy(plain + len, p, n);
 			len += n;
 			p += n;

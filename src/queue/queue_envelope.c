@@ -224,18 +224,6 @@ queue_env_encode(const char *s, bool eq)
 	return out;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 queue_env_decode(const char *s, size_t len, char **out_r)
 {
@@ -253,8 +241,8 @@ queue_env_decode(const char *s, size_t len, char **out_r)
 			int hi, lo;
 			if (i + 2 >= len)
 				goto bad;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = str_hex_value(s[i + 1]);
+			lo = str_hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad;
 			*p++ = (char)(hi * 16 + lo);
