@@ -17,22 +17,6 @@
 #include "store/store_testfix.h"
 #include "store/store_follow.h"
 
-static int
-setup(void **state)
-{
-	*state = store_fixture_new("alice@example.test");
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct store_fixture *f = *state;
-
-	store_fixture_free(&f);
-	return 0;
-}
-
 static uint32_t
 uidvalidity_of(struct store_fixture *f, const char *name)
 {
@@ -99,7 +83,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_follow, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_follow,
+	                                        store_fixture_setup,
+	                                        store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,15 +99,6 @@ setup(void **state)
 	return 0;
 }
 
-static int
-teardown(void **state)
-{
-	struct store_fixture *f = *state;
-
-	store_fixture_free(&f);
-	return 0;
-}
-
 /* Stores `msg` in `mailbox` as a delivery or (append) an APPEND; returns
    the recipient's result. */
 static struct store_delivery_rcpt
@@ -1618,35 +1609,45 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_account_open, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_list_default, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_create, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_delete, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_rename, setup,
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_rename_inbox, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_subscribe, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_status_and_view, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_append, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_append, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_flags, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_changes, setup,
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_expunge_and_files, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_copy_move, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_search, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_meta, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_search, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_quota, setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_watch, setup,
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_pop3_lock, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_pop3_session, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	        cmocka_unit_test_setup_teardown(test_upgrade_v1, setup,
-	                                        teardown),
+	                                        store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

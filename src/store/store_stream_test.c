@@ -30,22 +30,6 @@
 
 #define ALICE "alice@example.test"
 
-static int
-setup(void **state)
-{
-	*state = store_fixture_new(ALICE);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct store_fixture *f = *state;
-
-	store_fixture_free(&f);
-	return 0;
-}
-
 /* The wire form the slow way. */
 static char *
 reference_crlf(const char *in, size_t len, bool prev_cr, size_t *len_r)
@@ -524,16 +508,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crlf_convert),
-		cmocka_unit_test(test_crlf_random),
-		cmocka_unit_test_setup_teardown(test_stream_cursor, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_stream_small, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_stream_checks, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_stream_expunged, setup,
-						teardown),
+	        cmocka_unit_test(test_crlf_convert),
+	        cmocka_unit_test(test_crlf_random),
+	        cmocka_unit_test_setup_teardown(test_stream_cursor,
+	                                        store_fixture_setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_small,
+	                                        store_fixture_setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_checks,
+	                                        store_fixture_setup,
+	                                        store_fixture_teardown),
+	        cmocka_unit_test_setup_teardown(test_stream_expunged,
+	                                        store_fixture_setup,
+	                                        store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,4 +56,24 @@ store_fixture_free(struct store_fixture **fp)
 	*fp = NULL;
 }
 
+/* As a cmocka setup: the fixture, alice's account opened as
+   "alice@example.test", in *state. */
+static inline int
+store_fixture_setup(void **state)
+{
+	*state = store_fixture_new("alice@example.test");
+	return 0;
+}
+
+/* As a cmocka teardown: frees the fixture in *state. */
+static inline int
+store_fixture_teardown(void **state)
+{
+	struct store_fixture *f = *state;
+
+	store_fixture_free(&f);
+	*state = NULL;
+	return 0;
+}
+
 #endif
