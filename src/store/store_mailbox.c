@@ -87,6 +87,19 @@ store_mailbox_name_norm(const char *name, char **norm_r, char **error_r)
 	return 0;
 }
 
+int
+store_mbox_get(struct store_account *a, const char *name, uint32_t uidvalidity,
+               bool selectable, struct store_mbox *box_r, char **error_r)
+{
+	int ret = store_mbox_find(a, name, uidvalidity, selectable, box_r,
+	                          error_r);
+
+	if (ret == 0)
+		return store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
+		                          "no such mailbox");
+	return ret < 0 ? -1 : 0;
+}
+
 void
 store_mbox_clear(struct store_mbox *box)
 {

@@ -370,10 +370,7 @@ store_flags_update(struct store_account *a, const char *name,
 		free(given);
 		return -1;
 	}
-	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
-	if (ret == 0)
-		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-		                         "no such mailbox");
+	ret = store_mbox_get(a, name, uidvalidity, true, &box, error_r);
 	if (ret < 0)
 		goto out;
 	ret = store_rows_in_set(a, &box, set, set_count, &rows, error_r);
@@ -539,10 +536,7 @@ store_expunge(struct store_account *a, const char *name, uint32_t uidvalidity,
 	*count_r = 0;
 	if (store_account_begin(a, true, error_r) < 0)
 		return -1;
-	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
-	if (ret == 0)
-		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-		                         "no such mailbox");
+	ret = store_mbox_get(a, name, uidvalidity, true, &box, error_r);
 	if (ret < 0)
 		goto out;
 	ret = store_rows_in_set(a, &box, set, set_count, &rows, error_r);
@@ -589,10 +583,7 @@ store_messages_copy(struct store_account *a, const char *name,
 	memset(result_r, 0, sizeof(*result_r));
 	if (store_account_begin(a, true, error_r) < 0)
 		return -1;
-	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
-	if (ret == 0)
-		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-		                         "no such mailbox");
+	ret = store_mbox_get(a, name, uidvalidity, true, &box, error_r);
 	if (ret < 0)
 		goto out;
 	ret = store_mbox_find(a, dest, 0, true, &dbox, error_r);

@@ -308,6 +308,11 @@ void store_account_gc(struct store_account *a);
 int store_mbox_find(struct store_account *a, const char *name,
 		    uint32_t uidvalidity, bool selectable,
 		    struct store_mbox *box_r, char **error_r);
+/* store_mbox_find() for a mailbox that must be there: 0 with *box_r
+   filled, or -1 (NONEXISTENT "no such mailbox" when it is not). */
+int store_mbox_get(struct store_account *a, const char *name,
+		   uint32_t uidvalidity, bool selectable,
+		   struct store_mbox *box_r, char **error_r);
 void store_mbox_clear(struct store_mbox *box);
 /* Takes a new modseq of the mailbox (inside a write transaction). */
 int store_mbox_next_modseq(struct store_account *a, struct store_mbox *box,

@@ -128,10 +128,7 @@ store_search(struct store_account *a, const char *name, uint32_t uidvalidity,
 		needle = "";
 	if (store_account_begin(a, false, error_r) < 0)
 		return -1;
-	ret = store_mbox_find(a, name, uidvalidity, true, &box, error_r);
-	if (ret == 0)
-		ret = store_account_fail(a, STORE_ERROR_NONEXISTENT, error_r,
-		                         "no such mailbox");
+	ret = store_mbox_get(a, name, uidvalidity, true, &box, error_r);
 	if (ret < 0)
 		goto out;
 	folded = xmalloc(strlen(needle) + 1);
