@@ -91,6 +91,30 @@ static const char *const store_astmt_sql[STORE_ASTMT_COUNT] = {
                 "h_in_reply_to = ?12, h_references = ?13, sent_date = ?14, "
                 "meta_version = ?15 WHERE id = ?1",
         [STORE_ASTMT_GARBAGE_ANY] = "SELECT 1 FROM garbage LIMIT 1",
+        /* store_select.c: the mailbox row, the last UID and the first
+           unseen UID */
+        [STORE_ASTMT_SELECT_BOX] =
+                "SELECT b.id, b.uidvalidity, b.uidnext, b.highestmodseq, "
+                "b.messages, b.unseen, b.recent_uid, b.noselect, "
+                "(SELECT max(uid) FROM mailbox_messages WHERE "
+                "mailbox_id = b.id), (SELECT uid FROM mailbox_messages "
+                "INDEXED BY mailbox_messages_unseen WHERE mailbox_id = b.id "
+                "AND (flags & 1) = 0 ORDER BY uid LIMIT 1) "
+                "FROM mailboxes b WHERE b.name = ?1",
+        [STORE_ASTMT_SELECT_COUNT] =
+                "SELECT count(*) FROM mailbox_messages WHERE mailbox_id = ?1 "
+                "AND uid > ?2 AND uid <= ?3",
+        /* the next distinct keyword list after ?2, in byte order */
+        [STORE_ASTMT_SELECT_KEYWORDS] =
+                "SELECT keywords FROM mailbox_messages INDEXED BY "
+                "mailbox_messages_keywords WHERE mailbox_id = ?1 AND "
+                "keywords IS NOT NULL AND keywords > ?2 ORDER BY keywords "
+                "LIMIT 1",
+        [STORE_ASTMT_SELECT_RECENT] =
+                "SELECT id, recent_uid FROM mailboxes WHERE name = ?1 AND "
+                "uidvalidity = ?2 AND noselect = 0",
+        [STORE_ASTMT_SELECT_CLAIM] =
+                "UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1",
 };
 
 const char *

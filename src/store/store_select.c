@@ -32,32 +32,6 @@
 #include "lib/str.h"
 #include "store/store_private.h"
 
-/* The mailbox row, the last UID and the first unseen UID. */
-static const char store_select_sql_box[] =
-	"SELECT b.id, b.uidvalidity, b.uidnext, b.highestmodseq, b.messages,"
-	" b.unseen, b.recent_uid, b.noselect,"
-	" (SELECT max(uid) FROM mailbox_messages WHERE mailbox_id = b.id),"
-	" (SELECT uid FROM mailbox_messages INDEXED BY mailbox_messages_unseen"
-	"  WHERE mailbox_id = b.id AND (flags & 1) = 0 ORDER BY uid LIMIT 1)"
-	" FROM mailboxes b WHERE b.name = ?1";
-
-static const char store_select_sql_count[] =
-	"SELECT count(*) FROM mailbox_messages WHERE mailbox_id = ?1 AND"
-	" uid > ?2 AND uid <= ?3";
-
-/* The next distinct keyword list after ?2, in byte order. */
-static const char store_select_sql_keywords[] =
-	"SELECT keywords FROM mailbox_messages INDEXED BY"
-	" mailbox_messages_keywords WHERE mailbox_id = ?1 AND keywords IS NOT"
-	" NULL AND keywords > ?2 ORDER BY keywords LIMIT 1";
-
-static const char store_select_sql_recent[] =
-	"SELECT id, recent_uid FROM mailboxes WHERE name = ?1 AND"
-	" uidvalidity = ?2 AND noselect = 0";
-
-static const char store_select_sql_claim[] =
-	"UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1";
-
 static int store_select_box(struct store_account *a, const char *name,
 			    struct store_select *sel, int64_t *id_r,
 			    uint32_t *recent_uid_r, char **error_r);
@@ -66,7 +40,7 @@ static int store_select_count(struct store_account *a, int64_t id,
 			      char **error_r);
 static int store_select_keywords(struct store_account *a, int64_t id,
 				 struct store_select *sel, char **error_r);
-static int store_select_exec(struct store_account *a, const char *sql,
+static int store_select_exec(struct store_account *a, enum store_astmt id,
 			     int64_t i1, int64_t i2, char **error_r);
 
 /* 1 and the mailbox row, 0 if there is no such selectable mailbox. */
@@ -78,9 +52,9 @@ store_select_box(struct store_account *a, const char *name,
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(a->db, store_select_sql_box, -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_account_sqlite_fail(a, error_r);
+	if ((st = store_account_stmt(a, STORE_ASTMT_SELECT_BOX, error_r)) ==
+	    NULL)
+		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_int(st, 7) == 0) {
@@ -97,7 +71,7 @@ store_select_box(struct store_account *a, const char *name,
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		ret = store_account_sqlite_fail(a, error_r);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return ret;
 }
 
@@ -109,16 +83,16 @@ store_select_count(struct store_account *a, int64_t id, uint32_t above,
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, store_select_sql_count, -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_account_sqlite_fail(a, error_r);
+	if ((st = store_account_stmt(a, STORE_ASTMT_SELECT_COUNT, error_r)) ==
+	    NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, above);
 	sqlite3_bind_int64(st, 3, upto);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*count_r = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return store_account_sqlite_fail(a, error_r);
 	return 0;
@@ -133,9 +107,9 @@ store_select_keywords(struct store_account *a, int64_t id,
 	size_t alloc = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, store_select_sql_keywords, -1, &st,
-			       NULL) != SQLITE_OK)
-		return store_account_sqlite_fail(a, error_r);
+	if ((st = store_account_stmt(a, STORE_ASTMT_SELECT_KEYWORDS,
+				     error_r)) == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, "", 0, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -154,7 +128,7 @@ store_select_keywords(struct store_account *a, int64_t id,
 				  sel->keywords[sel->keyword_count - 1], -1,
 				  SQLITE_STATIC);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_account_sqlite_fail(a, error_r);
 	return 0;
@@ -162,18 +136,18 @@ store_select_keywords(struct store_account *a, int64_t id,
 
 /* Runs a statement with two integer parameters and no result. */
 static int
-store_select_exec(struct store_account *a, const char *sql, int64_t i1,
+store_select_exec(struct store_account *a, enum store_astmt id, int64_t i1,
 		  int64_t i2, char **error_r)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return store_account_sqlite_fail(a, error_r);
+	if ((st = store_account_stmt(a, id, error_r)) == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, i1);
 	sqlite3_bind_int64(st, 2, i2);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_account_sqlite_fail(a, error_r);
 	return 0;
@@ -225,7 +199,7 @@ store_select_once(struct store_account *a, const char *name, unsigned flags,
 		else if (store_select_count(a, id, recent_uid, sel_r->last_uid,
 					    &sel_r->recent, error_r) < 0)
 			goto out;
-		if (store_select_exec(a, store_select_sql_claim, id,
+		if (store_select_exec(a, STORE_ASTMT_SELECT_CLAIM, id,
 				      sel_r->last_uid, error_r) < 0)
 			goto out;
 	} else {
@@ -318,9 +292,9 @@ store_select_claim_recent(struct store_account *a, const char *name,
 			ret = -1;
 			break;
 		}
-		if (sqlite3_prepare_v2(a->db, store_select_sql_recent, -1, &st,
-				       NULL) != SQLITE_OK) {
-			ret = store_account_sqlite_fail(a, error_r);
+		if ((st = store_account_stmt(a, STORE_ASTMT_SELECT_RECENT,
+					     error_r)) == NULL) {
+			ret = -1;
 			break;
 		}
 		sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
@@ -330,7 +304,7 @@ store_select_claim_recent(struct store_account *a, const char *name,
 			id = sqlite3_column_int64(st, 0);
 			recent_uid = (uint32_t)sqlite3_column_int64(st, 1);
 		}
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		if (rc != SQLITE_ROW) {
 			ret = rc == SQLITE_DONE
 				      ? 0
@@ -342,7 +316,7 @@ store_select_claim_recent(struct store_account *a, const char *name,
 		if (recent_uid >= last_uid)
 			break;
 		if (pass == 1 &&
-		    (store_select_exec(a, store_select_sql_claim, id, last_uid,
+		    (store_select_exec(a, STORE_ASTMT_SELECT_CLAIM, id, last_uid,
 				       error_r) < 0 ||
 		     store_account_commit(a, error_r) < 0))
 			ret = -1;
