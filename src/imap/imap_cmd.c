@@ -21,6 +21,7 @@
 #include "core/core_conn.h"
 #include "core/core_server.h"
 #include "imap/imap_arg.h"
+#include "imap/imap_context.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
@@ -77,6 +78,7 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"CHECK", SELECTED, imap_cmd_check},
 	{"CLOSE", SELECTED, imap_cmd_close},
 	{"UNSELECT", SELECTED, imap_cmd_unselect},
+	{"CANCELUPDATE", SELECTED, imap_cmd_cancelupdate},
 };
 
 #undef ANY
@@ -357,6 +359,8 @@ imap_cmd_capability(const struct imap_session *s, char *buf, size_t size)
 	cap_add(buf, size, &len, "SORT");
 	cap_add(buf, size, &len, "SORT=DISPLAY");
 	cap_add(buf, size, &len, "ESORT");
+	cap_add(buf, size, &len, "CONTEXT=SEARCH");
+	cap_add(buf, size, &len, "CONTEXT=SORT");
 	cap_add(buf, size, &len, "THREAD=ORDEREDSUBJECT");
 	cap_add(buf, size, &len, "THREAD=REFERENCES");
 	cap_add(buf, size, &len, "CHILDREN");

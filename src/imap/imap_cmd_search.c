@@ -11,6 +11,11 @@
  * SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result as the mailbox's
  * "$" (imap_searchres.h), which a later SEARCH takes as a key and the
  * other commands as a sequence set.
+ *
+ * CONTEXT=SEARCH (RFC 5267 §4): RETURN (PARTIAL lo:hi) gives a window of
+ * the result, RETURN (UPDATE) keeps the search as a context that the
+ * session brings up to date as the mailbox changes (imap_context.h),
+ * CONTEXT is taken as a hint and ignored.
  */
 #include "imap/imap_session.h"
 
@@ -22,6 +27,7 @@
 #include <time.h>
 
 #include "imap/imap_arg.h"
+#include "imap/imap_context.h"
 #include "imap/imap_search.h"
 #include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
@@ -219,6 +225,22 @@ int
 imap_search_select(struct imap_session *s, struct imap_search_key *key,
 		   uint32_t **seqs_r, size_t *count_r, uint64_t *modseq_r)
 {
+	const char *why;
+	int r;
+
+	r = imap_cmd_search_run(s, key, seqs_r, count_r, modseq_r, &why);
+	if (r == -1)
+		imap_cmd_bad(s, "%s", why);
+	else if (r < 0)
+		imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal error");
+	return r < 0 ? -1 : 0;
+}
+
+int
+imap_cmd_search_run(struct imap_session *s, struct imap_search_key *key,
+		    uint32_t **seqs_r, size_t *count_r, uint64_t *modseq_r,
+		    const char **bad_r)
+{
 	struct imap_mbox *mbox = s->mbox;
 	struct imap_search_ctx sc = {.s = s, .row = -1};
 	struct imap_search_provider p = {
@@ -227,21 +249,19 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 	};
 	uint32_t *seqs, max_uid;
 	size_t n = 0, i, lo, hi;
-	const char *why;
 	time_t now = time(NULL);
 	int r;
 
 	*modseq_r = 0;
 	max_uid = mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0;
 	imap_search_use_saved(key, imap_searchres_get(mbox));
-	r = imap_search_prepare(key, (uint32_t)mbox->count, max_uid, &p, &why);
-	if (r == -1) {
-		imap_cmd_bad(s, "%s", why);
+	r = imap_search_prepare(key, (uint32_t)mbox->count, max_uid, &p,
+				bad_r);
+	if (r == -1)
 		return -1;
-	}
 	if (r < 0) {
-		imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal error");
-		return -1;
+		imap_search_ctx_free(&sc);
+		return -2;
 	}
 	imap_search_bounds(mbox, key, &lo, &hi);
 	seqs = xcalloc(hi > lo ? hi - lo : 1, sizeof(*seqs));
@@ -265,9 +285,7 @@ imap_search_select(struct imap_session *s, struct imap_search_key *key,
 		if (r < 0) {
 			imap_search_ctx_free(&sc);
 			free(seqs);
-			imap_cmd_no(s, "[UNAVAILABLE] SEARCH failed: internal "
-				       "error");
-			return -1;
+			return -2;
 		}
 		if (r > 0) {
 			seqs[n++] = sm.seq;
@@ -320,6 +338,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	const struct imap_arg *args = cmd->args;
 	size_t n = cmd->arg_count, i = 0, k, count;
 	struct imap_search_key *key;
+	struct imap_search_return rr = {0};
 	struct imap_str out = {0};
 	unsigned ret = 0;
 	bool esearch = false, modseq_key;
@@ -329,18 +348,25 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 
 	if (n >= 2 && args[0].type == IMAP_ARG_ATOM &&
 	    strcasecmp(args[0].str, "RETURN") == 0) {
-		/* RFC 4731, SAVE of RFC 5182 */
-		if (imap_search_return_parse(&args[1], &ret, &why) < 0) {
+		/* RFC 4731, SAVE of RFC 5182, RFC 5267 */
+		if (imap_search_return_parse_ctx(&args[1], &rr, &why) < 0) {
 			imap_cmd_bad(s, "%s", why);
 			return;
 		}
+		ret = rr.ret;
 		esearch = true;
 		i = 2;
 	}
 	if (!esearch && s->rev2) {
 		/* RFC 9051 §6.4.4: results always come as ESEARCH */
 		esearch = true;
-		ret = IMAP_SEARCH_RET_ALL;
+		ret = rr.ret = IMAP_SEARCH_RET_ALL;
+	}
+	if ((ret & IMAP_SEARCH_RET_UPDATE) &&
+	    imap_context_find(s->mbox, cmd->tag) != NULL) {
+		/* RFC 5267 §4.3: a tag in use by an update context */
+		imap_cmd_bad(s, "Tag reuse: an update context has it");
+		return;
 	}
 	if (imap_search_charset(s, args, n, &i, false) < 0)
 		goto fail;
@@ -355,18 +381,23 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		imap_search_free(&key);
 		goto fail;
 	}
-	imap_search_free(&key);
 	if (imap_searchres_save_result(s, ret, seqs, count) < 0) {
+		imap_search_free(&key);
 		free(seqs);
 		return;
 	}
+	if (ret & IMAP_SEARCH_RET_UPDATE)
+		/* takes the keys */
+		imap_context_start(s, cmd->tag, cmd->uid, &key, NULL, 0, seqs,
+				   count);
+	imap_search_free(&key);
 	vals = seqs;
 	if (cmd->uid) {
 		for (k = 0; k < count; k++)
 			vals[k] = s->mbox->msgs[seqs[k] - 1].uid;
 	}
 	if (esearch) {
-		imap_searchres_esearch(s, ret, vals, count,
+		imap_searchres_esearch(s, &rr, vals, count,
 				       modseq_key ? modseq : 0);
 	} else {
 		imap_str_append_cstr(&out, "* SEARCH");

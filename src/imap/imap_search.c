@@ -460,6 +460,55 @@ int
 imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
 			 const char **error_r)
 {
+	struct imap_search_return r;
+
+	if (imap_search_return_parse_ctx(list, &r, error_r) < 0)
+		return -1;
+	if (r.ret & (IMAP_SEARCH_RET_CONTEXT | IMAP_SEARCH_RET_UPDATE |
+		     IMAP_SEARCH_RET_PARTIAL)) {
+		*error_r = "Unknown RETURN option";
+		return -1;
+	}
+	*ret_r = r.ret;
+	return 0;
+}
+
+/* "lo:hi", two nz-numbers (RFC 5267 §4.4 partial-range). */
+static int
+imap_search_partial_range(const struct imap_arg *a, uint32_t *lo_r,
+			  uint32_t *hi_r)
+{
+	unsigned long long v[2] = {0, 0};
+	const char *p;
+	int i;
+
+	if (a->type != IMAP_ARG_ATOM)
+		return -1;
+	p = a->str;
+	for (i = 0; i < 2; i++) {
+		if (*p < '1' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9') {
+			v[i] = v[i] * 10 + (unsigned long long)(*p - '0');
+			if (v[i] > UINT32_MAX)
+				return -1;
+			p++;
+		}
+		if (i == 0 && *p++ != ':')
+			return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	*lo_r = (uint32_t)(v[0] < v[1] ? v[0] : v[1]);
+	*hi_r = (uint32_t)(v[0] < v[1] ? v[1] : v[0]);
+	return 0;
+}
+
+int
+imap_search_return_parse_ctx(const struct imap_arg *list,
+			     struct imap_search_return *r,
+			     const char **error_r)
+{
 	static const struct {
 		const char *name;
 		unsigned bit;
@@ -469,11 +518,15 @@ imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
 		{"ALL", IMAP_SEARCH_RET_ALL},
 		{"COUNT", IMAP_SEARCH_RET_COUNT},
 		{"SAVE", IMAP_SEARCH_RET_SAVE},
+		{"CONTEXT", IMAP_SEARCH_RET_CONTEXT},
+		{"UPDATE", IMAP_SEARCH_RET_UPDATE},
+		{"PARTIAL", IMAP_SEARCH_RET_PARTIAL},
 	};
 	const struct imap_arg *items;
 	size_t n, k, j;
 	unsigned ret = 0;
 
+	memset(r, 0, sizeof(*r));
 	if (!imap_arg_get_list(list, &items, &n)) {
 		*error_r = "RETURN takes a list of options";
 		return -1;
@@ -488,10 +541,41 @@ imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
 			*error_r = "Unknown RETURN option";
 			return -1;
 		}
+		if ((ret & opts[j].bit) &&
+		    (opts[j].bit & (IMAP_SEARCH_RET_UPDATE |
+				    IMAP_SEARCH_RET_PARTIAL))) {
+			*error_r = "RETURN option given twice";
+			return -1;
+		}
 		ret |= opts[j].bit;
+		if (opts[j].bit != IMAP_SEARCH_RET_PARTIAL)
+			continue;
+		if (k + 1 >= n ||
+		    imap_search_partial_range(&items[k + 1], &r->partial_lo,
+					      &r->partial_hi) < 0) {
+			*error_r = "PARTIAL takes a range n:m";
+			return -1;
+		}
+		k++;
 	}
-	*ret_r = n == 0 ? IMAP_SEARCH_RET_ALL : ret;
+	/* RFC 5267 §4.4: one PARTIAL, one ALL, or neither */
+	if ((ret & IMAP_SEARCH_RET_PARTIAL) && (ret & IMAP_SEARCH_RET_ALL)) {
+		*error_r = "PARTIAL and ALL cannot both be given";
+		return -1;
+	}
+	r->ret = n == 0 ? IMAP_SEARCH_RET_ALL : ret;
 	return 0;
+}
+
+size_t
+imap_search_partial_pick(uint32_t lo, uint32_t hi, size_t n,
+			 size_t *start_r)
+{
+	*start_r = 0;
+	if (lo == 0 || (size_t)lo > n)
+		return 0;
+	*start_r = (size_t)lo - 1;
+	return ((size_t)hi < n ? (size_t)hi : n) - *start_r;
 }
 
 size_t

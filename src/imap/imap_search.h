@@ -184,10 +184,33 @@ int imap_search_date_day(const char *date, time_t *day_r);
 #define IMAP_SEARCH_RET_ALL 0x04u
 #define IMAP_SEARCH_RET_COUNT 0x08u
 #define IMAP_SEARCH_RET_SAVE 0x10u
+/* RFC 5267 §4 (CONTEXT=SEARCH, CONTEXT=SORT) */
+#define IMAP_SEARCH_RET_CONTEXT 0x20u /* a hint, ignored */
+#define IMAP_SEARCH_RET_UPDATE 0x40u
+#define IMAP_SEARCH_RET_PARTIAL 0x80u
 /* Parses the list after RETURN: "()" is ALL (RFC 4731 §3.1). 0, or -1
-   with a static reason for an unknown option. */
+   with a static reason for an unknown option (the RFC 5267 ones
+   included). */
 int imap_search_return_parse(const struct imap_arg *list, unsigned *ret_r,
 			     const char **error_r);
+
+/* The RETURN options with those of RFC 5267: CONTEXT, UPDATE and
+   "PARTIAL lo:hi" (1-based positions in the result, either order, no
+   "*"). */
+struct imap_search_return {
+	unsigned ret;		     /* IMAP_SEARCH_RET_* */
+	uint32_t partial_lo, partial_hi; /* PARTIAL, lo <= hi */
+};
+/* Parses them; "()" is ALL. 0, or -1 with a static reason: an unknown
+   option, a malformed or repeated PARTIAL, PARTIAL with ALL (RFC 5267
+   §4.4), UPDATE twice. */
+int imap_search_return_parse_ctx(const struct imap_arg *list,
+				 struct imap_search_return *r,
+				 const char **error_r);
+/* The part of vals[0..n) that PARTIAL lo:hi picks: *start_r and the
+   count (0 when the range starts past the end). */
+size_t imap_search_partial_pick(uint32_t lo, uint32_t hi, size_t n,
+				size_t *start_r);
 /* Which of found[0..n) "$" takes for the options (RFC 5182 §2.4): all of
    them, or with MIN and/or MAX alone, only the first and/or last. The
    chosen ones go to out[] (room for n), in the same order; returns their

@@ -529,6 +529,82 @@ return_parse(const char *opts, unsigned *ret, const char **error)
 	return imap_search_return_parse(&c->args[1], ret, error);
 }
 
+/* The RETURN options of RFC 5267: CONTEXT, UPDATE, PARTIAL lo:hi. */
+static void
+test_return_context(void **state)
+{
+	static const char *const bad[] = {
+		"(PARTIAL)", "(PARTIAL 0:5)", "(PARTIAL 1:*)", "(PARTIAL 5)",
+		"(PARTIAL -1:-5)", "(PARTIAL 1:2 ALL)", "(ALL PARTIAL 1:2)",
+		"(PARTIAL 1:2 PARTIAL 3:4)", "(UPDATE UPDATE)",
+		"(PARTIAL 1:4294967296)", "(PARTIAL \"1:2\")", "(PARTIAL 1:2x)",
+	};
+	struct imap_search_return r;
+	const struct imap_command *c;
+	const char *error;
+	char line[256];
+	size_t used, start;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad) + 3; i++) {
+		const char *opts = i < sizeof(bad) / sizeof(*bad) ? bad[i]
+				   : i == sizeof(bad) / sizeof(*bad)
+					? "(CONTEXT UPDATE PARTIAL 500:400 COUNT)"
+				   : i == sizeof(bad) / sizeof(*bad) + 1
+					? "(update)"
+					: "(PARTIAL 4294967295:1)";
+
+		snprintf(line, sizeof(line), "a SEARCH RETURN %s ALL\r\n",
+			 opts);
+		imap_parser_free(&parser);
+		parser = imap_parser_new(NULL);
+		assert_int_equal(imap_parser_feed(parser, line, strlen(line),
+						  &used),
+				 IMAP_PARSE_DONE);
+		c = imap_parser_command(parser);
+		if (i < sizeof(bad) / sizeof(*bad)) {
+			if (imap_search_return_parse_ctx(&c->args[1], &r,
+							 &error) != -1)
+				fail_msg("accepted %s", opts);
+			continue;
+		}
+		assert_int_equal(
+			imap_search_return_parse_ctx(&c->args[1], &r, &error),
+			0);
+		/* ESEARCH alone (without CONTEXT=SEARCH) refuses them */
+		assert_int_equal(imap_search_return_parse(&c->args[1], &r.ret,
+							  &error),
+				 -1);
+		assert_int_equal(
+			imap_search_return_parse_ctx(&c->args[1], &r, &error),
+			0);
+		if (i == sizeof(bad) / sizeof(*bad)) {
+			assert_int_equal(r.ret, IMAP_SEARCH_RET_CONTEXT |
+							IMAP_SEARCH_RET_UPDATE |
+							IMAP_SEARCH_RET_PARTIAL |
+							IMAP_SEARCH_RET_COUNT);
+			assert_int_equal(r.partial_lo, 400);
+			assert_int_equal(r.partial_hi, 500);
+		} else if (i == sizeof(bad) / sizeof(*bad) + 1) {
+			/* UPDATE alone: nothing else is asked for */
+			assert_int_equal(r.ret, IMAP_SEARCH_RET_UPDATE);
+		} else {
+			assert_int_equal(r.partial_lo, 1);
+			assert_int_equal(r.partial_hi, 4294967295u);
+		}
+	}
+	/* windows of a result of 5 */
+	assert_int_equal(imap_search_partial_pick(1, 2, 5, &start), 2);
+	assert_int_equal(start, 0);
+	assert_int_equal(imap_search_partial_pick(4, 10, 5, &start), 2);
+	assert_int_equal(start, 3);
+	assert_int_equal(imap_search_partial_pick(5, 5, 5, &start), 1);
+	assert_int_equal(start, 4);
+	assert_int_equal(imap_search_partial_pick(6, 9, 5, &start), 0);
+	assert_int_equal(imap_search_partial_pick(1, 4294967295u, 0, &start),
+			 0);
+}
+
 static void
 test_return_options(void **state)
 {
@@ -649,6 +725,7 @@ main(void)
 		cmocka_unit_test(test_saved),
 		cmocka_unit_test(test_sent_day),
 		cmocka_unit_test(test_return_options),
+		cmocka_unit_test(test_return_context),
 		cmocka_unit_test(test_save_pick),
 		cmocka_unit_test(test_format_ordered),
 	};

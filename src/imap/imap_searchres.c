@@ -137,10 +137,13 @@ imap_searchres_save_result(struct imap_session *s, unsigned ret,
 }
 
 void
-imap_searchres_esearch(struct imap_session *s, unsigned ret,
+imap_searchres_esearch(struct imap_session *s,
+		       const struct imap_search_return *r,
 		       const uint32_t *vals, size_t n, uint64_t modseq)
 {
 	struct imap_str out = {0};
+	unsigned ret = r->ret;
+	size_t start, count;
 	uint32_t lo, hi;
 	char *text;
 
@@ -164,6 +167,17 @@ imap_searchres_esearch(struct imap_session *s, unsigned ret,
 	if (n > 0 && (ret & IMAP_SEARCH_RET_ALL)) {
 		text = imap_search_format_ordered(vals, n);
 		imap_str_printf(&out, " ALL %s", text);
+		free(text);
+	}
+	if (ret & IMAP_SEARCH_RET_PARTIAL) {
+		/* RFC 5267 §4.4: the range asked, and what is in it */
+		count = imap_search_partial_pick(r->partial_lo, r->partial_hi,
+						 n, &start);
+		text = count > 0 ? imap_search_format_ordered(vals + start,
+							      count)
+				 : xstrdup("NIL");
+		imap_str_printf(&out, " PARTIAL (%" PRIu32 ":%" PRIu32 " %s)",
+				r->partial_lo, r->partial_hi, text);
 		free(text);
 	}
 	if (ret & IMAP_SEARCH_RET_COUNT)

@@ -20,6 +20,7 @@
 
 struct imap_arg;
 struct imap_mbox;
+struct imap_search_return;
 struct imap_session;
 
 /* Most ranges "$" may hold: past it the result is not saved (NO
@@ -48,11 +49,13 @@ void imap_searchres_resolve(const struct imap_mbox *mbox,
    NO [NOTSAVED]. Without SAVE, does nothing. */
 int imap_searchres_save_result(struct imap_session *s, unsigned ret,
 			       const uint32_t *seqs, size_t n);
-/* Writes the ESEARCH response (RFC 4731, RFC 5267 for SORT) for the
-   command in progress: `vals` are the numbers to give (UIDs for a UID
-   command), in result order; `modseq` > 0 adds "MODSEQ n" (RFC 7162).
+/* Writes the ESEARCH response (RFC 4731, RFC 5267 for SORT and PARTIAL)
+   for the command in progress with the RETURN options `r`: `vals` are the
+   numbers to give (UIDs for a UID command), in result order; `modseq` > 0
+   adds "MODSEQ n" (RFC 7162).
    Nothing is written when SAVE is the only option (RFC 5182 §2.4). */
-void imap_searchres_esearch(struct imap_session *s, unsigned ret,
+void imap_searchres_esearch(struct imap_session *s,
+			    const struct imap_search_return *r,
 			    const uint32_t *vals, size_t n, uint64_t modseq);
 /* True if the argument is the "$" marker. */
 bool imap_searchres_is_marker(const struct imap_arg *a);

@@ -36,6 +36,7 @@ struct auth_delay;
 struct conn;
 struct event;
 struct imap_cmd_def;
+struct imap_context;
 struct imap_mbox;
 struct imap_search_key;
 struct imap_seqset;
@@ -450,6 +451,9 @@ struct imap_mbox {
 	   reused, so an expunged message leaves "$" by itself. Starts empty;
 	   imap_mbox_free() frees it. */
 	struct imap_seqset *searchres;
+	/* RFC 5267 update contexts (imap_context.h); freed with the
+	   mailbox */
+	struct imap_context *contexts;
 };
 
 /* Opens `name` for the session: 1 and *mbox_r, 0 if there is no such

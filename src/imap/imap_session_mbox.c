@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_searchres.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_str.h"
@@ -255,6 +256,7 @@ imap_mbox_free(struct imap_mbox **mboxp)
 	free(mbox->dirty);
 	free(mbox->recent_uids);
 	imap_searchres_clear(mbox);
+	imap_context_free_all(&mbox->contexts);
 	free(mbox->name);
 	free(mbox);
 	*mboxp = NULL;
@@ -610,6 +612,8 @@ imap_mbox_send_expunges(struct imap_session *s)
 	char *text;
 	size_t k, n = 0;
 
+	/* RFC 5267 §4.3.4: REMOVEFROM while the numbers are valid */
+	imap_context_expunging(s);
 	if (s->qresync) {
 		/* RFC 7162 §3.2.10: VANISHED (UIDs) instead of EXPUNGE */
 		set.ranges = xcalloc(mbox->count > 0 ? mbox->count : 1,
@@ -737,4 +741,6 @@ imap_mbox_sync(struct imap_session *s, bool expunge)
 		if (!m->expunged)
 			imap_mbox_send_flags(s, m, (uint32_t)(k + 1));
 	}
+	/* RFC 5267 §4.3.3: ADDTO after EXISTS */
+	imap_context_sync(s);
 }

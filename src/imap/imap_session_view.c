@@ -79,6 +79,9 @@ imap_mbox_shrink(struct imap_session *s)
 
 	if (mbox == NULL || mbox->shrunk)
 		return 0;
+	/* update contexts need the view to follow changes at once */
+	if (mbox->contexts != NULL)
+		return -1;
 	if (imap_mbox_update(s, mbox) <= 0)
 		return -1;
 	free(mbox->gone);
