@@ -302,7 +302,7 @@ def test_openssl_tls_versions(srv, tmp_path, service):
         greeting = r.stdout.split(b"\r\n")[0]
         assert greeting.startswith((b"220 mx.example.test", b"* OK",
                                     b"+OK")), r.stdout
-        assert re.search(rb"\r\n(221 2\.0\.0|\* BYE|\+OK)", r.stdout), \
+        assert re.search(rb"(?m)^(221 2\.0\.0|\* BYE|\+OK Bye)", r.stdout), \
             r.stdout
     r = run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
              "-tls1_1", "-brief"], input=b"", tmp_path=tmp_path,
@@ -362,3 +362,31 @@ def test_generated_certificate_verifies(make_facteur, tmp_path):
         tmp_path=tmp_path)
     stored = imap_messages(f, ALICE, PASSWORDS[ALICE])
     assert [trace_split(m)[1] for _, m in stored.values()] == [data, data]
+
+
+@pytest.mark.parametrize("service,starttls,bye", [
+    ("submission", "smtp", b"QUIT\r\n"), ("imap", "imap", b"a LOGOUT\r\n"),
+    ("pop3", "pop3", b"QUIT\r\n"), ("submissions", None, b"QUIT\r\n"),
+    ("imaps", None, b"a LOGOUT\r\n"), ("pop3s", None, b"QUIT\r\n")])
+def test_openssl_session_resumption(srv, tmp_path, service, starttls, bye):
+    """A TLS 1.3 session ticket saved by openssl s_client (-sess_out) is
+    accepted on the next connection (-sess_in: Reused), after STARTTLS as
+    on the implicit TLS ports, and the session goes on to its goodbye;
+    TLS 1.2 resumption (-reconnect) as well."""
+    need("openssl")
+    sess = tmp_path / "session.pem"
+    base = ["openssl", "s_client", "-connect",
+            f"127.0.0.1:{srv.ports[service]}", "-CAfile", srv.cert,
+            "-nocommands"] + (["-starttls", starttls] if starttls else [])
+    r = run(base + ["-tls1_2", "-reconnect"], input=b"",
+            tmp_path=tmp_path)
+    assert r.stdout.count(b"Reused, TLSv1.2") >= 5, r.stdout[-3000:]
+    # -ign_eof: read on after the goodbye until the server closes, so
+    # that the ticket (sent after the handshake in TLS 1.3) is there.
+    base.append("-ign_eof")
+    r = run(base + ["-sess_out", sess], input=bye, tmp_path=tmp_path)
+    assert b"New, TLSv1.3" in r.stdout and sess.exists()
+    r = run(base + ["-sess_in", sess], input=bye, tmp_path=tmp_path)
+    assert b"Reused, TLSv1.3" in r.stdout, r.stdout[-2000:]
+    assert re.search(rb"(?m)^(221 2\.0\.0|\* BYE|\+OK Bye)", r.stdout), \
+        r.stdout[-2000:]
