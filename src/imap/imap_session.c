@@ -267,24 +267,33 @@ imap_session_vtagged(struct imap_session *s, const char *tag,
 	evbuffer_free(out);
 }
 
+/* "<tag> <status> <text>", the selected mailbox's pending updates first
+   (EXPUNGEs only if `expunge`). */
+static void
+imap_session_vreply(struct imap_session *s, const char *tag,
+		    const char *status, bool expunge, const char *fmt,
+		    va_list ap)
+{
+	char *text = NULL;
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		log_fatalx("imap: out of memory");
+	if (s->mbox != NULL && s->io != IMAP_IO_CLOSING)
+		imap_mbox_sync(s, expunge);
+	imap_tagged(s, tag, "%s %s", status, text);
+	free(text);
+}
+
 static void
 imap_session_done(struct imap_session *s, const char *status,
 		  const char *fmt, va_list ap)
 {
-	char *text = NULL;
-	bool expunge;
+	bool expunge = s->cmd.def == NULL ||
+		       !(s->cmd.def->flags & IMAP_CMD_NO_EXPUNGE) ||
+		       s->cmd.uid;
 
-	if (vasprintf(&text, fmt, ap) < 0)
-		log_fatalx("imap: out of memory");
-	if (s->mbox != NULL && s->io != IMAP_IO_CLOSING) {
-		expunge = s->cmd.def == NULL ||
-			  !(s->cmd.def->flags & IMAP_CMD_NO_EXPUNGE) ||
-			  s->cmd.uid;
-		imap_mbox_sync(s, expunge);
-	}
-	imap_tagged(s, s->cmd.tag != NULL ? s->cmd.tag : "*", "%s %s", status,
-		    text);
-	free(text);
+	imap_session_vreply(s, s->cmd.tag != NULL ? s->cmd.tag : "*", status,
+			    expunge, fmt, ap);
 	imap_cmd_end(s);
 }
 
@@ -653,20 +662,14 @@ imap_session_append_end(struct imap_session *s, const char *tag,
 			size_t bytes, const char *status, const char *fmt,
 			...)
 {
-	char *text = NULL;
 	va_list ap;
 
-	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		log_fatalx("imap: out of memory");
-	va_end(ap);
 	s->appends--;
 	s->append_bytes -= bytes;
 	/* no FETCH, STORE or SEARCH runs meanwhile: EXPUNGEs may go */
-	if (s->mbox != NULL && s->io != IMAP_IO_CLOSING)
-		imap_mbox_sync(s, true);
-	imap_tagged(s, tag, "%s %s", status, text);
-	free(text);
+	va_start(ap, fmt);
+	imap_session_vreply(s, tag, status, true, fmt, ap);
+	va_end(ap);
 	if (s->io != IMAP_IO_APPEND)
 		return;
 	if (s->appends == 0)

@@ -254,32 +254,16 @@ store_account_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-/* The device and inode of the account's index.db, 0 and 0 if none. */
-static void
-store_account_index_id(const struct store_account *a, dev_t *dev_r,
-                       ino_t *ino_r)
-{
-	char *dir = store_index_account_dir(a->s, a->name);
-	char *path = xasprintf("%s/index.db", dir);
-	struct stat st;
-
-	*dev_r = 0;
-	*ino_r = 0;
-	if (stat(path, &st) == 0) {
-		*dev_r = st.st_dev;
-		*ino_r = st.st_ino;
-	}
-	free(path);
-	free(dir);
-}
-
 bool
 store_account_replaced(const struct store_account *a)
 {
 	dev_t dev;
 	ino_t ino;
 
-	store_account_index_id(a, &dev, &ino);
+	char *dir = store_index_account_dir(a->s, a->name);
+
+	store_index_file_id(dir, &dev, &ino);
+	free(dir);
 	return dev != a->dev || ino != a->ino;
 }
 
@@ -288,7 +272,7 @@ store_account_open(struct store *s, const char *account,
                    struct store_account **a_r, char **error_r)
 {
 	struct store_account *a;
-	char *norm = NULL, *why = NULL;
+	char *norm = NULL, *why = NULL, *dir;
 	int64_t user_id;
 	int ret;
 
@@ -317,13 +301,14 @@ store_account_open(struct store *s, const char *account,
 	a->name = norm;
 	/* before opening: a rebuild that replaces index.db in between is
 	   then seen at the next check, never missed */
-	store_account_index_id(a, &a->dev, &a->ino);
+	dir = store_index_account_dir(s, norm);
+	store_index_file_id(dir, &a->dev, &a->ino);
 	if (store_index_open(s, norm, false, false, &a->db, error_r) < 0) {
 		bool reopened = false;
 
 		/* broken since it was last checked? */
 		if (store_rebuild_if_broken(s, norm, true, &why) == 1) {
-			store_account_index_id(a, &a->dev, &a->ino);
+			store_index_file_id(dir, &a->dev, &a->ino);
 			reopened = store_index_open(s, norm, false, false,
 			                            &a->db, &why) == 0;
 		}
@@ -332,11 +317,13 @@ store_account_open(struct store *s, const char *account,
 			*error_r = NULL;
 		} else {
 			free(why);
+			free(dir);
 			free(a->name);
 			free(a);
 			return -1;
 		}
 	}
+	free(dir);
 	sqlite3_wal_hook(a->db, store_account_wal_hook, a);
 	if (store_fts_register(a->db) < 0) {
 		*error_r = xasprintf("index.db of %s: %s", norm,

@@ -367,25 +367,6 @@ store_handle_clean_tmp(struct store_handle *h)
 	free(path);
 }
 
-/* The cached index handle of `account`, opened (or reopened, when the user
-   was deleted and added again) as needed. */
-/* The device and inode of the handle's index.db now (0 and 0 if it
-   cannot be seen). */
-static void
-store_handle_stat(const struct store_handle *h, dev_t *dev_r, ino_t *ino_r)
-{
-	char *path = xasprintf("%s/index.db", h->dir);
-	struct stat st;
-
-	*dev_r = 0;
-	*ino_r = 0;
-	if (stat(path, &st) == 0) {
-		*dev_r = st.st_dev;
-		*ino_r = st.st_ino;
-	}
-	free(path);
-}
-
 /* True if index.db is no longer the file the handle opened: a rebuild at
    an IMAP or POP3 login (or `user repair`) set it aside and made a new
    one, and rows written through the old handle would be lost to it. One
@@ -396,10 +377,12 @@ store_handle_replaced(const struct store_handle *h)
 	dev_t dev;
 	ino_t ino;
 
-	store_handle_stat(h, &dev, &ino);
+	store_index_file_id(h->dir, &dev, &ino);
 	return dev != h->dev || ino != h->ino;
 }
 
+/* The cached index handle of `account`, opened (or reopened, when the user
+   was deleted and added again, or index.db was replaced) as needed. */
 static struct store_handle *
 store_handle_get(struct store_committer *c, const char *account,
 		 int64_t user_id, char **error_r)
@@ -468,7 +451,7 @@ store_handle_get(struct store_committer *c, const char *account,
 	h->lock_fd = -1;
 	/* before opening: a rebuild that replaces index.db in between is
 	   then seen at the next batch, never missed */
-	store_handle_stat(h, &h->dev, &h->ino);
+	store_index_file_id(h->dir, &h->dev, &h->ino);
 	if (store_index_open(c->s, account, false, false, &h->db, error_r) <
 	    0) {
 		store_handle_free(&h);

@@ -22,22 +22,6 @@
 #include "store/store_private.h"
 #include "store/store_testfix.h"
 
-static int
-setup(void **state)
-{
-	*state = store_fixture_new("alice@example.test");
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct store_fixture *f = *state;
-
-	store_fixture_free(&f);
-	return 0;
-}
-
 /* Delivers one message to `account`'s INBOX: the recipient's result. */
 static int
 deliver(struct store_fixture *f, const char *account,
@@ -112,7 +96,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_delivery_waits_for_rebuild, setup, teardown),
+			test_delivery_waits_for_rebuild, store_fixture_setup,
+			store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -389,6 +389,21 @@ store_index_account_dir(struct store *s, const char *account)
 	return xasprintf("%s/%s", s->mail_dir, account);
 }
 
+void
+store_index_file_id(const char *account_dir, dev_t *dev_r, ino_t *ino_r)
+{
+	char *path = xasprintf("%s/index.db", account_dir);
+	struct stat st;
+
+	*dev_r = 0;
+	*ino_r = 0;
+	if (stat(path, &st) == 0) {
+		*dev_r = st.st_dev;
+		*ino_r = st.st_ino;
+	}
+	free(path);
+}
+
 uint32_t
 store_index_new_uidvalidity(uint32_t after)
 {

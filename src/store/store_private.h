@@ -168,6 +168,11 @@ int store_accounts_user_id(struct store *s, const char *account,
 /* ---------------------------------------------------- store_index.c */
 /* mail/<account> (malloc'd); `account` must be normalised. */
 char *store_index_account_dir(struct store *s, const char *account);
+/* The device and inode of <account_dir>/index.db (0 and 0 if there is
+   none): a handle compares them with those it opened to see that a rebuild
+   replaced the file. */
+void store_index_file_id(const char *account_dir, dev_t *dev_r,
+			 ino_t *ino_r);
 /* Opens mail/<account>/index.db. With `create`, creates the account's
    directories, the schema and the default mailboxes when missing. */
 int store_index_open(struct store *s, const char *account, bool create,
