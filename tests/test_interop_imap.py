@@ -495,3 +495,57 @@ def test_fetchmail_imap_idle(srv, tmp_path):
         logf.close()
     stored = imap_messages(srv, user, pw)
     assert [fl for fl, _ in stored.values()] == [{"\\Seen"}] * 2
+
+
+def test_mbsync_bad_local_folder_names(srv, tmp_path):
+    """isync 1.4 sends local folder names as they are: "Caf\u00e9" in raw
+    UTF-8 (no ENABLE UTF8=ACCEPT) and "R&D" with a bare '&', neither of
+    them modified UTF-7. facteur answers NO [CANNOT] (valid grammar, no
+    valid name), so mbsync reports those two folders and still syncs the
+    others; a BAD used to make it drop the whole account."""
+    need("mbsync")
+    user, pw = new_user(srv)
+    deliver(srv, user, sample(1, user))
+    rc, md = mbsync_rc(srv, tmp_path, user, pw, tls="implicit")
+    for name in ("Caf\u00e9", "R&D", "Plain"):
+        for d in ("cur", "new", "tmp"):
+            (md / name / d).mkdir(parents=True)
+        (md / name / "new" / "1.local").write_bytes(
+            f"From: alice@example.test\nSubject: in {name}\n\nx\n".encode())
+    r = run(["mbsync", "-c", rc, "-D", "sync"], tmp_path=tmp_path,
+            check=False, timeout=60)
+    log = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 1, log[-4000:]
+    assert re.search(r"\d+ NO \[CANNOT\]", log) and " BAD " not in log, \
+        log[-4000:]
+    names = imap_mailboxes(srv, user, pw)
+    assert "Plain" in names and "Caf\u00e9" not in names
+    assert [m for _, m in imap_messages(srv, user, pw, "Plain").values()
+            if b"Subject: in Plain" in m]
+    assert len(maildir(md / "INBOX")) == 1
+
+
+def test_invalid_mailbox_name_is_no(srv):
+    """The server side of the above, raw: a string that is no valid name
+    gets NO [CANNOT] from CREATE, SELECT, STATUS, APPEND; a non-string
+    stays BAD; a SELECT that fails so still closes the selected mailbox
+    (RFC 3501 6.3.1) while a BAD one leaves it selected."""
+    from test_imap_util import IMAPConn
+    user, pw = new_user(srv)
+    with IMAPConn(srv.ports["imaps"], tls=True) as c:
+        c.ok(f'LOGIN "{user}" "{pw}"')
+        for cmd in ('CREATE "Caf\u00e9"'.encode(), b'CREATE "a&b"',
+                    b'STATUS "a&b" (MESSAGES)', b'DELETE "x&Jjo"',
+                    b'APPEND "a&b" {1+}\r\nx'):
+            st, tagged, _ = c.status(cmd)
+            assert st == "NO" and b"[CANNOT]" in tagged, (cmd, tagged)
+        st, tagged, _ = c.status(b"CREATE (a)")
+        assert st == "BAD", tagged
+        c.ok("SELECT INBOX")
+        st, tagged, _ = c.status(b"SELECT (a)")
+        assert st == "BAD"
+        c.ok("CHECK")  # still selected
+        st, tagged, _ = c.status(b'SELECT "a&b"')
+        assert st == "NO" and b"[CANNOT]" in tagged
+        st, _, _ = c.status("CHECK")
+        assert st == "BAD"  # no mailbox selected any more

@@ -93,10 +93,19 @@ int
 imap_cmd_get_mailbox(struct imap_session *s, const struct imap_arg *a,
 		     char **name_r)
 {
-	const char *error;
+	const char *error, *str;
+	size_t len;
 
 	if (imap_arg_get_mailbox(a, s->utf8, name_r, &error) < 0) {
-		imap_cmd_bad(s, "%s", error);
+		/* A string that names no mailbox (not modified UTF-7, raw
+		   8-bit without UTF8=ACCEPT) is valid grammar: NO [CANNOT]
+		   (RFC 5530), as other servers answer. isync 1.4 sends a
+		   local folder "Caf\xc3\xa9" or "a&b" as is, and a BAD
+		   would make it give up the whole account, not that folder. */
+		if (imap_arg_get_astring(a, &str, &len))
+			imap_cmd_no(s, "[CANNOT] %s", error);
+		else
+			imap_cmd_bad(s, "%s", error);
 		return -1;
 	}
 	imap_mailbox_norm(*name_r);
@@ -275,6 +284,8 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 	bool condstore = false;
 	const struct imap_arg *qresync = NULL;
 	char *name, *error = NULL;
+	const char *str;
+	size_t len;
 	int r;
 
 	if (cmd->arg_count < 1 || cmd->arg_count > 2) {
@@ -308,16 +319,19 @@ imap_cmd_select_common(struct imap_session *s, struct imap_cmd *cmd,
 		imap_cmd_bad(s, "Unknown %s parameter", cmd->name);
 		return;
 	}
-	if (imap_cmd_get_mailbox(s, &cmd->args[0], &name) < 0)
-		return;
-	if (s->mbox != NULL) {
+	if (s->mbox != NULL &&
+	    imap_arg_get_astring(&cmd->args[0], &str, &len)) {
 		/* RFC 3501 §6.3.1: the selected mailbox is closed first,
-		   without expunge; RFC 7162 §3.2.11 says so with [CLOSED]. */
+		   without expunge, even if this SELECT then fails (a name
+		   that is no mailbox name included: NO below); RFC 7162
+		   §3.2.11 says so with [CLOSED]. */
 		imap_mbox_free(&s->mbox);
 		imap_session_enter_state(s, IMAP_STATE_AUTH);
 		if (s->qresync || s->rev2)
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
+	if (imap_cmd_get_mailbox(s, &cmd->args[0], &name) < 0)
+		return;
 	/* QRESYNC's FETCH responses need the message array; else it is
 	   loaded by the first command that needs it */
 	r = qresync != NULL

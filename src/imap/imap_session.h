@@ -291,7 +291,7 @@ void imap_cmd_store_fail(struct imap_session *s, const char *what,
 /* "inbox/x" -> "INBOX/x", in place. */
 void imap_mailbox_norm(char *name);
 /* A mailbox argument decoded to UTF-8 and normalised; -1 after answering
-   BAD. */
+   BAD (not a string) or NO [CANNOT] (a string that is no valid name). */
 int imap_cmd_get_mailbox(struct imap_session *s, const struct imap_arg *a,
 			 char **name_r);
 /* A STATUS item list into IMAP_STATUS_* bits; -1 with a static reason. */
