@@ -195,3 +195,50 @@ def test_fetchmail_pop3_delete(srv, tmp_path, tls):
     r, got = fetchmail(srv, tmp_path, user, pw, proto="pop3", tls=tls,
                        keep=False, out=tmp_path / "out")
     assert r.returncode == 1 and got == []
+
+
+def test_fetchmail_forwards_over_smtp(srv, tmp_path):
+    """fetchmail's usual setup: no MDA, each message fetched over POP3 is
+    handed to an SMTP server, here facteur's own port 25 for another
+    account (smtpname). fetchmail says BODY=8BITMIME for the 8-bit
+    message and SIZE; the copy arrives with the original bytes after the
+    trace fields of both hops."""
+    need("fetchmail")
+    user, pw = new_user(srv)
+    dest, dest_pw = new_user(srv)
+    msg = (f"From: {ALICE}\r\nTo: {user}\r\nSubject: 8bit\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\nd\u00e9j\u00e0 vu\r\n"
+           ".leading dot\r\n").encode()
+    deliver(srv, user, msg)
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        "set no syslog\n"
+        f"poll 127.0.0.1 service {srv.ports['pop3']} protocol pop3 "
+        "timeout 20\n"
+        f'  user "{user}" there with password "{pw}"'
+        f' is "{getpass.getuser()}" here\n'
+        f"  sslproto tls1.2+ sslcertck sslcertfile {srv.cert} "
+        f"sslcertpath {tmp_path}\n"
+        "  nokeep\n"
+        f"  smtphost 127.0.0.1/{srv.ports['smtp']}\n"
+        f"  smtpname {dest}\n")
+    rc.chmod(0o600)
+    r = run(["fetchmail", "-f", rc, "-v", "--nodetach", "--nosyslog",
+             "--idfile", tmp_path / "fetchids",
+             "--pidfile", tmp_path / "fetchmail.pid"],
+            tmp_path=tmp_path, env={"FETCHMAILHOME": str(tmp_path)})
+    log = (r.stdout + r.stderr).decode(errors="replace")
+    assert re.search(r"SMTP> MAIL FROM:<alice@example.test> "
+                     r"BODY=8BITMIME SIZE=\d+", log), log
+    assert f"SMTP> RCPT TO:<{dest}>" in log
+    assert "SMTP< 250 2.0.0 OK: queued as" in log
+    assert imap_messages(srv, user, pw) == {}
+    got = imap_messages(srv, dest, dest_pw)
+    assert len(got) == 1
+    (_, stored), = got.values()
+    trace, body = trace_split(stored)
+    assert body == msg
+    assert b"with POP3 (fetchmail" in trace
+    assert b"by mx.example.test (facteur) with ESMTP" in trace
+    assert "body=8bitmime" in srv.log().lower()
