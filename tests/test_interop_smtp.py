@@ -7,7 +7,9 @@ byte for byte with what the client sent (after the Return-Path and
 Received fields added on delivery). Every tool's configuration is written
 into the test's directory; HOME points there too.
 """
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -390,3 +392,59 @@ def test_openssl_session_resumption(srv, tmp_path, service, starttls, bye):
     assert b"Reused, TLSv1.3" in r.stdout, r.stdout[-2000:]
     assert re.search(rb"(?m)^(221 2\.0\.0|\* BYE|\+OK Bye)", r.stdout), \
         r.stdout[-2000:]
+
+
+@pytest.mark.parametrize("service,login,logged,cmd,ok", [
+    ("imaps", b"a LOGIN {u} {p}\r\n", b"a OK", b"b NOOP\r\n", b"b OK"),
+    ("pop3s", b"USER {u}\r\nPASS {p}\r\n", b"+OK Logged in",
+     b"STAT\r\n", b"+OK 0 0"),
+    ("submissions", b"EHLO client.test\r\n", b"250 HELP", b"NOOP\r\n",
+     b"250 2.0.0")])
+def test_openssl_key_update(srv, tmp_path, service, login, logged, cmd, ok):
+    """TLS 1.3 KeyUpdate in the middle of a session (s_client's 'k', the
+    peer asked to update too: 'K'), as a long-lived client does: the
+    session goes on with the new keys on both sides. (TLS 1.2
+    renegotiation is refused on purpose: no_renegotiation.)"""
+    need("openssl")
+    import select
+    import time
+    from conftest import T
+    user, pw = new_user(srv)
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect",
+         f"127.0.0.1:{srv.ports[service]}", "-CAfile", str(srv.cert),
+         "-tls1_3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(tmp_path)})
+    out = b""
+
+    def until(marker):
+        nonlocal out
+        deadline = time.monotonic() + T(10)
+        while marker not in out:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} in {out[-2000:]!r}"
+            if select.select([proc.stdout], [], [], left)[0]:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                assert chunk, f"s_client ended: {out[-2000:]!r}"
+                out += chunk
+        i = out.index(marker) + len(marker)
+        out = out[i:]
+
+    try:
+        until(b"Verify return code: 0 (ok)\n---\n")  # handshake done
+        until(b"\r\n")  # the greeting
+        proc.stdin.write(login.replace(b"{u}", user.encode()).replace(
+            b"{p}", pw.encode()))
+        proc.stdin.flush()
+        until(logged)
+        for letter in (b"k\n", b"K\n"):
+            proc.stdin.write(letter)
+            proc.stdin.flush()
+            until(b"KEYUPDATE")
+            proc.stdin.write(cmd)
+            proc.stdin.flush()
+            until(ok)
+    finally:
+        proc.stdin.close()
+        proc.kill()
+        proc.wait()
