@@ -14,10 +14,10 @@
  * that the thread removes.
  *
  * Recycled files (store_spare_recycle(), on the commit thread after a
- * flush) are already empty and in spare/; their ids wait in the slot's
- * `recycled` list, oldest first, and the thread opens one of them, when
- * there is one, rather than create a file. A slot given up sends them to
- * the trash with its open files.
+ * flush) are in spare/ already, cut to a byte; their ids wait in the
+ * slot's `recycled` queue, oldest first, and the thread opens one of them,
+ * when there is one, rather than create a file. A slot given up sends them
+ * to the trash with its open files.
  */
 #include "store/store_spare.h"
 #include "store/store_reading.h"
@@ -54,9 +54,10 @@ struct store_spare_dir {
 	char *dir; /* account directory, NULL: a free slot */
 	struct store_spare_file files[STORE_SPARE_FILES];
 	size_t count;
-	/* ids of empty files in spare/, not open yet, oldest first */
+	/* ids of recycled files in spare/, not open yet: a queue, the
+	   oldest at recycled_head */
 	char (*recycled)[STORE_BLOB_ID_LEN + 1];
-	size_t recycled_count, recycled_alloc;
+	size_t recycled_head, recycled_count, recycled_alloc;
 	int64_t used; /* ms, CLOCK_MONOTONIC: last store_spare_take() */
 	bool wanted;  /* to fill (cleared when creating fails) */
 	bool ready;   /* spare/ made and cleaned of a crash's files */
@@ -104,7 +105,8 @@ store_spare_new(void)
 	return sp;
 }
 
-/* Gives a slot up, under the lock: its files go to the trash. */
+/* Under the lock: <dir>/spare/<id> to be removed by the thread (fd -1: a
+   recycled file, not open). */
 static void
 store_spare_trash_add(struct store_spare *sp, const char *dir, const char *id,
 		      int fd)
@@ -117,13 +119,14 @@ store_spare_trash_add(struct store_spare *sp, const char *dir, const char *id,
 	sp->trash = t;
 }
 
+/* Gives a slot up, under the lock: its files go to the trash. */
 static void
 store_spare_release(struct store_spare *sp, struct store_spare_dir *d)
 {
 	for (size_t i = 0; i < d->count; i++)
 		store_spare_trash_add(sp, d->dir, d->files[i].id,
 				      d->files[i].fd);
-	for (size_t i = 0; i < d->recycled_count; i++)
+	for (size_t i = d->recycled_head; i < d->recycled_count; i++)
 		store_spare_trash_add(sp, d->dir, d->recycled[i], -1);
 	free(d->recycled);
 	free(d->dir);
@@ -252,12 +255,12 @@ store_spare_work(struct store_spare *sp)
 			dir = xstrdup(d->dir);
 			prepare = !d->ready;
 			d->ready = true;
-			if (d->recycled_count > 0) {
-				memcpy(id, d->recycled[0], sizeof(id));
-				d->recycled_count--;
-				memmove(&d->recycled[0], &d->recycled[1],
-					d->recycled_count *
-						sizeof(d->recycled[0]));
+			if (d->recycled_head < d->recycled_count) {
+				memcpy(id, d->recycled[d->recycled_head++],
+				       sizeof(id));
+				if (d->recycled_head == d->recycled_count)
+					d->recycled_head = d->recycled_count =
+						0;
 				recycled = true;
 			}
 		}
@@ -374,7 +377,8 @@ store_spare_recycle(struct store_spare *sp, const char *account_dir,
 		if (sp->dirs[i].dir != NULL && sp->dirs[i].ready &&
 		    strcmp(sp->dirs[i].dir, account_dir) == 0)
 			d = &sp->dirs[i];
-	if (d == NULL || d->recycled_count >= STORE_SPARE_RECYCLE_MAX) {
+	if (d == NULL || d->recycled_count - d->recycled_head >=
+				 STORE_SPARE_RECYCLE_MAX) {
 		pthread_mutex_unlock(&sp->lock);
 		return -1;
 	}
@@ -406,6 +410,13 @@ store_spare_recycle(struct store_spare *sp, const char *account_dir,
 	if (ret < 0 || id[0] == '\0')
 		return ret;
 	pthread_mutex_lock(&sp->lock);
+	if (d->recycled_count == d->recycled_alloc && d->recycled_head > 0) {
+		/* the queue's taken start is reused before it grows */
+		d->recycled_count -= d->recycled_head;
+		memmove(&d->recycled[0], &d->recycled[d->recycled_head],
+			d->recycled_count * sizeof(d->recycled[0]));
+		d->recycled_head = 0;
+	}
 	if (d->recycled_count == d->recycled_alloc) {
 		d->recycled_alloc = d->recycled_alloc == 0
 					    ? 64
