@@ -1057,6 +1057,14 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 			free(error);
 			continue;
 		}
+		/* not while a rebuild lists the files: it may take them for
+		   messages (the names stay in the table for the next time) */
+		if (h->lock_fd < 0 || flock(h->lock_fd, LOCK_SH | LOCK_NB) < 0)
+			continue;
+		if (store_handle_replaced(h)) {
+			(void)flock(h->lock_fd, LOCK_UN);
+			continue;
+		}
 		sqlite3_reset(h->garbage_list);
 		while ((rc = sqlite3_step(h->garbage_list)) == SQLITE_ROW) {
 			if (count == alloc) {
@@ -1081,6 +1089,7 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 			if (store_sqlite_exec(h->db, "COMMIT", &error) < 0)
 				store_sqlite_rollback(h->db);
 		}
+		(void)flock(h->lock_fd, LOCK_UN);
 		/* the sessions' WAL: they do not checkpoint (fsync) on
 		   their IO threads */
 		(void)sqlite3_wal_checkpoint_v2(h->db, NULL,

@@ -1,7 +1,8 @@
 /* Unit tests for store_commit's index lock: while a rebuild holds the
    account's index.lock, a delivery to that account fails temporarily
-   (nothing stored, the sender retries) and other accounts are served;
-   once it is released, the next delivery is stored. */
+   (nothing stored, the sender retries) and other accounts are served,
+   and the files of expunged messages stay; once it is released, the next
+   delivery is stored and the files go. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,47 @@ test_delivery_waits_for_rebuild(void **state)
 	free(lock);
 }
 
+/* The files of expunged messages are not touched while a rebuild may be
+   listing them: they wait in the garbage table for the next time. */
+static void
+test_gc_waits_for_rebuild(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_delivery_rcpt r;
+	struct store_uid_range one = {1, 1}, two = {2, 2};
+	uint32_t *uids = NULL;
+	size_t count;
+	char *lock, *error = NULL;
+	int fd;
+
+	assert_int_equal(deliver(f, "alice@example.test", &r), 0);
+	assert_int_equal(deliver(f, "alice@example.test", &r), 0);
+	assert_int_equal(blob_count(f, "alice@example.test"), 2);
+	lock = xasprintf("%s/mail/alice@example.test/" STORE_INDEX_LOCK,
+			 f->dir);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	if (store_expunge(f->a, "INBOX", 0, &one, 1, false, &uids, &count,
+			  &error) < 0)
+		fail_msg("expunge: %s", error);
+	free(uids);
+	usleep(300000);
+	assert_int_equal(blob_count(f, "alice@example.test"), 2);
+
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	if (store_expunge(f->a, "INBOX", 0, &two, 1, false, &uids, &count,
+			  &error) < 0)
+		fail_msg("expunge: %s", error);
+	free(uids);
+	for (int i = 0; i < 500 && blob_count(f, "alice@example.test") > 0;
+	     i++)
+		usleep(10000);
+	assert_int_equal(blob_count(f, "alice@example.test"), 0);
+	close(fd);
+	free(lock);
+}
+
 int
 main(void)
 {
@@ -98,6 +140,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_delivery_waits_for_rebuild, store_fixture_setup,
 			store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_gc_waits_for_rebuild,
+						store_fixture_setup,
+						store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
