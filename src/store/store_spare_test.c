@@ -21,22 +21,6 @@
 
 #define MESSAGES 20
 
-static int
-setup(void **state)
-{
-	*state = store_fixture_new("alice@example.test");
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct store_fixture *f = *state;
-
-	store_fixture_free(&f);
-	return 0;
-}
-
 /* Stores one message in alice's `mailbox`, as APPEND does. */
 static void
 append(struct store_fixture *f, const char *mailbox, int n)
@@ -210,11 +194,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_expunged_files_recycled,
-						setup, teardown),
+						store_fixture_setup,
+						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_recycled_file_holds_new_message, setup, teardown),
+			test_recycled_file_holds_new_message,
+			store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_removes_recycled,
-						setup, teardown),
+						store_fixture_setup,
+						store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
