@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libc-ares-dev libsqlite3-dev libssl-dev
 libcrypt-dev libcmocka-dev openssl python3 python3-pytest python3-dnslib clang curl
-sqlite3 isync fetchmail msmtp swaks"
+sqlite3 isync fetchmail msmtp swaks offlineimap3"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
