@@ -4,9 +4,11 @@ IMAP with real clients from Debian against a running facteur: curl
 the URL, sections and partial fetches, SEARCH, APPEND with -T, EXAMINE,
 UIDVALIDITY in the URL), mbsync from isync (a two-way sync of an account
 with a local Maildir: new messages both ways, flags changed on both sides,
-deletions expunged, folders created on either side, a 1.4 MB message) and
-fetchmail over IMAP (STARTTLS and imaps, keep and delete). Each result is
-checked on both sides: imaplib on the server, the files on the client.
+deletions expunged, folders created on either side, a 1.4 MB message,
+folder names isync 1.4 gets wrong), offlineimap (the same in short) and
+fetchmail over IMAP (STARTTLS and imaps, keep and delete, IDLE). Each
+result is checked on both sides: imaplib on the server, the files on the
+client.
 """
 import getpass
 import os
@@ -549,3 +551,73 @@ def test_invalid_mailbox_name_is_no(srv):
         assert st == "NO" and b"[CANNOT]" in tagged
         st, _, _ = c.status("CHECK")
         assert st == "BAD"  # no mailbox selected any more
+
+
+# ------------------------------------------------------------------ offlineimap
+
+def test_offlineimap_two_way(srv, tmp_path):
+    """offlineimap (offlineimap3: imaplib2, its own UID bookkeeping in
+    SQLite) syncs an account over imaps with the certificate checked: the
+    first run copies it; then a local flag, a local deletion, a new local
+    message (APPEND with its date) and a new local folder reach the
+    server, and a flag set on the server comes back."""
+    need("offlineimap")
+    user, pw = new_user(srv)
+    msgs = [sample(n, user) for n in (1, 2, 3)]
+    for m in msgs:
+        deliver(srv, user, m)
+    mail = tmp_path / "Mail"
+    rc = tmp_path / "offlineimaprc"
+    rc.write_text(
+        "[general]\naccounts = t\n"
+        f"metadata = {tmp_path / 'meta'}\n"
+        "[Account t]\nlocalrepository = L\nremoterepository = R\n"
+        f"[Repository L]\ntype = Maildir\nlocalfolders = {mail}\n"
+        "[Repository R]\ntype = IMAP\nremotehost = 127.0.0.1\n"
+        f"remoteport = {srv.ports['imaps']}\nssl = yes\n"
+        f"sslcacertfile = {srv.cert}\n"
+        f"remoteuser = {user}\nremotepass = {pw}\n")
+
+    def sync():
+        r = run(["offlineimap", "-c", rc, "-o", "-u", "basic"],
+                tmp_path=tmp_path, timeout=90)
+        log = (r.stdout + r.stderr).decode(errors="replace")
+        assert "ERROR" not in log, log[-4000:]
+
+    sync()
+    local = maildir(mail / "INBOX")
+    assert sorted(crlf(m) for _, m in local.values()) == \
+        sorted(m for _, m in imap_messages(srv, user, pw).values())
+    inbox = mail / "INBOX"
+    for p in list((inbox / "new").iterdir()):
+        data = p.read_bytes()
+        base = p.name.partition(":2,")[0]
+        if b"imap message 1" in data:
+            p.rename(inbox / "cur" / (base + ":2,FS"))
+        elif b"imap message 2" in data:
+            p.unlink()
+    (inbox / "new" / "500.local").write_bytes(
+        b"From: alice@example.test\nSubject: written locally\n\nlocal\n")
+    for d in ("cur", "new", "tmp"):
+        (mail / "NewBox" / d).mkdir(parents=True)
+    (mail / "NewBox" / "new" / "1.local").write_bytes(
+        b"From: alice@example.test\nSubject: in NewBox\n\nnb\n")
+    m = imap_login(srv, user, pw)
+    try:
+        m.select("INBOX")
+        assert m.uid("STORE", "3", "+FLAGS", "(\\Answered)")[0] == "OK"
+    finally:
+        m.logout()
+    sync()
+    server = imap_messages(srv, user, pw)
+    subj = by_subject((fl, d) for fl, d in server.values())
+    assert subj == {"imap message 1": {"\\Flagged", "\\Seen"},
+                    "imap message 3": {"\\Answered"},
+                    "written locally": set()}
+    local = maildir(inbox)
+    lsubj = by_subject((fl, d) for fl, d in local.values())
+    assert set(lsubj) == set(subj) and "R" in lsubj["imap message 3"]
+    assert "NewBox" in imap_mailboxes(srv, user, pw)
+    nb = imap_messages(srv, user, pw, "NewBox")
+    assert [crlf(b"From: alice@example.test\nSubject: in NewBox\n\nnb\n")] \
+        == [d for _, d in nb.values()]
