@@ -137,13 +137,36 @@ def test_curl_imap_append_and_commands(srv, tmp_path):
 
 
 def test_curl_imap_login_refused(srv, tmp_path):
-    """A wrong password is a login failure for curl (exit 67), over
-    STARTTLS; without TLS curl --ssl-reqd refuses to go on and facteur's
-    LOGINDISABLED is never tested by it."""
+    """A wrong password is a login failure for curl (exit 67)."""
     need("curl")
     user, pw = new_user(srv)
     r = curl_imap(srv, tmp_path, user, "wrong", check=False)
     assert r.returncode == 67, r.stderr
+
+
+@pytest.mark.parametrize("scheme,service", [
+    ("imap", "imap"), ("pop3", "pop3"), ("smtp", "submission")])
+def test_curl_no_password_in_clear(srv, tmp_path, scheme, service):
+    """curl without TLS (no --ssl-reqd) on the plain ports: facteur offers
+    no way to log in before STARTTLS (IMAP LOGINDISABLED and no AUTH=,
+    POP3 without USER or SASL in CAPA, SMTP without AUTH and 530 on MAIL),
+    so curl gives up without ever sending the password."""
+    need("curl")
+    user, pw = new_user(srv)
+    (tmp_path / "m.eml").write_bytes(sample(1, user))
+    extra = ["--mail-from", user, "--mail-rcpt", user,
+             "-T", tmp_path / "m.eml"] if scheme == "smtp" else []
+    r = run(["curl", "-q", "-sS", "-v", "-u", f"{user}:{pw}", *extra,
+             f"{scheme}://127.0.0.1:{srv.ports[service]}/"],
+            tmp_path=tmp_path, check=False)
+    log = r.stderr.decode(errors="replace")
+    assert r.returncode in (55, 67), log
+    sent = [ln for ln in log.splitlines() if ln.startswith("> ")]
+    assert sent and not any(
+        re.match(r"> (\S+ )?(LOGIN|AUTHENTICATE|AUTH|USER|PASS)\b", ln)
+        for ln in sent), sent
+    assert pw not in log
+    assert imap_messages(srv, user, pw) == {}
 
 
 # ------------------------------------------------------------------ mbsync
