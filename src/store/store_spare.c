@@ -396,7 +396,9 @@ store_spare_recycle(struct store_spare *sp, const char *account_dir,
 	   first of the old metadata line, overwritten by the new one. A file
 	   open for reading is left to be removed (store_reading.h). */
 	ret = store_reading_rename_unread(from, to);
-	if (ret < 0 && errno == ENOENT) {
+	/* ENOENT with `from` still there is spare/ missing (the pool's
+	   first fill making it meanwhile, mkdir refused): -1, removed */
+	if (ret < 0 && errno == ENOENT && access(from, F_OK) < 0) {
 		ret = 0; /* gone already: nothing to recycle */
 		id[0] = '\0';
 	} else if (ret == 1) {
