@@ -778,6 +778,9 @@ store_commit_lock(struct store_committer *c, struct store_group *g,
 		if (g->h->lock_fd < 0) {
 			*error_r = xasprintf("%s/%s: cannot open", g->h->dir,
 					     STORE_INDEX_LOCK);
+			/* opened anew (the lock too) next time */
+			store_handle_drop(c, g->h);
+			g->h = NULL;
 			return -1;
 		}
 		if (flock(g->h->lock_fd, LOCK_SH | LOCK_NB) < 0) {
@@ -1059,7 +1062,11 @@ store_commit_gc_run(struct store_committer *c, struct store_gc *list)
 		}
 		/* not while a rebuild lists the files: it may take them for
 		   messages (the names stay in the table for the next time) */
-		if (h->lock_fd < 0 || flock(h->lock_fd, LOCK_SH | LOCK_NB) < 0)
+		if (h->lock_fd < 0) {
+			store_handle_drop(c, h); /* opened anew next time */
+			continue;
+		}
+		if (flock(h->lock_fd, LOCK_SH | LOCK_NB) < 0)
 			continue;
 		if (store_handle_replaced(h)) {
 			(void)flock(h->lock_fd, LOCK_UN);

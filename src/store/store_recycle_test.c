@@ -1,6 +1,7 @@
-/* Review tests for the recycling of expunged message files into the spare
-   pool (store_spare_recycle(), called by the commit thread's garbage
-   pass): what must hold when the file system does not go along. */
+/* Review tests for the commit thread's files when the file system does
+   not go along: the recycling of expunged message files into the spare
+   pool (store_spare_recycle(), called by the garbage pass) and the
+   account's index.lock (store_commit_lock()). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,11 +102,44 @@ test_recycle_without_spare_dir(void **state)
 	}
 }
 
+/* index.lock cannot be opened when the commit thread first opens the
+   account's handle (EMFILE, a full disk creating it; here a directory in
+   its place): that delivery fails for a retry, and once the file can be
+   made the next one goes through, instead of the cached handle failing
+   every delivery to the account until the process restarts. */
+static void
+test_index_lock_open_retried(void **state)
+{
+	struct store_fixture *f = *state;
+	char *lock = xasprintf("%s/mail/alice@example.test/index.lock", f->dir);
+	char *data = xstrdup("Subject: x\r\n\r\nbody\r\n");
+	struct store_delivery_rcpt r = {.account = "alice@example.test"};
+	struct store_delivery d = {.data = data,
+				   .len = strlen(data),
+				   .internal_date = time(NULL),
+				   .rcpts = &r,
+				   .rcpt_count = 1};
+
+	(void)unlink(lock);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	assert_int_equal(store_deliver_wait(f->s, &d), -1);
+	assert_true(r.temporary);
+	assert_int_equal(rmdir(lock), 0);
+	if (store_deliver_wait(f->s, &d) < 0)
+		fail_msg("deliver once index.lock can be made: %s", r.error);
+	append(f, "INBOX", 1);
+	free(data);
+	free(lock);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recycle_without_spare_dir,
+						store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_index_lock_open_retried,
 						store_fixture_setup,
 						store_fixture_teardown),
 	};
