@@ -718,8 +718,11 @@ imap_session_append_next(struct imap_session *s, struct evbuffer *in)
 
 	if (!imap_parser_at_boundary(s->parser))
 		return true;
+	/* after a SIGTERM, no new APPEND: those in flight are answered,
+	   then the BYE (imap_session_resume()) */
 	next = s->appends < IMAP_APPEND_PIPELINE &&
-			       s->append_bytes < IMAP_APPEND_PIPELINE_BYTES
+			       s->append_bytes < IMAP_APPEND_PIPELINE_BYTES &&
+			       !server_stopping(s->server)
 		       ? imap_session_next_is_append(in)
 		       : 0;
 	if (next == 0)
