@@ -52,7 +52,12 @@
 #include "lib/str.h"
 
 #define STORE_BLOB_MAGIC "facteur-blob 1 "
-#define STORE_BLOB_LINE_MAX 2048
+/* The longest metadata line, "\n" included: a mailbox name of
+   STORE_MAILBOX_NAME_MAX bytes is up to three times as long encoded, the
+   account an address (at most a few hundred bytes); readers (and
+   store_stream.c's STORE_STREAM_LINE_MAX) accept as long a line as is
+   written. */
+#define STORE_BLOB_LINE_MAX 4096
 
 static _Atomic uint16_t store_blob_counter;
 

@@ -35,8 +35,9 @@
 #include "store/store_reading.h"
 
 #define STORE_STREAM_MAGIC "facteur-blob 1 id="
-/* Longest metadata line accepted (store_blob.c writes far less). */
-#define STORE_STREAM_LINE_MAX 2048
+/* Longest metadata line accepted: store_blob.c's STORE_BLOB_LINE_MAX (a
+   1000-byte mailbox name is up to 3000 bytes encoded in it). */
+#define STORE_STREAM_LINE_MAX 4096
 
 struct store_stream {
 	int fd;
