@@ -54,3 +54,58 @@ def test_message_in_mailbox_with_long_encoded_name(make_facteur):
         c.ok(f'SELECT "{utf7(name)}"')
         it = fetch_items(c, "BODY.PEEK[]")
         assert it["BODY[]"] == MSG
+
+
+def append_dated(c, date, mailbox="INBOX"):
+    c.ok(f'APPEND {mailbox} "{date}" {{{len(MSG)}}}', MSG + b"\r\n")
+
+
+def test_internaldate_zones_and_extremes(make_facteur):
+    """APPEND date-times at the ends of the zones (+1400, -1200, +0545,
+    +9959, -0000) and of time (before 1970, 2038, 2106, a leap day): FETCH
+    INTERNALDATE gives each back as written, SEARCH ON finds it by the day
+    it is written on, and so do a restart and a COPY."""
+    f = make_facteur()
+    dates = ["01-Jan-2024 00:30:00 +1400", "31-Dec-2023 23:30:00 -1200",
+             "15-Mar-2024 12:00:00 +0545", "29-Feb-2024 23:59:59 +9959",
+             "01-Jan-1969 00:00:00 -0100", "19-Jan-2038 03:14:08 +0000",
+             "07-Feb-2106 06:28:16 +0000", "01-Jan-2200 00:00:00 -0930",
+             "01-Jan-1900 00:00:00 +0000"]
+    with imap(f) as c:
+        c.ok("CREATE Other")
+        for d in dates:
+            append_dated(c, d)
+        append_dated(c, "01-Jan-2024 12:00:00 -0000")
+        c.ok("SELECT INBOX")
+        for seq, d in enumerate(dates, 1):
+            it = fetch_items(c, "INTERNALDATE", seq)
+            assert it["INTERNALDATE"] == d.encode(), (seq, d)
+            day = d.split()[0]
+            u = c.ok(f"SEARCH ON {day}")
+            assert f" {seq}".encode() in u[0] + b" ", (d, u)
+        # "-0000" is a zone of 0 minutes: shown as +0000
+        it = fetch_items(c, "INTERNALDATE", len(dates) + 1)
+        assert it["INTERNALDATE"] == b'01-Jan-2024 12:00:00 +0000'
+        c.ok(f"COPY 1:{len(dates)} Other")
+    f.stop()
+    f.start()
+    with imap(f) as c:
+        c.ok("SELECT Other")
+        for seq, d in enumerate(dates, 1):
+            it = fetch_items(c, "INTERNALDATE", seq)
+            assert it["INTERNALDATE"] == d.encode(), (seq, d)
+
+
+def test_internaldate_epoch(make_facteur):
+    """APPEND with the date-time of the instant 0 (1970-01-01 00:00:00
+    UTC, written in any zone) keeps that date, not the time of the
+    APPEND."""
+    f = make_facteur()
+    with imap(f) as c:
+        append_dated(c, "01-Jan-1970 00:00:00 +0000")
+        append_dated(c, "01-Jan-1970 01:00:00 +0100")
+        c.ok("SELECT INBOX")
+        it = fetch_items(c, "INTERNALDATE", 1)
+        assert it["INTERNALDATE"] == b'01-Jan-1970 00:00:00 +0000'
+        it = fetch_items(c, "INTERNALDATE", 2)
+        assert it["INTERNALDATE"] == b'01-Jan-1970 01:00:00 +0100'

@@ -73,6 +73,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	uint32_t bits = 0;
 	char *keywords = NULL, *name;
 	int zone = 0;
+	bool dated = false; /* a date-time was given (date may be 0) */
 
 	if (n < 2) {
 		imap_cmd_bad(s, "APPEND takes a mailbox and a message");
@@ -96,6 +97,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 			imap_cmd_bad(s, "%s", error);
 			return;
 		}
+		dated = true;
 		i++;
 	}
 	if (i < n && args[i].type == IMAP_ARG_ATOM &&
@@ -153,10 +155,11 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	ap->rcpt.flags = bits;
 	ap->rcpt.keywords = ap->keywords;
 	ap->rcpt.internal_date = date;
-	ap->rcpt.internal_zone = date != 0 ? zone : 0;
+	ap->rcpt.internal_date_set = dated;
+	ap->rcpt.internal_zone = dated ? zone : 0;
 	ap->d.data = ap->data;
 	ap->d.len = msg->len;
-	ap->d.internal_date = date != 0 ? date : time(NULL);
+	ap->d.internal_date = dated ? date : time(NULL);
 	ap->d.rcpts = &ap->rcpt;
 	ap->d.rcpt_count = 1;
 	ap->d.done = imap_append_done;

@@ -117,7 +117,9 @@ struct store_delivery_rcpt {
 				  STORE_ERROR_NONEXISTENT */
 	uint32_t flags;	       /* STORE_FLAG_* given to the new message */
 	const char *keywords;  /* space-separated keywords, or NULL */
-	time_t internal_date;  /* 0: the delivery's internal_date */
+	time_t internal_date;  /* 0: the delivery's internal_date, unless
+				  internal_date_set */
+	bool internal_date_set; /* internal_date given, even 0 (the epoch) */
 	int internal_zone;     /* with internal_date set: the zone it was
 				  given in, minutes east of UTC (APPEND's
 				  date-time); otherwise the server's zone

@@ -863,6 +863,7 @@ store_commit_group_locked(struct store_committer *c, struct store_group *g)
 	/* step 2: the files */
 	for (size_t i = 0; i < g->count; i++) {
 		struct store_copy *copy = g->copies[i];
+		bool dated;
 
 		ret = store_handle_mailbox(g->h, copy->rcpt->mailbox,
 					   copy->rcpt->append,
@@ -884,12 +885,12 @@ store_commit_group_locked(struct store_committer *c, struct store_group *g)
 					   &copy->q->meta);
 			copy->q->meta_done = true;
 		}
-		copy->internal_date = copy->rcpt->internal_date != 0
-					      ? copy->rcpt->internal_date
-					      : copy->d->internal_date;
+		dated = copy->rcpt->internal_date != 0 ||
+			copy->rcpt->internal_date_set;
+		copy->internal_date = dated ? copy->rcpt->internal_date
+					    : copy->d->internal_date;
 		copy->internal_zone =
-			copy->rcpt->internal_date != 0
-				? store_blob_zone_clamp(
+			dated	? store_blob_zone_clamp(
 					  copy->rcpt->internal_zone)
 				: store_blob_local_zone(copy->internal_date);
 		copy->keywords = store_meta_keywords(copy->rcpt->keywords);
