@@ -109,3 +109,85 @@ def test_internaldate_epoch(make_facteur):
         assert it["INTERNALDATE"] == b'01-Jan-1970 00:00:00 +0000'
         it = fetch_items(c, "INTERNALDATE", 2)
         assert it["INTERNALDATE"] == b'01-Jan-1970 01:00:00 +0100'
+
+
+def nested_message(blob):
+    """A multipart whose part 2 is a message/rfc822 holding a multipart
+    (a base64 part with a NUL), part 3 a multipart/alternative (a base64
+    part, a quoted-printable one)."""
+    b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+    inner = (b"From: <b@remote.test>\r\nSubject: inner\r\nMIME-Version: 1.0"
+             b"\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n"
+             b"--in\r\nContent-Type: text/plain\r\n\r\ninner text\r\n"
+             b"--in\r\nContent-Type: application/octet-stream\r\n"
+             b"Content-Transfer-Encoding: BASE64\r\n\r\n" + b64 +
+             b"--in--\r\n")
+    qp = (b"caf=C3=A9 =\r\nsoft=\r\n\r\nend=3D=\r\n")
+    return (b"From: <a@remote.test>\r\nSubject: nested\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=out\r\n\r\n"
+            b"--out\r\nContent-Type: text/plain\r\n\r\nfirst\r\n"
+            b"--out\r\nContent-Type: message/rfc822\r\n\r\n" + inner +
+            b"\r\n--out\r\nContent-Type: multipart/alternative; "
+            b"boundary=alt\r\n\r\n"
+            b"--alt\r\nContent-Type: application/x-a\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 +
+            b"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: Quoted-Printable\r\n\r\n" + qp +
+            b"--alt--\r\n\r\n--out--\r\n"), inner
+
+
+def unliteral8(resp):
+    return re.sub(rb"~\{(\d+)\}\r\n", rb"{\1}\r\n", resp)
+
+
+def fetch_b(c, what, seq=1):
+    untagged = c.ok(f"FETCH {seq} {what}")
+    fetches = [parse_fetch(unliteral8(r))[1] for r in untagged
+               if re.match(rb"\* \d+ FETCH", r)]
+    assert len(fetches) == 1, untagged
+    return fetches[0], untagged
+
+
+def test_binary_nested_parts(make_facteur):
+    """BINARY of a message/rfc822 part is the enclosed message as it is;
+    BINARY of the parts within it and of a multipart/alternative's parts
+    is their decoded content (encodings named in any case), BINARY.SIZE
+    its exact length; literal8 exactly when the bytes sent hold a NUL;
+    partials through the decoded bytes."""
+    f = make_facteur()
+    blob = bytes(range(256)) * 40 + b"\x00tail"
+    msg, inner = nested_message(blob)
+    with imap(f) as c:
+        c.ok(f"APPEND INBOX {{{len(msg)}}}", msg + b"\r\n")
+        c.ok("EXAMINE INBOX")
+        it, _ = fetch_b(c, "(BINARY.PEEK[2] BINARY.SIZE[2])")
+        assert it["BINARY[2]"] == inner
+        assert it["BINARY.SIZE[2]"] == str(len(inner)).encode()
+        for sec in ("2.2", "3.1"):
+            it, raw = fetch_b(c, f"(BINARY.SIZE[{sec}] BINARY.PEEK[{sec}])")
+            assert it[f"BINARY[{sec}]"] == blob, sec
+            assert it[f"BINARY.SIZE[{sec}]"] == str(len(blob)).encode()
+            assert f"BINARY[{sec}] ~{{{len(blob)}}}".encode() in raw[0]
+        it, _ = fetch_b(c, "BINARY.PEEK[2.1]")
+        assert it["BINARY[2.1]"] == b"inner text"
+        it, _ = fetch_b(c, "(BINARY.PEEK[3.2] BINARY.SIZE[3.2])")
+        assert it["BINARY[3.2]"] == "café soft\r\nend=".encode()
+        assert it["BINARY.SIZE[3.2]"] == str(
+            len("café soft\r\nend=".encode())).encode()
+        # a partial without the NUL: an ordinary literal
+        it, raw = fetch_b(c, "BINARY.PEEK[3.1]<1.255>")
+        assert it["BINARY[3.1]<1>"] == blob[1:256]
+        assert b"BINARY[3.1]<1> {255}" in raw[0], raw
+        # a partial that ends on the NUL, one past the end
+        n = len(blob) - 5
+        it, raw = fetch_b(c, f"BINARY.PEEK[3.1]<{n - 2}.3>")
+        assert it[f"BINARY[3.1]<{n - 2}>"] == blob[n - 2:n + 1]
+        assert f"~{{3}}".encode() in raw[0], raw
+        it, raw = fetch_b(c, f"BINARY.PEEK[3.1]<{len(blob) + 1}.3>")
+        assert it[f"BINARY[3.1]<{len(blob) + 1}>"] == b""
+        # a section that is no part
+        it, _ = fetch_b(c, "BINARY.PEEK[2.3]")
+        assert it["BINARY[2.3]"] == b"NIL"
+        st, tagged, _ = c.status("FETCH 1 BINARY.PEEK[1.MIME]")
+        assert st == "BAD", tagged
