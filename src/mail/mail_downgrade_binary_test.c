@@ -684,6 +684,60 @@ test_random_round_trip(void **state)
 	free(msg);
 }
 
+/* Review edge cases: a part with no header field (its blank line only)
+   gets its type and encoding before that blank line; a line of exactly
+   998 octets is no binary content, 999 is; a line in the content that
+   starts with the boundary and goes on is a delimiter (RFC 2046 §5.1.1:
+   the boundary is matched as a prefix), so binary bytes after it fail;
+   one that is only near it ("\r\n-b", "--c") stays in the part, whose
+   encoding leaves no "--b" at a line start. */
+static void
+test_edges(void **state)
+{
+	static const char noheader[] =
+	        HEAD "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	             "--b\r\n\r\nab\0cd\r\n--b--\r\n";
+	static const char near[] =
+	        HEAD "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	             "--b\r\nContent-Type: application/x\r\n\r\n"
+	             "\0\r\n-b\r\n--c\r\nx--b\r\n--b--\r\n";
+	static const char prefix[] =
+	        HEAD "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	             "--b\r\nContent-Type: application/x\r\n\r\n"
+	             "x\r\n--bx\0\r\n--b--\r\n";
+	char msg[4096], *out, *err;
+	size_t n, olen;
+
+	(void)state;
+	out = check_both(noheader, sizeof(noheader) - 1, &olen);
+	assert_true(contains(out, olen,
+	                     "--b\r\nContent-Type: application/octet-stream"
+	                     "\r\nContent-Transfer-Encoding: base64\r\n\r\n"));
+	free(out);
+	out = check_both(near, sizeof(near) - 1, &olen);
+	assert_false(contains(out, olen, "\r\n--b\r\n--"));
+	assert_int_equal(olen - (size_t)(strstr(out, "--b--") - out), 7);
+	free(out);
+	err = convert(prefix, sizeof(prefix) - 1, false, -1, NULL);
+	assert_non_null(strstr(err, "between parts"));
+	free(err);
+	for (size_t len = 998; len <= 999; len++) {
+		n = (size_t)snprintf(msg, sizeof(msg),
+		                     HEAD "Content-Type: text/plain\r\n"
+		                          "Content-Transfer-Encoding: binary"
+		                          "\r\n\r\n");
+		memset(msg + n, 'a', len);
+		n += len;
+		memcpy(msg + n, "\r\n", 2);
+		n += 2;
+		out = convert(msg, n, false, 1, &olen);
+		assert_valid(out, olen, false);
+		assert_int_equal(contains(out, olen, "base64"), len == 999);
+		assert_same_leaves(msg, n, out, olen);
+		free(out);
+	}
+}
+
 int
 main(void)
 {
@@ -699,6 +753,7 @@ main(void)
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_prefixes),
 	        cmocka_unit_test(test_random_round_trip),
+	        cmocka_unit_test(test_edges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
