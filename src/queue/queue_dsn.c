@@ -22,6 +22,7 @@
 
 #include "lib/str.h"
 #include "lib/strbuf.h"
+#include "mail/mail_downgrade.h"
 #include "mail/mail_header.h"
 #include "queue/queue_envelope.h"
 
@@ -387,11 +388,27 @@ queue_dsn_build(const struct queue_dsn *d, size_t *len_r, bool *eightbit_r)
 	char date[64], boundary[96];
 	size_t hdr_len = mail_header_block_len(d->msg, d->msg_len);
 	const char *ret_data = d->msg;
-	size_t ret_len = d->full ? d->msg_len : hdr_len;
-	bool eightbit = false, part_8bit;
+	size_t ret_len = d->full ? d->msg_len : hdr_len, clen;
+	bool eightbit = false, part_8bit, full = d->full;
+	char *converted = NULL, *error = NULL;
 	uint64_t mix = (uint64_t)d->date * 0x9E3779B97F4A7C15u ^
 		       (uint64_t)(uintptr_t)d;
 
+	/* RET=FULL of a BINARYMIME message: the report goes by DATA, so
+	   what it returns is made 8BITMIME-valid (binary parts in base64,
+	   RFC 3030 §4), or is the header block when that cannot be done (a
+	   binary part signed by multipart/signed...) */
+	if (full && mail_downgrade_binary_needed(d->msg, d->msg_len)) {
+		if (mail_downgrade_binary(d->msg, d->msg_len, NULL, false,
+					  &converted, &clen, &error) == 1) {
+			ret_data = converted;
+			ret_len = clen;
+		} else {
+			full = false;
+			ret_len = hdr_len;
+		}
+		free(error);
+	}
 	/* A boundary that the returned text cannot hold: mixed from the
 	   time and an address, and checked. */
 	for (unsigned tries = 0;; tries++) {
@@ -451,9 +468,9 @@ queue_dsn_build(const struct queue_dsn *d, size_t *len_r, bool *eightbit_r)
 		        &o,
 		        "Content-Description: %s\r\n"
 		        "Content-Type: %s\r\n%s\r\n",
-		        d->full ? "Undelivered Message"
-		                : "Undelivered Message Headers",
-		        d->full ? "message/rfc822" : "text/rfc822-headers",
+		        full ? "Undelivered Message"
+		             : "Undelivered Message Headers",
+		        full ? "message/rfc822" : "text/rfc822-headers",
 		        part_8bit ? "Content-Transfer-Encoding: 8bit\r\n" : "");
 		strbuf_add(&o, ret_data, ret_len);
 		if (ret_len < 2 || ret_data[ret_len - 2] != '\r' ||
@@ -464,6 +481,7 @@ queue_dsn_build(const struct queue_dsn *d, size_t *len_r, bool *eightbit_r)
 		strbuf_add(&o, "\r\n", 2);
 	}
 	strbuf_printf(&o, "--%s--\r\n", boundary);
+	free(converted);
 	*len_r = o.len;
 	*eightbit_r = eightbit || part_8bit;
 	return o.data;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mail/mail_downgrade.h"
 #include "mail/mail_header.h"
 #include "queue/queue_dsn.h"
 #include "queue/queue_envelope.h"
@@ -263,6 +264,62 @@ test_report_delayed_full_relayed(void **state)
 	free(msg);
 }
 
+/* RET=FULL of a BINARYMIME message (NUL, bare CR, long lines): the DSN
+   goes by DATA like any other, so what it returns must be 8BITMIME-valid:
+   the message converted (its binary parts in base64), or, when it cannot
+   be (a binary part signed by multipart/signed), its header block. */
+static void
+test_report_binary_full(void **state)
+{
+	static const char bin[] =
+		"Subject: bin\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Type: application/x\r\n"
+		"Content-Transfer-Encoding: binary\r\n\r\n"
+		"a\0b\rc\nd\xff\r\n--b--\r\n";
+	static const char sig[] =
+		"Subject: sig\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/signed; boundary=s\r\n\r\n"
+		"--s\r\nContent-Type: application/x\r\n"
+		"Content-Transfer-Encoding: binary\r\n\r\n"
+		"a\0b\r\n--s\r\nContent-Type: application/pgp-signature\r\n"
+		"\r\nxyz\r\n--s--\r\n";
+	struct queue_dsn_rcpt r = {.addr = "a@b.test",
+				   .action = "failed",
+				   .status = "5.6.3",
+				   .diag = "binary"};
+	struct queue_dsn d = {.reporting_mta = "mx.truc.fr",
+			      .queue_id = "Q2",
+			      .to = "s@remote.test",
+			      .date = 5000,
+			      .full = true,
+			      .msg = bin,
+			      .msg_len = sizeof(bin) - 1,
+			      .rcpts = &r,
+			      .rcpt_count = 1};
+	size_t len;
+	bool eightbit;
+	char *msg;
+
+	(void)state;
+	msg = queue_dsn_build(&d, &len, &eightbit);
+	assert_false(mail_downgrade_binary_needed(msg, len));
+	assert_non_null(strstr(msg, "Content-Type: message/rfc822\r\n"));
+	assert_non_null(strstr(msg, "Subject: bin\r\n"));
+	assert_non_null(strstr(msg, "Content-Transfer-Encoding: base64\r\n"
+				    "\r\nYQBiDWMKZP8=\r\n"));
+	free(msg);
+	d.msg = sig;
+	d.msg_len = sizeof(sig) - 1;
+	msg = queue_dsn_build(&d, &len, &eightbit);
+	assert_false(mail_downgrade_binary_needed(msg, len));
+	assert_false(eightbit);
+	assert_non_null(strstr(msg, "Content-Type: text/rfc822-headers\r\n"
+				    "\r\nSubject: sig\r\n"));
+	assert_null(strstr(msg, "xyz"));
+	free(msg);
+}
+
 /* The boundary never occurs in what is returned. */
 static void
 test_boundary_unique(void **state)
@@ -309,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_report_failed),
 		cmocka_unit_test(test_report_delayed_full_relayed),
 		cmocka_unit_test(test_boundary_unique),
+		cmocka_unit_test(test_report_binary_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
