@@ -505,8 +505,11 @@ def test_fetchmail_imap_idle(srv, tmp_path):
                    "fetchmail in IDLE")
         assert len(list(out.iterdir())) == 1
         deliver(srv, user, sample(2, user))
-        wait_until(lambda: len(list(out.iterdir())) == 2, T(20),
-                   "the second message fetched after IDLE")
+        # Done when fetchmail has marked it \Seen, after the MDA ended.
+        wait_until(lambda: len(list(out.iterdir())) == 2 and [
+            fl for fl, _ in imap_messages(srv, user, pw).values()] ==
+            [{"\\Seen"}] * 2, T(20),
+            "the second message fetched after IDLE", interval=0.1)
         text = log()
         idle_at = text.index(re.search(r"IMAP> A\d+ IDLE", text).group(0))
         assert re.search(r"IMAP< \* 2 EXISTS", text[idle_at:]), text
@@ -518,8 +521,6 @@ def test_fetchmail_imap_idle(srv, tmp_path):
         proc.terminate()
         proc.wait(timeout=T(20))
         logf.close()
-    stored = imap_messages(srv, user, pw)
-    assert [fl for fl, _ in stored.values()] == [{"\\Seen"}] * 2
 
 
 def test_mbsync_bad_local_folder_names(srv, tmp_path):
