@@ -231,6 +231,54 @@ test_qp_hold_bound(void **state)
 	free(in);
 }
 
+/* Each call writes within IMAP_CTE_OUT_MAX() of its own input, whatever
+   was held from the calls before: every output buffer is exactly that
+   large (ASan would see a write past it). The worst case holds "=", the
+   most blanks and a CR, then gives them all back for one byte. */
+static void
+test_qp_out_bound(void **state)
+{
+	static const char *const tails[] = {"x", "\rx", "\r\r", " x", "=",
+					    "=4", "=4x", "\r=", "\r\n"};
+	size_t len = 1 + IMAP_CTE_HOLD_MAX + 1 + 3;
+	char *in = xmalloc(len);
+	struct imap_cte_decoder *d = xmalloc(sizeof(*d));
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+		for (size_t blanks = IMAP_CTE_HOLD_MAX - 1;
+		     blanks <= IMAP_CTE_HOLD_MAX + 1; blanks++) {
+			size_t n = 0, tl = strlen(tails[t]);
+
+			in[n++] = '=';
+			memset(in + n, '\t', blanks);
+			n += blanks;
+			memcpy(in + n, tails[t], tl);
+			n += tl;
+			/* the held bytes in one call, each byte after in
+			   its own call, then the end */
+			imap_cte_init(d, IMAP_CTE_QP);
+			for (size_t i = 0, take; i < n; i += take) {
+				char *out;
+
+				take = i == 0 ? 1 + blanks : 1;
+				out = xmalloc(IMAP_CTE_OUT_MAX(take));
+				(void)imap_cte_decode(d, in + i, take, false,
+						      out);
+				free(out);
+			}
+			{
+				char *out = xmalloc(IMAP_CTE_OUT_MAX(0));
+
+				(void)imap_cte_decode(d, "", 0, true, out);
+				free(out);
+			}
+		}
+	}
+	free(d);
+	free(in);
+}
+
 /* ------------------------------------------------------------ cursors */
 
 struct stored {
@@ -451,6 +499,7 @@ main(void)
 		cmocka_unit_test(test_base64_cases),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_qp_hold_bound),
+		cmocka_unit_test(test_qp_out_bound),
 		cmocka_unit_test(test_cursor_base64),
 		cmocka_unit_test(test_cursor_qp),
 		cmocka_unit_test(test_cursor_identity),
