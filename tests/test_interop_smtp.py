@@ -448,3 +448,25 @@ def test_openssl_key_update(srv, tmp_path, service, login, logged, cmd, ok):
         proc.stdin.close()
         proc.kill()
         proc.wait()
+
+
+def test_curl_file_name_with_underscore(srv, tmp_path):
+    """curl says EHLO with the name of the file it uploads when the URL
+    has no path: "EHLO my_mail.eml". '_' is in no RFC 5321 domain, but it
+    is in real host names (Windows machines, containers) and facteur takes
+    it as a letter, as Postfix does; it used to answer 501 to both EHLO
+    and HELO, so curl could not send a file so named at all."""
+    need("curl")
+    to, pw = new_user(srv)
+    data = message(ALICE, to, "underscore")
+    (tmp_path / "my_mail.eml").write_bytes(data)
+    r = run(["curl", "-q", "-sS", "-v", "--ssl-reqd", "-k",
+             "--url", f"smtp://127.0.0.1:{srv.ports['submission']}",
+             "--mail-from", ALICE, "--mail-rcpt", to,
+             "-u", f"{ALICE}:{PASSWORDS[ALICE]}",
+             "-T", tmp_path / "my_mail.eml"], tmp_path=tmp_path)
+    assert b"> EHLO my_mail.eml" in r.stderr
+    _, stored = only_message(srv, to, pw)
+    trace, body = trace_split(stored)
+    assert body == data
+    assert b"Received: from my_mail.eml (unknown [127.0.0.1])" in trace

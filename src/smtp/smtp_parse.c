@@ -306,7 +306,7 @@ bool
 smtp_parse_helo_arg(const char *args)
 {
 	char buf[MAIL_DOMAIN_MAX + 1];
-	size_t len = strlen(args);
+	size_t len = strlen(args), i;
 
 	while (len > 0 && args[len - 1] == ' ')
 		len--;
@@ -316,5 +316,12 @@ smtp_parse_helo_arg(const char *args)
 	buf[len] = '\0';
 	if (buf[0] == '[')
 		return mail_address_literal_is_valid(buf);
+	/* '_' is no letter of RFC 5321's Domain, but it is in many real
+	   host names (Windows machine names, containers) and in what curl
+	   sends for an upload ("EHLO my_mail.eml", the file's name): counted
+	   as a letter, as Postfix does, so that these clients can send. */
+	for (i = 0; i < len; i++)
+		if (buf[i] == '_')
+			buf[i] = 'x';
 	return mail_domain_is_valid(buf);
 }

@@ -85,7 +85,8 @@ const struct smtp_param *smtp_params_get(const struct smtp_params *p,
 					 const char *keyword);
 /* A domain or address literal as given to HELO/EHLO (trailing spaces
    ignored): ASCII only, see mail_domain_is_valid() and
-   mail_address_literal_is_valid(). Whether to refuse a bad one is the
+   mail_address_literal_is_valid(), except that '_' counts as a letter
+   (real host names have it). Whether to refuse a bad one is the
    session's choice. */
 bool smtp_parse_helo_arg(const char *args);
 

@@ -355,7 +355,12 @@ test_helo(void **state)
 	assert_false(smtp_parse_helo_arg(""));
 	assert_false(smtp_parse_helo_arg("   "));
 	assert_false(smtp_parse_helo_arg("a b"));
-	assert_false(smtp_parse_helo_arg("my_host"));
+	assert_true(smtp_parse_helo_arg("my_host"));
+	assert_true(smtp_parse_helo_arg("my_mail.eml"));
+	assert_true(smtp_parse_helo_arg("_client.example.org"));
+	assert_false(smtp_parse_helo_arg("my host"));
+	assert_false(smtp_parse_helo_arg("my_host."));
+	assert_false(smtp_parse_helo_arg("a..b_c"));
 	assert_false(smtp_parse_helo_arg("example.com."));
 	assert_false(smtp_parse_helo_arg("[1.2.3.4"));
 	assert_false(smtp_parse_helo_arg("[300.1.1.1]"));
