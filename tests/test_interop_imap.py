@@ -21,6 +21,7 @@ from conftest import ALICE, T, wait_until
 from interop_util import (crlf, deliver, imap_login, imap_mailboxes,
                           imap_messages, interop_server, need, new_user,
                           run, trace_split)
+from test_imap_util import IMAPConn
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +88,8 @@ def test_curl_imap_fetch(srv, tmp_path, tls):
     text = curl_imap(srv, tmp_path, user, pw,
                      "INBOX;UID=1;SECTION=1;PARTIAL=5.4", tls=tls).stdout
     assert text == b"part"
-    found = curl_imap(srv, tmp_path, user, pw, "INBOX?SUBJECT%20%22message%202%22",
-                      tls=tls).stdout
+    found = curl_imap(srv, tmp_path, user, pw,
+                      "INBOX?SUBJECT%20%22message%202%22", tls=tls).stdout
     assert found == b"* SEARCH 2\r\n"
     found = curl_imap(srv, tmp_path, user, pw, "INBOX", tls=tls,
                       args=["-X", "SEARCH SEEN"]).stdout
@@ -556,7 +557,6 @@ def test_invalid_mailbox_name_is_no(srv):
     gets NO [CANNOT] from CREATE, SELECT, STATUS, APPEND; a non-string
     stays BAD; a SELECT that fails so still closes the selected mailbox
     (RFC 3501 6.3.1) while a BAD one leaves it selected."""
-    from test_imap_util import IMAPConn
     user, pw = new_user(srv)
     with IMAPConn(srv.ports["imaps"], tls=True) as c:
         c.ok(f'LOGIN "{user}" "{pw}"')
@@ -577,7 +577,7 @@ def test_invalid_mailbox_name_is_no(srv):
         assert st == "BAD"  # no mailbox selected any more
 
 
-# ------------------------------------------------------------------ offlineimap
+# ------------------------------------------------------------- offlineimap
 
 def test_offlineimap_two_way(srv, tmp_path):
     """offlineimap (offlineimap3: imaplib2, its own UID bookkeeping in

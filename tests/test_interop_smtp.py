@@ -9,13 +9,15 @@ into the test's directory; HOME points there too.
 """
 import os
 import re
+import select
 import subprocess
+import time
 
 import pytest
 
-from conftest import ALICE, HOSTNAME, PASSWORDS
-from interop_util import (crlf, imap_messages, interop_server, need,
-                          new_user, run, trace_split)
+from conftest import ALICE, HOSTNAME, PASSWORDS, T
+from interop_util import (crlf, imap_messages, interop_server, make_cert,
+                          need, new_user, run, trace_split)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +187,6 @@ def test_msmtp_refuses_wrong_certificate(srv, tmp_path):
     """msmtp trusting another certificate stops at the handshake: it
     really checks, and the passing tests above prove ours verifies."""
     need("msmtp", "openssl")
-    from interop_util import make_cert
     other = tmp_path / "other"
     other.mkdir()
     cert, _ = make_cert(other)
@@ -406,9 +407,6 @@ def test_openssl_key_update(srv, tmp_path, service, login, logged, cmd, ok):
     session goes on with the new keys on both sides. (TLS 1.2
     renegotiation is refused on purpose: no_renegotiation.)"""
     need("openssl")
-    import select
-    import time
-    from conftest import T
     user, pw = new_user(srv)
     proc = subprocess.Popen(
         ["openssl", "s_client", "-connect",
