@@ -296,9 +296,15 @@ store_account_open(struct store *s, const char *account,
 		free(norm);
 		return -1;
 	}
+	if ((a = store_pool_take(s, norm, user_id)) != NULL) {
+		free(norm);
+		*a_r = a;
+		return 0;
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->s = s;
 	a->name = norm;
+	a->user_id = user_id;
 	/* before opening: a rebuild that replaces index.db in between is
 	   then seen at the next check, never missed */
 	dir = store_index_account_dir(s, norm);
@@ -351,6 +357,16 @@ store_account_open(struct store *s, const char *account,
 }
 
 void
+store_account_free(struct store_account *a)
+{
+	for (size_t i = 0; i < STORE_ASTMT_COUNT; i++)
+		sqlite3_finalize(a->stmts[i]);
+	sqlite3_close(a->db);
+	free(a->name);
+	free(a);
+}
+
+void
 store_account_close(struct store_account **ap)
 {
 	struct store_account *a = *ap;
@@ -359,11 +375,8 @@ store_account_close(struct store_account **ap)
 		return;
 	*ap = NULL;
 	store_pop3_unlock(a);
-	for (size_t i = 0; i < STORE_ASTMT_COUNT; i++)
-		sqlite3_finalize(a->stmts[i]);
-	sqlite3_close(a->db);
-	free(a->name);
-	free(a);
+	if (!store_pool_put(a))
+		store_account_free(a);
 }
 
 const char *

@@ -44,6 +44,8 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* per-account index.db handles kept open by the commit thread */
 #define STORE_INDEX_CACHE_MAX 64
+/* Closed session handles kept open for the next session (store_pool.c). */
+#define STORE_POOL_MAX 16
 /* In an account directory: held shared by the commit thread while it
    writes into the index, exclusively by a rebuild (store_rebuild.c). */
 #define STORE_INDEX_LOCK "index.lock"
@@ -126,7 +128,27 @@ struct store {
 	pthread_mutex_t pop3_lock;
 	char **pop3_locked;
 	size_t pop3_count, pop3_alloc;
+
+	/* session handles kept for reuse (store_pool.c), under pool_lock,
+	   the most recently closed last */
+	pthread_mutex_t pool_lock;
+	struct store_account *pool[STORE_POOL_MAX];
+	size_t pool_count;
+	bool pool_closed; /* store_close() began */
 };
+
+/* ---------------------------------------------------- store_pool.c */
+/* A pooled handle of `account` (normalised) opened for the users row
+   `user_id` and still good (index.db not replaced), or NULL. */
+struct store_account *store_pool_take(struct store *s, const char *account,
+				      int64_t user_id);
+/* Keeps a closed session's handle for reuse: true, or false when it cannot
+   be kept (a transaction open, the store closing): the caller frees it. */
+bool store_pool_put(struct store_account *a);
+/* At store_close(): frees every pooled handle, takes no more. */
+void store_pool_drain(struct store *s);
+/* Closes a handle for good (store_account_close() pools it if it can). */
+void store_account_free(struct store_account *a);
 
 /* ---------------------------------------------------- store_sqlite.c */
 /* This thread's accounts.db connection, opened on first use. */
@@ -277,6 +299,7 @@ struct store_account {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STORE_ASTMT_COUNT];
 	enum store_error error;
+	int64_t user_id; /* the users row it was opened for */
 	bool pop3_locked;
 	dev_t dev; /* of index.db when opened (store_account_replaced()) */
 	ino_t ino;

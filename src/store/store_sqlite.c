@@ -349,6 +349,7 @@ store_open(const char *data_dir, struct store **store_r, char **error_r)
 	pthread_mutex_init(&s->watch_lock, NULL);
 	pthread_cond_init(&s->watch_cond, NULL);
 	pthread_mutex_init(&s->pop3_lock, NULL);
+	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_mutex_init(&s->fts_lock, NULL);
 	pthread_cond_init(&s->fts_cond, NULL);
 	s->watch_next_id = 1;
@@ -360,6 +361,7 @@ store_open(const char *data_dir, struct store **store_r, char **error_r)
 		pthread_mutex_destroy(&s->watch_lock);
 		pthread_cond_destroy(&s->watch_cond);
 		pthread_mutex_destroy(&s->pop3_lock);
+		pthread_mutex_destroy(&s->pool_lock);
 		pthread_mutex_destroy(&s->fts_lock);
 		pthread_cond_destroy(&s->fts_cond);
 		free(s->mail_dir);
@@ -410,6 +412,7 @@ store_close(struct store **store)
 	if (s == NULL)
 		return;
 	*store = NULL;
+	store_pool_drain(s);
 	store_commit_stop(s);
 	store_fts_stop(s);
 	/* after pthread_key_delete() no destructor of this key runs: the
@@ -435,6 +438,7 @@ store_close(struct store **store)
 	pthread_mutex_destroy(&s->watch_lock);
 	pthread_cond_destroy(&s->watch_cond);
 	pthread_mutex_destroy(&s->pop3_lock);
+	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->fts_lock);
 	pthread_cond_destroy(&s->fts_cond);
 	free(s->mail_dir);
