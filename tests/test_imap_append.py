@@ -456,7 +456,7 @@ def test_index_upgraded_from_version_4(facteur):
     m.logout()
     db = sqlite3.connect(f"file:{index_path(f)}?mode=ro", uri=True)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
     finally:
         db.close()
     assert "event=index-upgraded" in f.log()

@@ -167,7 +167,7 @@ def test_quota_after_upgrade_to_version_6(make_facteur):
     c.close()
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE "
                           "name = 'quota'").fetchone()[0] == 0
     finally:

@@ -228,7 +228,7 @@ def test_index_upgraded_from_version_3(facteur):
         assert d.ok("SEARCH RECENT") == [b"* SEARCH 5"]
     db = sqlite3.connect(str(index_db(facteur)))
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
         names = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"mailbox_messages_unseen",

@@ -2,14 +2,18 @@
 Review tests for the store's and IMAP's recent work: pipelined APPENDs
 at a SIGTERM (the session stops taking new APPENDs, answers those in
 flight, then says BYE, instead of reading the client's stream until the
-shutdown deadline cuts it without a BYE).
+shutdown deadline cuts it without a BYE), and with LOGOUT, IDLE, errors
+and clients gone in the middle; FETCH never sending another message's
+bytes while expunged files are recycled into new deliveries.
 """
+import random
+import re
 import signal
 import threading
 import time
 
 from conftest import ALICE, T, make_message
-from test_imap_util import imap
+from test_imap_util import imap, parse_fetch
 
 
 def literal_plus(tag, mailbox, msg):
@@ -145,4 +149,78 @@ def test_client_gone_with_appends_in_flight(make_facteur):
         c.ok("NOOP")
     time.sleep(0.5)
     assert all(m == msg for _, m in f.mailbox(ALICE))
+    assert f.stop() == 0
+
+
+def test_fetch_while_files_are_recycled(make_facteur):
+    """One session appends messages of varied sizes, another expunges the
+    oldest ones (their files recycled into the next deliveries), a third
+    fetches every message over and over: each body it gets is exactly the
+    message appended under that UID, never a cut file or the start of one
+    message with the end of another."""
+    f = make_facteur(config={"auth_plaintext_loopback": "yes"})
+    sent = {}
+    stop = threading.Event()
+    errors = []
+    with imap(f, tls=False) as c:
+        c.ok("CREATE Box")
+
+    def writer():
+        rnd = random.Random(1)
+        try:
+            with imap(f, tls=False) as c:
+                for i in range(400):
+                    body = (f"message {i} ".encode() * rnd.randint(1, 3000))
+                    msg = make_message(subject=f"recycled {i}", body=body)
+                    _, t = c.cmd(f"APPEND Box {{{len(msg)}}}", msg + b"\r\n")
+                    m = re.search(rb"APPENDUID \d+ (\d+)", t)
+                    assert m, t
+                    sent[int(m.group(1))] = msg
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(("writer", e))
+        finally:
+            stop.set()
+
+    def expunger():
+        try:
+            with imap(f, tls=False) as c:
+                c.ok("SELECT Box")
+                while not stop.is_set():
+                    c.ok("UID STORE 1:* +FLAGS.SILENT (\\Deleted)")
+                    c.ok("EXPUNGE")
+                    time.sleep(0.01)
+        except Exception as e:  # noqa: BLE001
+            errors.append(("expunger", e))
+
+    got = []
+
+    def reader():
+        try:
+            with imap(f, tls=False) as c:
+                c.ok("EXAMINE Box")
+                while not stop.is_set():
+                    untagged, _ = c.cmd("UID FETCH 1:* (UID BODY.PEEK[])")
+                    for r in untagged:
+                        if b" FETCH " in r and b"BODY[]" in r:
+                            _, it = parse_fetch(r)
+                            got.append((int(it["UID"]), it["BODY[]"]))
+        except Exception as e:  # noqa: BLE001
+            errors.append(("reader", e))
+
+    threads = [threading.Thread(target=t) for t in
+               (writer, expunger, reader, reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=T(120))
+    assert not errors, errors
+    assert len(got) > 100, len(got)
+    def which(body):
+        subj = re.search(rb"Subject: ([^\r]*)", body)
+        return subj.group(1) if subj else body[:60]
+
+    bad = [(uid, len(body), len(sent.get(uid, b"")), which(body),
+            which(sent.get(uid, b""))) for uid, body in got
+           if body != sent.get(uid)]
+    assert not bad, bad[:10]
     assert f.stop() == 0

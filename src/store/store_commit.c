@@ -397,12 +397,13 @@ store_handle_get(struct store_committer *c, const char *account,
 		 "SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
 		 "WHERE id = ?1"},
 		{offsetof(struct store_handle, insert_message),
-		 "INSERT INTO messages (blob, header_offset, size, "
+		 "INSERT INTO messages (id, blob, header_offset, size, "
 		 "internal_date, saved_date, envelope, body, bodystructure, "
 		 "h_from, h_to, h_cc, h_bcc, h_subject, h_date, h_message_id, "
 		 "h_in_reply_to, h_references, sent_date, meta_version) "
-		 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-		 "?13, ?14, ?15, ?16, ?17, ?18, ?19)"},
+		 "VALUES (" STORE_SQL_NEXT_MESSAGE_ID ", ?1, ?2, ?3, ?4, ?5, "
+		 "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+		 "?19)"},
 		{offsetof(struct store_handle, insert_row),
 		 "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, "
 		 "flags, modseq, keywords, size, internal_date, "

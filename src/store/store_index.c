@@ -52,7 +52,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 
-#define STORE_INDEX_VERSION 6
+#define STORE_INDEX_VERSION 7
 
 /* Version 1 tables, then what version 2 adds (store_index_v2 is run on a
    new database after these, and on an old one by the upgrade). */
@@ -353,10 +353,33 @@ static const char store_index_v6[] =
 	" END;"
 	"DROP TABLE quota;";
 
+/*
+ * Version 7: a message id is never given twice. A session's view keeps the
+ * id of each message it shows (FETCH, SEARCH and SORT read it through the
+ * id); one expunged by another session stays in that view until it is
+ * told, and SQLite gives a new row max(id) + 1, so the id of the highest
+ * message went again to the next delivery, whose bytes a FETCH of the
+ * expunged message then sent.
+ *   message_high     one row: the highest id deleted; the commit thread
+ *                    and the repair insert above it
+ *                    (STORE_SQL_NEXT_MESSAGE_ID)
+ * IF NOT EXISTS: tests rewind user_version of a current index.
+ */
+static const char store_index_v7[] =
+	"CREATE TABLE IF NOT EXISTS message_high ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" high INTEGER NOT NULL"
+	");"
+	"INSERT OR IGNORE INTO message_high VALUES (1, 0);"
+	"CREATE TRIGGER IF NOT EXISTS messages_high AFTER DELETE ON messages"
+	" WHEN OLD.id > (SELECT high FROM message_high) BEGIN"
+	" UPDATE message_high SET high = OLD.id;"
+	" END;";
+
 /* The steps from each version to the next: steps[v - 1] takes v to v+1. */
 static const char *const store_index_steps[] = {
 	store_index_v2, store_index_v3, store_index_v4,
-	store_index_v5, store_index_v6,
+	store_index_v5, store_index_v6, store_index_v7,
 };
 
 static const struct {

@@ -399,6 +399,12 @@ char *store_meta_keywords(const char *keywords);
 	"INSERT OR REPLACE INTO fts_text (message_id, headers, body, "      \
 	"subject, from_, to_, cc, bcc, indexed) VALUES (?1, ?2, ?3, ?4, "   \
 	"?5, ?6, ?7, ?8, 0)"
+/* The id of a new messages row: above every id there is and every id
+   deleted (index version 7, store_index.c), never one a session's view
+   may still hold for an expunged message. */
+#define STORE_SQL_NEXT_MESSAGE_ID                                            \
+	"max(coalesce((SELECT max(id) FROM messages), 0), "                  \
+	"(SELECT high FROM message_high)) + 1"
 /* Binds ?2.. of STORE_SQL_INSERT_FTS_TEXT. */
 void store_meta_bind_fts(sqlite3_stmt *st, const struct store_meta_data *m);
 

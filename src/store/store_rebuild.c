@@ -693,12 +693,13 @@ rb_insert(sqlite3 *db, struct rb_boxes *bs, int64_t mailbox_id,
 	store_meta_compute(data, len, &meta);
 	if (sqlite3_prepare_v2(
 	            db,
-	            "INSERT INTO messages (blob, header_offset, size, "
+	            "INSERT INTO messages (id, blob, header_offset, size, "
 	            "internal_date, saved_date, envelope, body, bodystructure, "
 	            "h_from, h_to, h_cc, h_bcc, h_subject, h_date, "
 	            "h_message_id, h_in_reply_to, h_references, sent_date, "
-	            "meta_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	            "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+	            "meta_version) VALUES (" STORE_SQL_NEXT_MESSAGE_ID ", ?1, "
+	            "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	            "?15, ?16, ?17, ?18, ?19)",
 	            -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);

@@ -1,7 +1,8 @@
 /* Review tests for the commit thread's files when the file system does
    not go along: the recycling of expunged message files into the spare
    pool (store_spare_recycle(), called by the garbage pass) and the
-   account's index.lock (store_commit_lock()). */
+   account's index.lock (store_commit_lock()); and a message row id, which
+   sessions' views keep, never naming another message later. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +133,71 @@ test_index_lock_open_retried(void **state)
 	free(lock);
 }
 
+/* Stores a message in `mailbox`; its message row. */
+static int64_t
+append_row(struct store_fixture *f, const char *mailbox, const char *data)
+{
+	struct store_delivery_rcpt r = {.account = "alice@example.test",
+					.mailbox = mailbox,
+					.append = true};
+	struct store_delivery d = {.data = data,
+				   .len = strlen(data),
+				   .internal_date = time(NULL),
+				   .rcpts = &r,
+				   .rcpt_count = 1};
+
+	if (store_deliver_wait(f->s, &d) < 0)
+		fail_msg("deliver: %s", r.error);
+	assert_true(r.message_row > 0);
+	return r.message_row;
+}
+
+/* A session's view keeps the row id of each message (FETCH, SEARCH and
+   SORT read the message through it). One expunged by another session
+   stays in that view until it is told; meanwhile the id must name no
+   other message: SQLite gives a new row max(id) + 1, so the id of the
+   highest message went again to the next delivery, and a FETCH of the
+   expunged message sent the new one's bytes. */
+static void
+test_message_row_not_reused(void **state)
+{
+	struct store_fixture *f = *state;
+	char *error = NULL, *data = NULL;
+	int64_t gone, kept, next;
+	size_t len = 0;
+
+	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
+		fail_msg("create: %s", error);
+	kept = append_row(f, "INBOX", "Subject: kept\r\n\r\nkept\r\n");
+	gone = append_row(f, "M", "Subject: gone\r\n\r\ngone\r\n");
+	if (store_mailbox_delete(f->a, "M", &error) < 0)
+		fail_msg("delete: %s", error);
+	next = append_row(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
+	assert_true(next != gone);
+	assert_true(next > kept);
+	assert_int_equal(store_message_get(f->a, gone, &data, &len, &error),
+			 0);
+	free(error);
+	/* and across a restart, the highest id deleted is remembered */
+	store_account_close(&f->a);
+	store_close(&f->s);
+	if (store_open(f->dir, &f->s, &error) < 0 ||
+	    store_account_open(f->s, "alice@example.test", &f->a, &error) < 0)
+		fail_msg("reopen: %s", error);
+	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
+		fail_msg("create: %s", error);
+	gone = append_row(f, "M", "Subject: gone\r\n\r\ngone\r\n");
+	if (store_mailbox_delete(f->a, "M", &error) < 0)
+		fail_msg("delete: %s", error);
+	store_account_close(&f->a);
+	store_close(&f->s);
+	if (store_open(f->dir, &f->s, &error) < 0 ||
+	    store_account_open(f->s, "alice@example.test", &f->a, &error) < 0)
+		fail_msg("reopen: %s", error);
+	next = append_row(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
+	assert_true(next > gone);
+}
+
 int
 main(void)
 {
@@ -140,6 +206,9 @@ main(void)
 						store_fixture_setup,
 						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_index_lock_open_retried,
+						store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_message_row_not_reused,
 						store_fixture_setup,
 						store_fixture_teardown),
 	};
