@@ -722,11 +722,16 @@ static int
 store_commit_write(struct store_committer *c, struct store_group *g,
 		   struct store_copy *copy, char **error_r)
 {
-	char *header, *tmp, *dst;
+	char spare[STORE_BLOB_ID_LEN + 1], *header, *tmp, *dst;
 	struct iovec iov[2];
 	int fd, ret, saved;
 
-	if (store_spare_take(c->spare, g->h->dir, copy->id, &fd) == 1) {
+	if (store_spare_take(c->spare, g->h->dir, spare, &fd) == 1) {
+		/* the file's name in blobs/ is made now, not when the spare
+		   was: ids follow the order of the commits, which a rebuild
+		   falls back on when two files have the same mtime (the
+		   file system's clock ticks every few milliseconds) */
+		store_blob_new_id(copy->id);
 		header = store_blob_header(copy->id, g->account, copy->mailbox,
 					   copy->internal_date,
 					   copy->internal_zone, copy->d->len);
@@ -735,7 +740,7 @@ store_commit_write(struct store_committer *c, struct store_group *g,
 		iov[0].iov_len = copy->header_len;
 		iov[1].iov_base = (void *)copy->d->data;
 		iov[1].iov_len = copy->d->len;
-		tmp = xasprintf("%s/spare/%s", g->h->dir, copy->id);
+		tmp = xasprintf("%s/spare/%s", g->h->dir, spare);
 		dst = xasprintf("%s/blobs/%s", g->h->dir, copy->id);
 		ret = fs_writev_all(fd, iov, 2);
 		if (close(fd) < 0)

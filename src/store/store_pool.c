@@ -45,8 +45,10 @@ store_pool_put(struct store_account *a)
 	struct store *s = a->s;
 	struct store_account *evicted = NULL;
 
-	if (!sqlite3_get_autocommit(a->db))
-		return false; /* a transaction left open: not reusable */
+	/* a transaction left open, or a file a rebuild set aside (closing
+	   its last connection lets SQLite clean up after it now) */
+	if (!sqlite3_get_autocommit(a->db) || store_account_replaced(a))
+		return false;
 	for (size_t i = 0; i < STORE_ASTMT_COUNT; i++)
 		if (a->stmts[i] != NULL)
 			sqlite3_reset(a->stmts[i]);

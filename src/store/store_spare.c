@@ -163,9 +163,8 @@ store_spare_take(struct store_spare *sp, const char *account_dir,
 	}
 	if (d != NULL) {
 		if (d->count > 0) {
-			/* the oldest: ids then follow the order of use,
-			   which the index rebuild falls back on when two
-			   files have the same mtime (store_rebuild.c) */
+			/* the oldest (the commit thread names the file
+			   anew when it moves it into blobs/) */
 			memcpy(id_r, d->files[0].id, STORE_BLOB_ID_LEN + 1);
 			*fd_r = d->files[0].fd;
 			d->count--;
