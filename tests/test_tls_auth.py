@@ -244,7 +244,12 @@ def test_user_can_send_only_as_own_addresses(facteur):
         # what was refused did not start a transaction
         msg = make_message(ALICE, BOB)
         expect_queued(send_message(c, ALICE, BOB, msg))
-    assert len(facteur.wait_messages(BOB, 1)) == 1
+        # the null sender is nobody's: a read receipt (RFC 8098)
+        mdn = make_message(ALICE, BOB, subject="Read: hello")
+        expect_queued(send_message(c, "", BOB, mdn))
+    got = facteur.wait_messages(BOB, 2)
+    assert len(got) == 2
+    assert b"Return-Path: <>" in got[1][1], got[1][1][:200]
 
 
 def test_authenticated_non_local_recipient_is_queued(facteur):

@@ -257,7 +257,9 @@ smtp_txn_cmd_mail(struct smtp_session *s, const char *args)
 	mail_address_format(&txn->from, txn->from_text, sizeof(txn->from_text));
 
 	if (s->kind == SMTP_KIND_SUBMISSION) {
-		r = txn->from.null ? 0
+		/* the null reverse-path names nobody: a client sends
+		   read receipts with it (RFC 8098 §2.1), as it should */
+		r = txn->from.null ? 1
 		                   : smtp_sender_owned(s->store, s->auth_user,
 		                                       txn->from_text, &error);
 		if (r < 0) {
