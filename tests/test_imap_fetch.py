@@ -132,6 +132,31 @@ def test_binary(facteur):
         assert c.response().startswith(b"b1 OK")
 
 
+def test_nul_in_a_message(facteur):
+    """A message holding a NUL (APPEND's literal; BDAT takes them too) is
+    stored as it came, BINARY gives it back as it is (literal8), and a
+    FETCH of the body, whose literal may not hold a NUL (RFC 3501 §4.3),
+    gives 0x80 in its place, the length unchanged."""
+    msg = b"Subject: nul\r\n\r\nbefore\x00after\r\nline two\r\n"
+    with imap(facteur) as c:
+        c.send(b"a1 APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert c.response().startswith(b"a1 OK")
+        c.ok("SELECT INBOX")
+        c.send(b"f1 FETCH 1 (RFC822.SIZE BODY.PEEK[] BODY.PEEK[TEXT])\r\n")
+        resp = c.response()
+        assert c.response().startswith(b"f1 OK")
+        want = msg.replace(b"\x00", b"\x80")
+        assert b"RFC822.SIZE %d" % len(msg) in resp, resp
+        assert b"BODY[] {%d}\r\n" % len(msg) + want in resp, resp
+        text = want[want.index(b"\r\n\r\n") + 4:]
+        assert b"BODY[TEXT] {%d}\r\n" % len(text) + text in resp, resp
+        assert b"\x00" not in resp
+        c.send(b"f2 FETCH 1 BINARY.PEEK[]\r\n")
+        resp = c.response()
+        assert c.response().startswith(b"f2 OK")
+        assert b"BINARY[] ~{%d}\r\n" % len(msg) + msg in resp, resp
+
+
 def test_seen_set_by_non_peek(facteur):
     deliver_raw(facteur, make_message(subject="s1"))
     deliver_raw(facteur, make_message(subject="s2"))

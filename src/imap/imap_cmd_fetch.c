@@ -393,6 +393,26 @@ fail:
 	return 0;
 }
 
+/* Writes message bytes into a literal that is not a literal8: a NUL, which
+   a literal may not hold (RFC 3501 §4.3) but a message stored from BDAT or
+   a client's APPEND can, goes out as 0x80, as Dovecot does; the length does
+   not change. BINARY gives the bytes as they are. */
+static void
+imap_fetch_write_text(struct imap_session *s, const char *data, size_t len)
+{
+	char *copy;
+
+	if (memchr(data, '\0', len) == NULL) {
+		imap_write(s, data, len);
+		return;
+	}
+	copy = xmalloc(len);
+	for (size_t i = 0; i < len; i++)
+		copy[i] = data[i] != '\0' ? data[i] : (char)0x80;
+	imap_write(s, copy, len);
+	free(copy);
+}
+
 /* Writes out what `out` holds, then `len` bytes of data as a literal. */
 static void
 imap_fetch_write_literal(struct imap_session *s, struct imap_str *out,
@@ -402,7 +422,7 @@ imap_fetch_write_literal(struct imap_session *s, struct imap_str *out,
 	imap_write(s, out->p, out->len);
 	out->len = 0;
 	out->p[0] = '\0';
-	imap_write(s, data, len);
+	imap_fetch_write_text(s, data, len);
 }
 
 /* Starts a streamed section: writes what `out` holds and the literal's
@@ -465,7 +485,10 @@ imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_cur *cur)
 			free(error);
 			return -1;
 		}
-		imap_write(s, data, (size_t)n);
+		if (cur->binary)
+			imap_write(s, data, (size_t)n);
+		else
+			imap_fetch_write_text(s, data, (size_t)n);
 	}
 	return 0;
 }
