@@ -21,25 +21,6 @@
 #include "store/store.h"
 #include "store/store_testfix.h"
 
-/* Stores one message in alice's `mailbox`, as APPEND does. */
-static void
-append(struct store_fixture *f, const char *mailbox, int n)
-{
-	char *data = xasprintf("Subject: m%d\r\n\r\nbody %d\r\n", n, n);
-	struct store_delivery_rcpt r = {.account = "alice@example.test",
-					.mailbox = mailbox,
-					.append = true};
-	struct store_delivery d = {.data = data,
-				   .len = strlen(data),
-				   .internal_date = time(NULL),
-				   .rcpts = &r,
-				   .rcpt_count = 1};
-
-	if (store_deliver_wait(f->s, &d) < 0)
-		fail_msg("deliver %d: %s", n, r.error);
-	free(data);
-}
-
 /* The number of entries of alice's `sub` directory (-1: no directory);
    with `empty`, removes them and the directory. */
 static int
@@ -83,7 +64,7 @@ test_recycle_without_spare_dir(void **state)
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
 	for (int i = 0; i < 4; i++)
-		append(f, "M", i);
+		store_fixture_append_n(f, "M", i);
 	/* the pool filled once (spare/ made, the slot ready) */
 	for (int tries = 0; count_dir(f, "spare", false) < 1; tries++) {
 		if (tries == 500)
@@ -128,28 +109,9 @@ test_index_lock_open_retried(void **state)
 	assert_int_equal(rmdir(lock), 0);
 	if (store_deliver_wait(f->s, &d) < 0)
 		fail_msg("deliver once index.lock can be made: %s", r.error);
-	append(f, "INBOX", 1);
+	store_fixture_append_n(f, "INBOX", 1);
 	free(data);
 	free(lock);
-}
-
-/* Stores a message in `mailbox`; its message row. */
-static int64_t
-append_row(struct store_fixture *f, const char *mailbox, const char *data)
-{
-	struct store_delivery_rcpt r = {.account = "alice@example.test",
-					.mailbox = mailbox,
-					.append = true};
-	struct store_delivery d = {.data = data,
-				   .len = strlen(data),
-				   .internal_date = time(NULL),
-				   .rcpts = &r,
-				   .rcpt_count = 1};
-
-	if (store_deliver_wait(f->s, &d) < 0)
-		fail_msg("deliver: %s", r.error);
-	assert_true(r.message_row > 0);
-	return r.message_row;
 }
 
 /* A session's view keeps the row id of each message (FETCH, SEARCH and
@@ -168,11 +130,11 @@ test_message_row_not_reused(void **state)
 
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
-	kept = append_row(f, "INBOX", "Subject: kept\r\n\r\nkept\r\n");
-	gone = append_row(f, "M", "Subject: gone\r\n\r\ngone\r\n");
+	kept = store_fixture_append(f, "INBOX", "Subject: kept\r\n\r\nkept\r\n");
+	gone = store_fixture_append(f, "M", "Subject: gone\r\n\r\ngone\r\n");
 	if (store_mailbox_delete(f->a, "M", &error) < 0)
 		fail_msg("delete: %s", error);
-	next = append_row(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
+	next = store_fixture_append(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
 	assert_true(next != gone);
 	assert_true(next > kept);
 	assert_int_equal(store_message_get(f->a, gone, &data, &len, &error),
@@ -186,7 +148,7 @@ test_message_row_not_reused(void **state)
 		fail_msg("reopen: %s", error);
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
-	gone = append_row(f, "M", "Subject: gone\r\n\r\ngone\r\n");
+	gone = store_fixture_append(f, "M", "Subject: gone\r\n\r\ngone\r\n");
 	if (store_mailbox_delete(f->a, "M", &error) < 0)
 		fail_msg("delete: %s", error);
 	store_account_close(&f->a);
@@ -194,7 +156,7 @@ test_message_row_not_reused(void **state)
 	if (store_open(f->dir, &f->s, &error) < 0 ||
 	    store_account_open(f->s, "alice@example.test", &f->a, &error) < 0)
 		fail_msg("reopen: %s", error);
-	next = append_row(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
+	next = store_fixture_append(f, "INBOX", "Subject: new\r\n\r\nnew\r\n");
 	assert_true(next > gone);
 }
 

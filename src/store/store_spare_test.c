@@ -21,25 +21,6 @@
 
 #define MESSAGES 20
 
-/* Stores one message in alice's `mailbox`, as APPEND does. */
-static void
-append(struct store_fixture *f, const char *mailbox, int n)
-{
-	char *data = xasprintf("Subject: m%d\r\n\r\nbody %d\r\n", n, n);
-	struct store_delivery_rcpt r = {.account = "alice@example.test",
-					.mailbox = mailbox,
-					.append = true};
-	struct store_delivery d = {.data = data,
-				   .len = strlen(data),
-				   .internal_date = time(NULL),
-				   .rcpts = &r,
-				   .rcpt_count = 1};
-
-	if (store_deliver_wait(f->s, &d) < 0)
-		fail_msg("deliver %d: %s", n, r.error);
-	free(data);
-}
-
 /* Inode numbers and sizes of the files in alice's `sub` directory. */
 static size_t
 list_dir(struct store_fixture *f, const char *sub, ino_t *inos,
@@ -88,7 +69,7 @@ test_expunged_files_recycled(void **state)
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
 	for (int i = 0; i < MESSAGES; i++)
-		append(f, "M", i);
+		store_fixture_append_n(f, "M", i);
 	nold = list_dir(f, "blobs", old, sizes, MESSAGES * 4);
 	assert_int_equal(nold, MESSAGES);
 
@@ -117,7 +98,7 @@ test_expunged_files_recycled(void **state)
 	/* the next deliveries write into them: after the pool's fresh
 	   files (at most 8) come the recycled ones */
 	for (int i = 0; i < MESSAGES + 8; i++)
-		append(f, "INBOX", 100 + i);
+		store_fixture_append_n(f, "INBOX", 100 + i);
 	n = list_dir(f, "blobs", now, sizes, MESSAGES * 4);
 	assert_int_equal(n, MESSAGES + 8);
 	reused = 0;
@@ -141,12 +122,12 @@ test_recycled_file_holds_new_message(void **state)
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
 	for (int i = 0; i < 12; i++)
-		append(f, "M", i * 1000000); /* longer subjects and bodies */
+		store_fixture_append_n(f, "M", i * 1000000); /* longer subjects and bodies */
 	if (store_mailbox_delete(f->a, "M", &error) < 0)
 		fail_msg("delete: %s", error);
 	usleep(200000);
 	for (int i = 0; i < 12; i++)
-		append(f, "INBOX", i);
+		store_fixture_append_n(f, "INBOX", i);
 	for (uint32_t uid = 1; uid <= 12; uid++) {
 		char *want = xasprintf("Subject: m%u\r\n\r\nbody %u\r\n",
 				       uid - 1, uid - 1);
@@ -173,7 +154,7 @@ test_stop_removes_recycled(void **state)
 	if (store_mailbox_create(f->a, "M", NULL, &error) < 0)
 		fail_msg("create: %s", error);
 	for (int i = 0; i < MESSAGES; i++)
-		append(f, "M", i);
+		store_fixture_append_n(f, "M", i);
 	if (store_mailbox_delete(f->a, "M", &error) < 0)
 		fail_msg("delete: %s", error);
 	for (int tries = 0;

@@ -10,6 +10,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "lib/fs.h"
 #include "lib/str.h"
@@ -63,6 +65,37 @@ store_fixture_setup(void **state)
 {
 	*state = store_fixture_new("alice@example.test");
 	return 0;
+}
+
+/* Stores `data` in alice's `mailbox` as APPEND does: its message row. Fails
+   the test on error. */
+static inline int64_t
+store_fixture_append(struct store_fixture *f, const char *mailbox,
+		     const char *data)
+{
+	struct store_delivery_rcpt r = {.account = "alice@example.test",
+					.mailbox = mailbox,
+					.append = true};
+	struct store_delivery d = {.data = data,
+				   .len = strlen(data),
+				   .internal_date = time(NULL),
+				   .rcpts = &r,
+				   .rcpt_count = 1};
+
+	if (store_deliver_wait(f->s, &d) < 0)
+		fail_msg("deliver to %s: %s", mailbox, r.error);
+	assert_true(r.message_row > 0);
+	return r.message_row;
+}
+
+/* The same with a small message numbered `n` ("Subject: m<n>"). */
+static inline void
+store_fixture_append_n(struct store_fixture *f, const char *mailbox, int n)
+{
+	char *data = xasprintf("Subject: m%d\r\n\r\nbody %d\r\n", n, n);
+
+	(void)store_fixture_append(f, mailbox, data);
+	free(data);
 }
 
 /* As a cmocka teardown: frees the fixture in *state. */
