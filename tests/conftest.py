@@ -13,6 +13,7 @@ IMAP exists, they are what changes.
 """
 import functools
 import os
+import random
 import re
 import shutil
 import signal
@@ -80,17 +81,31 @@ def wait_until(cond, timeout, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+# Ports are picked below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default). A port the kernel
+# hands out for binding to port 0 is in that range, and between the test
+# finding it free and the server binding it, an outgoing connection could
+# take it as its source port: a server then failed to start now and then
+# (EADDRINUSE). Below the range only the tests' own servers bind.
+_PORT_LOW, _PORT_HIGH = 20000, 32700
+
+
 def free_ports(n):
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
+    """n distinct TCP ports, each free on 127.0.0.1 just now."""
+    ports = []
+    while len(ports) < n:
+        port = random.randrange(_PORT_LOW, _PORT_HIGH)
+        if port in ports:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
             s.close()
+        ports.append(port)
+    return ports
 
 
 # ------------------------------------------------------------------ replies

@@ -22,8 +22,8 @@ import time
 import pytest
 
 from conftest import (FACTEUR_BIN, Facteur, SMTPConn, T, expect,
-                      expect_queued, make_message, send_message,
-                      wait_until, _finish_all)
+                      expect_queued, free_ports, make_message,
+                      send_message, wait_until, _finish_all)
 from dns_server import DNSServer
 from relay_fakes import FakeSMTP
 
@@ -62,16 +62,13 @@ RELAY_CONFIG = {
 }
 
 
-def relay_port():
-    """A TCP port free on every address the tests use."""
-    ips = [TRUC_IP, MACHIN_IP, LENT_IP, CLAIR_IP, REFUS_IP, PETIT_IP,
-           COURT_IP, LIMIT_IP, FEW_IP, OLD_IP, "127.0.0.11", ARRET_IP,
-           SLOW_IP, HUP_IP, DNS_A_IP, DNS_B_IP]
+def relay_port(ips=None):
+    """A TCP port free on every address the tests use (or on `ips`)."""
+    ips = ips or [TRUC_IP, MACHIN_IP, LENT_IP, CLAIR_IP, REFUS_IP, PETIT_IP,
+                  COURT_IP, LIMIT_IP, FEW_IP, OLD_IP, "127.0.0.11",
+                  ARRET_IP, SLOW_IP, HUP_IP, DNS_A_IP, DNS_B_IP]
     for _ in range(100):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = free_ports(1)[0]
         ok = True
         for ip in ips:
             t = socket.socket()

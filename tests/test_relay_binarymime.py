@@ -21,14 +21,13 @@ with 5.6.3.
 import email
 import email.policy
 import re
-import socket
 
 import pytest
 
 from conftest import T, expect, expect_queued, make_message, wait_until
 from dns_server import DNSServer
 from relay_fakes import FakeSMTP
-from test_relay import RELAY_CONFIG, PASSWORD, RelayFacteur
+from test_relay import RELAY_CONFIG, PASSWORD, RelayFacteur, relay_port
 
 FRED = "fred@truc.fr"
 TRUC_IP = "127.0.0.40"
@@ -70,31 +69,9 @@ def binary_message(to, subject="binaire"):
         b"--frontiere--\r\n")
 
 
-def relay_port():
-    """A TCP port free on every address this file uses."""
-    for _ in range(100):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        ok = True
-        for ip in (TRUC_IP, HUIT_IP, SEPT_IP, BINAIRE_IP):
-            t = socket.socket()
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                t.bind((ip, port))
-            except OSError:
-                ok = False
-            finally:
-                t.close()
-        if ok:
-            return port
-    raise RuntimeError("no common free port")
-
-
 class World:
     def __init__(self, tmp, tls_pair):
-        self.port = relay_port()
+        self.port = relay_port([TRUC_IP, HUIT_IP, SEPT_IP, BINAIRE_IP])
         self.dns = DNSServer().start()
         self.dns.add_mx("truc.fr", "mx.truc.fr", TRUC_IP)
         self.dns.add_mx("huit.fr", "mx.huit.fr", HUIT_IP)
