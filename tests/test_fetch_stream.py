@@ -10,6 +10,7 @@ middle of a literal; a message expunged (its file removed) while it is
 being sent.
 """
 import base64
+import contextlib
 import email
 import os
 import random
@@ -99,6 +100,36 @@ def read_literal_slowly(c, n, piece=65536, pause=0.0):
         if pause:
             time.sleep(pause)
     return bytes(out)
+
+
+@contextlib.contextmanager
+def stalled_readers(f, command, what, settle=2):
+    """10 sessions (plain, INBOX examined) send `command` and read nothing:
+    the server's memory grows by their output buffers, not by what they
+    asked for (no bound under ASan, whose freed buffers stay in
+    quarantine). Yields the sessions for what follows; closes them."""
+    sessions = []
+    try:
+        for _ in range(10):
+            c = imap(f, tls=False)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.ok("EXAMINE INBOX")
+            sessions.append(c)
+        wait_idle(f)
+        before = rss_kb(f)
+        for c in sessions:
+            c.send(command)
+        time.sleep(T(settle))
+        grown = rss_kb(f) - before
+        print(f"server RSS before={before} KB after={before + grown} KB "
+              f"grown={grown} KB for 10 sessions on {what}")
+        if not sanitized():
+            assert grown < 20 * 1024, \
+                f"server RSS grew by {grown} KB while 10 clients read nothing"
+        yield sessions
+    finally:
+        for c in sessions:
+            c.close()
 
 
 def start_fetch(c, what="BODY.PEEK[]", seq=1):
@@ -426,27 +457,10 @@ def test_slow_binary_readers_keep_memory_bounded(make_facteur):
         c.ok("EXAMINE INBOX")
         assert fetch1b(c, "BINARY.SIZE[2]")["BINARY.SIZE[2]"] == \
             str(len(raw)).encode()
-    sessions = []
-    try:
-        for _ in range(10):
-            c = imap(f, tls=False)
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            c.ok("EXAMINE INBOX")
-            sessions.append(c)
-        wait_idle(f)
-        before = rss_kb(f)
-        for c in sessions:
-            c.send("s1 FETCH 1 BINARY.PEEK[2]\r\n")
-        time.sleep(T(3))
-        grown = rss_kb(f) - before
-        print(f"server RSS before={before} KB after={before + grown} KB "
-              f"grown={grown} KB for 10 sessions on BINARY[2]")
-        # Decoded in memory, each session would hold 20 MB of message
-        # and 15 MB decoded. Under ASan freed buffers stay in
-        # quarantine: no bound there.
-        if not sanitized():
-            assert grown < 20 * 1024, \
-                f"server RSS grew by {grown} KB while 10 clients read nothing"
+    # decoded in memory, each session would hold 20 MB of message and
+    # 15 MB decoded
+    with stalled_readers(f, "s1 FETCH 1 BINARY.PEEK[2]\r\n", "BINARY[2]",
+                         settle=3) as sessions:
         c = sessions[0]
         line = c.readline()
         m = re.match(rb"\* 1 FETCH \(BINARY\[2\] ~\{(\d+)\}$", line)
@@ -458,9 +472,6 @@ def test_slow_binary_readers_keep_memory_bounded(make_facteur):
         assert first + rest == raw == python_parts(msg)[1]
         assert c.readline() == b")"
         assert c.readline().startswith(b"s1 OK")
-    finally:
-        for c in sessions:
-            c.close()
 
 
 # ------------------------------------------------------------ memory
@@ -473,26 +484,9 @@ def test_slow_readers_keep_memory_bounded(make_facteur):
     msg = big_message(20 * 1024 * 1024)
     with imap(f, tls=False) as c:
         append(c, msg)
-    sessions = []
-    try:
-        for _ in range(10):
-            c = imap(f, tls=False)
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            c.ok("EXAMINE INBOX")
-            sessions.append(c)
-        wait_idle(f)
-        before = rss_kb(f)
-        for c in sessions:
-            c.send("s1 FETCH 1 BODY.PEEK[]\r\n")
-        time.sleep(T(2))
-        grown = rss_kb(f) - before
-        print(f"server RSS before={before} KB after={before + grown} KB "
-              f"grown={grown} KB for 10 sessions")
-        # Loaded whole, 10 x 20 MB would show. Under ASan freed buffers
-        # stay in quarantine: no bound there.
-        if not sanitized():
-            assert grown < 20 * 1024, \
-                f"server RSS grew by {grown} KB while 10 clients read nothing"
+    # loaded whole, 10 x 20 MB would show
+    with stalled_readers(f, "s1 FETCH 1 BODY.PEEK[]\r\n",
+                         "BODY[]") as sessions:
         # one slow reader: 64 KB at a time, pausing at first
         c = sessions[0]
         line = c.readline()
@@ -503,9 +497,6 @@ def test_slow_readers_keep_memory_bounded(make_facteur):
         assert first + rest == msg
         assert c.readline() == b")"
         assert c.readline().startswith(b"s1 OK")
-    finally:
-        for c in sessions:
-            c.close()
 
 
 def test_slow_part_readers_keep_memory_bounded(make_facteur):
@@ -518,31 +509,12 @@ def test_slow_part_readers_keep_memory_bounded(make_facteur):
         c.ok("EXAMINE INBOX")
         att = fetch1(c, "BODY.PEEK[2]")["BODY[2]"]
     assert len(att) > 12_000_000
-    sessions = []
-    try:
-        for _ in range(10):
-            c = imap(f, tls=False)
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            c.ok("EXAMINE INBOX")
-            sessions.append(c)
-        wait_idle(f)
-        before = rss_kb(f)
-        for c in sessions:
-            c.send("s1 FETCH 1 BODY.PEEK[2]\r\n")
-        time.sleep(T(2))
-        grown = rss_kb(f) - before
-        print(f"server RSS before={before} KB after={before + grown} KB "
-              f"grown={grown} KB for 10 sessions on a part")
-        if not sanitized():
-            assert grown < 20 * 1024, \
-                f"server RSS grew by {grown} KB while 10 clients read nothing"
+    with stalled_readers(f, "s1 FETCH 1 BODY.PEEK[2]\r\n",
+                         "BODY[2]") as sessions:
         c = sessions[-1]
         line = c.readline()
         n = int(re.search(rb"\{(\d+)\}$", line).group(1))
         assert read_literal_slowly(c, n) == att
-    finally:
-        for c in sessions:
-            c.close()
 
 
 def test_client_vanishes_mid_stream(make_facteur):
