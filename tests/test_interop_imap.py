@@ -18,9 +18,9 @@ import subprocess
 import pytest
 
 from conftest import ALICE, T, wait_until
-from interop_util import (crlf, deliver, imap_login, imap_mailboxes,
-                          imap_messages, interop_server, need, new_user,
-                          run, trace_split)
+from interop_util import (crlf, deliver, fetchmail, imap_login,
+                          imap_mailboxes, imap_messages, interop_server,
+                          need, new_user, run, trace_split)
 from test_imap_util import IMAPConn
 
 
@@ -348,33 +348,6 @@ def test_mbsync_two_way(srv, tmp_path, tls):
 
 # ------------------------------------------------------------------ fetchmail
 
-def fetchmail_imap(srv, tmp_path, user, pw, *, tls, keep, out):
-    out.mkdir(exist_ok=True)
-    before = set(out.iterdir())
-    port = srv.ports["imaps" if tls == "implicit" else "imap"]
-    tls_opts = ("ssl " if tls == "implicit" else "sslproto tls1.2+ ") + \
-        f"sslcertck sslcertfile {srv.cert} sslcertpath {tmp_path}"
-    rc = tmp_path / "fetchmailrc"
-    rc.write_text(
-        "set no syslog\n"
-        f"poll 127.0.0.1 service {port} protocol imap timeout 20\n"
-        f'  user "{user}" there with password "{pw}"'
-        f' is "{getpass.getuser()}" here\n'
-        f"  {tls_opts}\n"
-        f"  {'keep' if keep else 'nokeep'}\n"
-        f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
-    rc.chmod(0o600)
-    r = run(["fetchmail", "-f", rc, "-v", "--nodetach", "--nosyslog",
-             "--idfile", tmp_path / "fetchids",
-             "--pidfile", tmp_path / "fetchmail.pid"],
-            tmp_path=tmp_path, check=False,
-            env={"FETCHMAILHOME": str(tmp_path)})
-    assert r.returncode in (0, 1), (r.returncode, r.stdout, r.stderr)
-    new = sorted(set(out.iterdir()) - before,
-                 key=lambda p: p.stat().st_mtime_ns)
-    return r, [p.read_bytes() for p in new]
-
-
 def fetched_body(data):
     assert b"\nReceived: from 127.0.0.1 [127.0.0.1]\n" in data or \
         data.startswith(b"Received: from 127.0.0.1 [127.0.0.1]\n"), \
@@ -395,7 +368,7 @@ def test_fetchmail_imap(srv, tmp_path, tls):
     for m in msgs:
         deliver(srv, user, m)
     out = tmp_path / "out"
-    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=True,
+    r, got = fetchmail(srv, tmp_path, user, pw, proto="imap", tls=tls, keep=True,
                             out=out)
     log = (r.stdout + r.stderr).decode(errors="replace")
     assert r.returncode == 0, log
@@ -405,12 +378,12 @@ def test_fetchmail_imap(srv, tmp_path, tls):
     assert sorted(fetched_body(g) for g in got) == sorted(msgs)
     stored = imap_messages(srv, user, pw)
     assert [fl for fl, _ in stored.values()] == [{"\\Seen"}] * 2
-    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=True,
+    r, got = fetchmail(srv, tmp_path, user, pw, proto="imap", tls=tls, keep=True,
                             out=out)
     assert r.returncode == 1 and got == []
     msgs.append(sample(3, user))
     deliver(srv, user, msgs[-1])
-    r, got = fetchmail_imap(srv, tmp_path, user, pw, tls=tls, keep=False,
+    r, got = fetchmail(srv, tmp_path, user, pw, proto="imap", tls=tls, keep=False,
                             out=out)
     log = (r.stdout + r.stderr).decode(errors="replace")
     assert sorted(fetched_body(g) for g in got) == sorted(msgs[2:])

@@ -12,8 +12,8 @@ import re
 import pytest
 
 from conftest import ALICE
-from interop_util import (crlf, deliver, imap_messages, interop_server,
-                          need, new_user, run, trace_split)
+from interop_util import (crlf, deliver, fetchmail, imap_messages,
+                          interop_server, need, new_user, run, trace_split)
 
 
 @pytest.fixture(scope="module")
@@ -98,41 +98,6 @@ def test_curl_pop3_auth_mechanisms(srv, tmp_path):
 
 
 # ------------------------------------------------------------------ fetchmail
-
-def fetchmail(srv, tmp_path, user, pw, *, proto, tls, keep, out):
-    """Runs fetchmail once with an rc file in tmp_path; each message goes
-    through the MDA into out/msg.<pid>. Returns (CompletedProcess,
-    [messages written]): in no reliable order (file times are as coarse
-    as the kernel's tick), so the tests compare them sorted."""
-    out.mkdir(exist_ok=True)
-    before = set(out.iterdir())
-    if proto == "pop3":
-        port = srv.ports["pop3s" if tls == "implicit" else "pop3"]
-    else:
-        port = srv.ports["imaps" if tls == "implicit" else "imap"]
-    tls_opts = ("ssl " if tls == "implicit" else "sslproto tls1.2+ ") + \
-        f"sslcertck sslcertfile {srv.cert} sslcertpath {tmp_path}"
-    rc = tmp_path / "fetchmailrc"
-    rc.write_text(
-        "set no syslog\n"
-        f"poll 127.0.0.1 service {port} protocol {proto} timeout 20\n"
-        f'  user "{user}" there with password "{pw}"'
-        f' is "{getpass.getuser()}" here\n'
-        f"  {tls_opts}\n"
-        f"  {'keep' if keep else 'nokeep'}\n"
-        f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
-    rc.chmod(0o600)
-    r = run(["fetchmail", "-f", rc, "-v", "--nodetach", "--nosyslog",
-             "--idfile", tmp_path / "fetchids",
-             "--pidfile", tmp_path / "fetchmail.pid"],
-            tmp_path=tmp_path, check=False,
-            env={"FETCHMAILHOME": str(tmp_path)})
-    # 0: mail fetched, 1: no new mail; anything else is a failure.
-    assert r.returncode in (0, 1), (r.returncode, r.stdout, r.stderr)
-    new = sorted(set(out.iterdir()) - before,
-                 key=lambda p: p.stat().st_mtime_ns)
-    return r, [p.read_bytes() for p in new]
-
 
 def fetched_body(data):
     """A message as the MDA got it: fetchmail hands LF line ends and adds
