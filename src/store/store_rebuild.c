@@ -22,7 +22,10 @@
  * Files that are not whole (no metadata line, short, another id inside)
  * go to mail/<account>/damaged/ after the commit: out of the way, kept.
  *
- * Rebuild makes a new index.db in mail/<account>/rebuild.tmp/ with
+ * Rebuild first moves to damaged/ the files the old index's garbage table
+ * lists, if it can read it (expunged messages whose files the commit
+ * thread had not removed: the rebuild would bring them back), then makes
+ * a new index.db in mail/<account>/rebuild.tmp/ with
  * store_index_open() (schema, the special-use mailboxes), puts every whole
  * file in it in one transaction — mailboxes created from the metadata
  * lines, every mailbox with a new UIDVALIDITY, flags and keywords lost —
@@ -156,6 +159,8 @@ static int rb_repair_locked(struct store *s, const char *account,
                             struct store_repair_report *r, char **error_r);
 static bool rb_server_running(struct store *s);
 static uint32_t rb_old_uidvalidity(const char *path);
+static size_t rb_set_aside_garbage(const char *dir, const char *account,
+                                   const char *path);
 
 /* ------------------------------------------------------------ files */
 
@@ -901,6 +906,48 @@ rb_adopt(sqlite3 *db, struct rb_boxes *bs, const char *dir, const char *account,
 
 /* The largest UIDVALIDITY the old index gave, as far as it can still be
    read; 0 when it cannot. */
+/* The files that the old index lists in its garbage table (their messages
+   expunged, the files not removed yet) go to damaged/ before the files are
+   listed, so that the rebuild does not bring those messages back. Moved,
+   not removed: a damaged index may list wrong names. Best effort: an index
+   that cannot be read lists nothing. The number moved. */
+static size_t
+rb_set_aside_garbage(const char *dir, const char *account, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	size_t n = 0;
+
+	if (access(path, F_OK) < 0 ||
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	            SQLITE_OK) {
+		sqlite3_close(db);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT blob FROM garbage", -1, &st,
+	                       NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *blob =
+			        (const char *)sqlite3_column_text(st, 0);
+			char *file;
+
+			if (blob == NULL || !store_blob_id_valid(blob))
+				continue;
+			file = xasprintf("%s/blobs/%s", dir, blob);
+			if (access(file, F_OK) == 0) {
+				rb_move_damaged(dir, account, blob,
+				                "expunged: in the old index's "
+				                "garbage table");
+				n++;
+			}
+			free(file);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 static uint32_t
 rb_old_uidvalidity(const char *path)
 {
@@ -965,6 +1012,7 @@ rb_rebuild_index(struct store *s, const char *account, const char *dir,
 	int ret = -1;
 
 	(void)s;
+	r->garbage = rb_set_aside_garbage(dir, account, path);
 	if (rb_scan_dir(dir, &sc, error_r) < 0) {
 		free(tmp_base);
 		free(path);
