@@ -114,18 +114,6 @@ imap_cte_base64(struct imap_cte_decoder *d, const char *in, size_t len,
 	return n;
 }
 
-static int
-imap_cte_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The "=" and the blanks held were text after all. */
 static size_t
 imap_cte_qp_release(struct imap_cte_decoder *d, char *out)
@@ -151,7 +139,7 @@ imap_cte_qp_byte(struct imap_cte_decoder *d, char c, char *out)
 	case IMAP_QP_TEXT:
 		break;
 	case IMAP_QP_EQ:
-		if (imap_cte_hex(c) >= 0) {
+		if (str_hex_value(c) >= 0) {
 			d->hex1 = c;
 			d->state = IMAP_QP_HEX1;
 			return 0;
@@ -190,8 +178,8 @@ imap_cte_qp_byte(struct imap_cte_decoder *d, char c, char *out)
 		out[n++] = '\r';
 		break;
 	case IMAP_QP_HEX1:
-		h = imap_cte_hex(d->hex1);
-		l = imap_cte_hex(c);
+		h = str_hex_value(d->hex1);
+		l = str_hex_value(c);
 		d->state = IMAP_QP_TEXT;
 		if (l >= 0) {
 			out[n++] = (char)(h * 16 + l);

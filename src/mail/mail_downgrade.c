@@ -865,18 +865,6 @@ dg_b64_encode(struct dg *g, const char *s, size_t n)
 		dg_put(&g->out, g->nl, g->nl_len);
 }
 
-static int
-dg_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 char *
 mail_downgrade_qp_decode(const char *s, size_t len, size_t *len_r)
 {
@@ -889,10 +877,10 @@ mail_downgrade_qp_decode(const char *s, size_t len, size_t *len_r)
 		if (c == '=') {
 			size_t j = i + 1;
 
-			if (j + 1 < len && dg_hex(s[j]) >= 0 &&
-			    dg_hex(s[j + 1]) >= 0) {
-				out[o++] = (char)(dg_hex(s[j]) * 16 +
-				                  dg_hex(s[j + 1]));
+			if (j + 1 < len && str_hex_value(s[j]) >= 0 &&
+			    str_hex_value(s[j + 1]) >= 0) {
+				out[o++] = (char)(str_hex_value(s[j]) * 16 +
+				                  str_hex_value(s[j + 1]));
 				i += 3;
 				continue;
 			}
